@@ -1,0 +1,37 @@
+//! The lake's error type.
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("store location {location:?} is not usable: {reason}")]
+    InvalidStore { location: String, reason: String },
+    #[error("object store: {0}")]
+    ObjectStore(#[from] object_store::Error),
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("file {path} in table {table} does not match the table's schema: {reason}")]
+    Schema { table: &'static str, path: String, reason: String },
+    #[error("row does not fit table {table}: {reason}")]
+    Row { table: &'static str, reason: String },
+    #[error("background task failed: {0}")]
+    Task(String),
+}
+
+impl Error {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { op, path, source }
+    }
+}

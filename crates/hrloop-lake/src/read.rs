@@ -1,0 +1,139 @@
+//! Reading tables back: file listing that ignores anything not committed, Parquet decoding with
+//! column projection, and partition values restored as columns.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::{ArrayRef, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use object_store::ObjectMeta;
+use object_store::path::Path;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::tables::Table;
+use crate::{Error, Lake, Result};
+
+/// Natural event keys already stored, with the hash of the stored content.
+pub type ExistingKeys = HashMap<[u8; 16], [u8; 8]>;
+
+/// A table read into memory.
+#[derive(Debug, Default)]
+pub struct TableScan {
+    pub batches: Vec<RecordBatch>,
+    pub files: Vec<ObjectMeta>,
+}
+
+impl TableScan {
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+impl Lake {
+    /// Committed Parquet files of a table, optionally below a partition (`milestone=12m`).
+    pub async fn list_files(&self, table: Table, partition: Option<&str>) -> Result<Vec<ObjectMeta>> {
+        let prefix = match partition {
+            Some(p) => Path::from(format!("lake/{}/{}", table.name(), p)),
+            None => Lake::table_prefix(table),
+        };
+        let files = self.store().list(&prefix).await?;
+        Ok(files
+            .into_iter()
+            .filter(|m| {
+                m.location.filename().is_some_and(|f| f.ends_with(".parquet"))
+                    && m.location.parts().all(|p| !p.as_ref().starts_with(['_', '.']))
+            })
+            .collect())
+    }
+
+    /// Read a table (all of it, or the `columns` named), with partition values as text columns.
+    pub async fn scan(&self, table: Table, columns: Option<&[&str]>) -> Result<TableScan> {
+        self.scan_partition(table, None, columns).await
+    }
+
+    pub async fn scan_partition(&self, table: Table, partition: Option<&str>, columns: Option<&[&str]>) -> Result<TableScan> {
+        let files = self.list_files(table, partition).await?;
+        let mut batches = Vec::new();
+        for meta in &files {
+            let bytes = self.store().get(&meta.location).await?;
+            let path = meta.location.to_string();
+            let corrupt = |e: parquet::errors::ParquetError| Error::Schema {
+                table: table.name(),
+                path: path.clone(),
+                reason: e.to_string(),
+            };
+            let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(corrupt)?;
+            let partition_values = partition_values(table, &meta.location);
+            let wanted_in_file: Option<Vec<usize>> = columns.map(|cols| {
+                let schema = builder.schema();
+                cols.iter().filter_map(|c| schema.index_of(c).ok()).collect()
+            });
+            let builder = match &wanted_in_file {
+                Some(idx) => {
+                    let mask = ProjectionMask::roots(builder.parquet_schema(), idx.iter().copied());
+                    builder.with_projection(mask)
+                }
+                None => builder,
+            };
+            for batch in builder.with_batch_size(64 * 1024).build().map_err(corrupt)? {
+                let batch = batch?;
+                let extra: Vec<&(String, String)> = partition_values
+                    .iter()
+                    .filter(|(k, _)| columns.is_none_or(|cols| cols.contains(&k.as_str())))
+                    .collect();
+                batches.push(with_partition_columns(batch, &extra)?);
+            }
+        }
+        Ok(TableScan { batches, files })
+    }
+
+    /// Event keys stored in a table (optionally one partition), for idempotent ingestion.
+    pub async fn existing_keys(&self, table: Table, partition: Option<&str>) -> Result<ExistingKeys> {
+        let scan = self.scan_partition(table, partition, Some(&["event_key", "row_hash"])).await?;
+        let mut keys = ExistingKeys::new();
+        for batch in &scan.batches {
+            let (Some(k), Some(h)) = (batch.column_by_name("event_key"), batch.column_by_name("row_hash")) else {
+                continue;
+            };
+            let (k, h) = (k.as_string::<i32>(), h.as_string::<i32>());
+            for i in 0..batch.num_rows() {
+                let mut key = [0u8; 16];
+                let mut hash = [0u8; 8];
+                if hex::decode_to_slice(k.value(i), &mut key).is_ok() && hex::decode_to_slice(h.value(i), &mut hash).is_ok() {
+                    keys.insert(key, hash);
+                }
+            }
+        }
+        Ok(keys)
+    }
+}
+
+/// `k=v` directory names between the table folder and the file, in catalog order.
+fn partition_values(table: Table, location: &Path) -> Vec<(String, String)> {
+    let names: Vec<&str> = table.def().partitions.iter().map(|(n, _)| *n).collect();
+    let mut out = Vec::new();
+    for part in location.parts() {
+        if let Some((k, v)) = part.as_ref().split_once('=')
+            && names.contains(&k)
+        {
+            out.push((k.to_string(), v.to_string()));
+        }
+    }
+    out
+}
+
+fn with_partition_columns(batch: RecordBatch, values: &[&(String, String)]) -> Result<RecordBatch> {
+    if values.is_empty() {
+        return Ok(batch);
+    }
+    let schema = batch.schema();
+    let mut fields: Vec<Arc<Field>> = schema.fields().iter().cloned().collect();
+    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+    for (k, v) in values {
+        fields.push(Arc::new(Field::new(k.as_str(), DataType::Utf8, false)));
+        columns.push(Arc::new(StringArray::from(vec![v.as_str(); batch.num_rows()])));
+    }
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+}

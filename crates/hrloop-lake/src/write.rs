@@ -1,0 +1,421 @@
+//! Writing rows into a table: per-partition column builders, spilled to staged Parquet files
+//! with bounded memory, committed all at once at the end of a batch.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    ArrayBuilder, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, MapBuilder, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use object_store::path::Path;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use sha2::{Digest, Sha256};
+
+use crate::tables::{Kind, PartitionRule, Table, TableDef};
+use crate::{Error, Lake, Result, Store};
+
+/// Rows buffered in Arrow builders (all partitions together) before they are encoded.
+const BUFFERED_ROWS: usize = 64 * 1024;
+/// Rows per Parquet row group.
+const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// One typed value of a row, in table-field order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Date(NaiveDate),
+    Timestamp(DateTime<Utc>),
+    FloatMap(Vec<(String, f64)>),
+    StrMap(Vec<(String, String)>),
+}
+
+impl Value {
+    /// Stable bytes for hashing.
+    fn hash_into(&self, h: &mut Sha256) {
+        match self {
+            Value::Null => h.update([0]),
+            Value::Str(s) => {
+                h.update([1]);
+                h.update(s.as_bytes());
+            }
+            Value::Int(i) => {
+                h.update([2]);
+                h.update(i.to_le_bytes());
+            }
+            Value::Float(x) => {
+                h.update([3]);
+                h.update(x.to_bits().to_le_bytes());
+            }
+            Value::Bool(b) => h.update([4, *b as u8]),
+            Value::Date(d) => {
+                h.update([5]);
+                h.update(d.num_days_from_ce().to_le_bytes());
+            }
+            Value::Timestamp(t) => {
+                h.update([6]);
+                h.update(t.timestamp_micros().to_le_bytes());
+            }
+            Value::FloatMap(m) => {
+                h.update([7]);
+                for (k, v) in m {
+                    h.update(k.as_bytes());
+                    h.update([0x1f]);
+                    h.update(v.to_bits().to_le_bytes());
+                }
+            }
+            Value::StrMap(m) => {
+                h.update([8]);
+                for (k, v) in m {
+                    h.update(k.as_bytes());
+                    h.update([0x1f]);
+                    h.update(v.as_bytes());
+                }
+            }
+        }
+        h.update([0x1e]);
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// The identity of a row: its natural event key and a hash of its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RowKeys {
+    pub event_key: [u8; 16],
+    pub row_hash: [u8; 8],
+}
+
+impl RowKeys {
+    /// Compute the keys of a row laid out in `def.fields` order.
+    pub fn of(def: &TableDef, row: &[Value]) -> RowKeys {
+        let mut k = Sha256::new();
+        k.update(def.table.name().as_bytes());
+        for name in def.key {
+            let (i, _) = def.field(name).expect("catalog test: keys name fields");
+            row[i].hash_into(&mut k);
+        }
+        let mut c = Sha256::new();
+        for v in row {
+            v.hash_into(&mut c);
+        }
+        let (k, c) = (k.finalize(), c.finalize());
+        RowKeys { event_key: k[..16].try_into().expect("16 bytes"), row_hash: c[..8].try_into().expect("8 bytes") }
+    }
+}
+
+/// The directory (`k=v/k=v`) a row belongs in.
+pub fn partition_of(def: &TableDef, row: &[Value]) -> Result<String> {
+    let mut out = String::new();
+    for (name, rule) in def.partitions {
+        let (field, month) = match rule {
+            PartitionRule::Identity(f) => (*f, false),
+            PartitionRule::Month(f) => (*f, true),
+        };
+        let (i, _) = def.field(field).expect("catalog test: partitions name fields");
+        let value = match (&row[i], month) {
+            (Value::Date(d), true) => format!("{:04}-{:02}", d.year(), d.month()),
+            (Value::Timestamp(t), true) => format!("{:04}-{:02}", t.year(), t.month()),
+            (Value::Str(s), false) if is_safe_segment(s) => s.clone(),
+            (other, _) => {
+                return Err(Error::Row {
+                    table: def.table.name(),
+                    reason: format!("partition field {field} has unusable value {other:?}"),
+                });
+            }
+        };
+        if !out.is_empty() {
+            out.push('/');
+        }
+        out.push_str(name);
+        out.push('=');
+        out.push_str(&value);
+    }
+    Ok(out)
+}
+
+fn is_safe_segment(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+enum Col {
+    Utf8(StringBuilder),
+    Int(Int64Builder),
+    Float(Float64Builder),
+    Bool(BooleanBuilder),
+    Date(Date32Builder),
+    Ts(TimestampMicrosecondBuilder),
+    FloatMap(MapBuilder<StringBuilder, Float64Builder>),
+    StrMap(MapBuilder<StringBuilder, StringBuilder>),
+}
+
+impl Col {
+    fn new(kind: Kind) -> Col {
+        match kind {
+            Kind::Utf8 | Kind::Pseudonym(_) | Kind::Milestone => Col::Utf8(StringBuilder::new()),
+            Kind::Int => Col::Int(Int64Builder::new()),
+            Kind::Float => Col::Float(Float64Builder::new()),
+            Kind::Bool => Col::Bool(BooleanBuilder::new()),
+            Kind::Date => Col::Date(Date32Builder::new()),
+            Kind::Timestamp => Col::Ts(TimestampMicrosecondBuilder::new().with_timezone("UTC")),
+            Kind::FloatMap => Col::FloatMap(MapBuilder::new(None, StringBuilder::new(), Float64Builder::new())),
+            Kind::Utf8Map => Col::StrMap(MapBuilder::new(None, StringBuilder::new(), StringBuilder::new())),
+        }
+    }
+
+    fn push(&mut self, v: &Value, field: &'static str, table: &'static str) -> Result<()> {
+        let mismatch = || Error::Row { table, reason: format!("field {field} cannot hold {v:?}") };
+        match (self, v) {
+            (Col::Utf8(b), Value::Str(s)) => b.append_value(s),
+            (Col::Utf8(b), Value::Null) => b.append_null(),
+            (Col::Int(b), Value::Int(i)) => b.append_value(*i),
+            (Col::Int(b), Value::Null) => b.append_null(),
+            (Col::Float(b), Value::Float(x)) => b.append_value(*x),
+            (Col::Float(b), Value::Null) => b.append_null(),
+            (Col::Bool(b), Value::Bool(x)) => b.append_value(*x),
+            (Col::Bool(b), Value::Null) => b.append_null(),
+            (Col::Date(b), Value::Date(d)) => b.append_value(days_since_epoch(*d)),
+            (Col::Date(b), Value::Null) => b.append_null(),
+            (Col::Ts(b), Value::Timestamp(t)) => b.append_value(t.timestamp_micros()),
+            (Col::Ts(b), Value::Null) => b.append_null(),
+            (Col::FloatMap(b), Value::FloatMap(m)) => {
+                for (k, x) in m {
+                    b.keys().append_value(k);
+                    b.values().append_value(*x);
+                }
+                b.append(true)?;
+            }
+            (Col::FloatMap(b), Value::Null) => b.append(false)?,
+            (Col::StrMap(b), Value::StrMap(m)) => {
+                for (k, x) in m {
+                    b.keys().append_value(k);
+                    b.values().append_value(x);
+                }
+                b.append(true)?;
+            }
+            (Col::StrMap(b), Value::Null) => b.append(false)?,
+            _ => return Err(mismatch()),
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Col::Utf8(b) => Arc::new(b.finish()),
+            Col::Int(b) => Arc::new(b.finish()),
+            Col::Float(b) => Arc::new(b.finish()),
+            Col::Bool(b) => Arc::new(b.finish()),
+            Col::Date(b) => Arc::new(b.finish()),
+            Col::Ts(b) => Arc::new(b.finish()),
+            Col::FloatMap(b) => Arc::new(b.finish()),
+            Col::StrMap(b) => Arc::new(b.finish()),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Col::Utf8(b) => b.len(),
+            Col::Int(b) => b.len(),
+            Col::Float(b) => b.len(),
+            Col::Bool(b) => b.len(),
+            Col::Date(b) => b.len(),
+            Col::Ts(b) => b.len(),
+            Col::FloatMap(b) => b.len(),
+            Col::StrMap(b) => b.len(),
+        }
+    }
+}
+
+pub(crate) fn days_since_epoch(d: NaiveDate) -> i32 {
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
+}
+
+struct Part {
+    cols: Vec<Col>,
+    writer: Option<ArrowWriter<File>>,
+    staged: PathBuf,
+    rows: u64,
+}
+
+/// A file a batch added to the lake.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct WrittenFile {
+    pub path: String,
+    pub rows: u64,
+}
+
+/// Writes one batch of rows into one table. Nothing is visible until [`commit`]; dropping the
+/// writer without committing leaves only staged files, which are removed.
+///
+/// [`commit`]: PartitionedWriter::commit
+pub struct PartitionedWriter {
+    def: &'static TableDef,
+    store: Store,
+    batch_id: String,
+    source_file: String,
+    ingested_at: DateTime<Utc>,
+    staging: PathBuf,
+    /// Indexes into `def.fields` of the columns stored in the file.
+    file_fields: Vec<usize>,
+    parts: BTreeMap<String, Part>,
+    buffered: usize,
+    props: WriterProperties,
+    committed: bool,
+}
+
+impl std::fmt::Debug for PartitionedWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartitionedWriter").field("table", &self.def.table).field("batch_id", &self.batch_id).finish()
+    }
+}
+
+impl PartitionedWriter {
+    pub fn new(lake: &Lake, table: Table, batch_id: &str, source_file: &str, ingested_at: DateTime<Utc>) -> Result<Self> {
+        let def = table.def();
+        let file_fields = (0..def.fields.len()).filter(|&i| !def.in_path_only(def.fields[i].name)).collect();
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_created_by(format!("hrloop {}", env!("CARGO_PKG_VERSION")))
+            .build();
+        Ok(Self {
+            def,
+            store: lake.store().clone(),
+            batch_id: batch_id.to_string(),
+            source_file: source_file.to_string(),
+            ingested_at,
+            staging: lake.store().staging_dir()?,
+            file_fields,
+            parts: BTreeMap::new(),
+            buffered: 0,
+            props,
+            committed: false,
+        })
+    }
+
+    pub fn table(&self) -> Table {
+        self.def.table
+    }
+
+    /// Add a row (values in `def.fields` order) to the partition it belongs to.
+    pub fn push(&mut self, row: &[Value], keys: &RowKeys) -> Result<()> {
+        let partition = partition_of(self.def, row)?;
+        self.push_to(&partition, row, keys)
+    }
+
+    /// Add a row whose partition the caller already computed with [`partition_of`].
+    pub fn push_to(&mut self, partition: &str, row: &[Value], keys: &RowKeys) -> Result<()> {
+        if row.len() != self.def.fields.len() {
+            return Err(Error::Row {
+                table: self.def.table.name(),
+                reason: format!("{} values for {} fields", row.len(), self.def.fields.len()),
+            });
+        }
+        if !self.parts.contains_key(partition) {
+            let mut cols: Vec<Col> = self.file_fields.iter().map(|&i| Col::new(self.def.fields[i].kind)).collect();
+            for k in [Kind::Utf8, Kind::Utf8, Kind::Utf8, Kind::Utf8, Kind::Timestamp] {
+                cols.push(Col::new(k));
+            }
+            let staged = self.staging.join(format!("{}-{}.parquet", self.batch_id, uuid::Uuid::new_v4()));
+            self.parts.insert(partition.to_string(), Part { cols, writer: None, staged, rows: 0 });
+        }
+        let part = self.parts.get_mut(partition).expect("inserted above");
+        let table = self.def.table.name();
+        for (col, &i) in part.cols.iter_mut().zip(&self.file_fields) {
+            col.push(&row[i], self.def.fields[i].name, table)?;
+        }
+        let n = self.file_fields.len();
+        let sys = [
+            Value::Str(hex::encode(keys.event_key)),
+            Value::Str(hex::encode(keys.row_hash)),
+            Value::Str(self.batch_id.clone()),
+            Value::Str(self.source_file.clone()),
+            Value::Timestamp(self.ingested_at),
+        ];
+        for (col, v) in part.cols[n..].iter_mut().zip(sys.iter()) {
+            col.push(v, "system column", table)?;
+        }
+        part.rows += 1;
+        self.buffered += 1;
+        if self.buffered >= BUFFERED_ROWS {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.parts.values().map(|p| p.rows).sum()
+    }
+
+    /// Encode every partition's buffered rows into its staged file.
+    fn spill(&mut self) -> Result<()> {
+        let schema = self.def.file_schema();
+        for part in self.parts.values_mut() {
+            if part.cols.first().is_none_or(|c| c.len() == 0) {
+                continue;
+            }
+            let arrays: Vec<ArrayRef> = part.cols.iter_mut().map(Col::finish).collect();
+            let batch = RecordBatch::try_new(schema.clone(), arrays)?;
+            if part.writer.is_none() {
+                let file = File::create(&part.staged).map_err(Error::io("create staged file", &part.staged))?;
+                part.writer = Some(ArrowWriter::try_new(file, schema.clone(), Some(self.props.clone()))?);
+            }
+            let writer = part.writer.as_mut().expect("set above");
+            writer.write(&batch)?;
+            // Bound memory across many partitions: close the row group once it is sizeable.
+            if writer.in_progress_size() > 8 * 1024 * 1024 {
+                writer.flush()?;
+            }
+        }
+        self.buffered = 0;
+        Ok(())
+    }
+
+    /// Finish every staged file and move it into the table. Returns the files written.
+    pub async fn commit(mut self) -> Result<Vec<WrittenFile>> {
+        self.spill()?;
+        let mut staged = Vec::new();
+        for (partition, part) in std::mem::take(&mut self.parts) {
+            if let Some(writer) = part.writer {
+                writer.close()?;
+                let name = format!("part-{}-{}.parquet", self.batch_id, staged.len());
+                let dest = Path::from(format!("lake/{}/{}/{}", self.def.table.name(), partition, name));
+                staged.push((part.staged, dest, part.rows));
+            }
+        }
+        crate::fault::hit("after_stage");
+        let mut written = Vec::new();
+        for (src, dest, rows) in staged {
+            self.store.commit_file(&src, &dest).await?;
+            written.push(WrittenFile { path: dest.to_string(), rows });
+            crate::fault::hit("after_first_commit");
+        }
+        self.committed = true;
+        Ok(written)
+    }
+}
+
+impl Drop for PartitionedWriter {
+    fn drop(&mut self) {
+        if !self.committed {
+            for part in self.parts.values() {
+                let _ = std::fs::remove_file(&part.staged);
+            }
+        }
+    }
+}
