@@ -1,1 +1,79 @@
-fn main() {}
+//! `hrloop`: the command line. Thin: it parses arguments, builds the context (store, clock,
+//! key) and calls into the library crates. Errors end the process with one line and exit 1.
+
+mod cmd;
+mod context;
+mod env;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use context::Global;
+
+/// hrloop closes the feedback loop for HR ranking models: it ingests hiring decisions and the
+/// outcomes that arrive 3, 6, 12 and 24 months after each hire into a Parquet lake, so models
+/// can be retrained, compared and promoted or rolled back on what really happened.
+///
+/// Start with `hrloop demo`: it simulates a company and fills ./data with its history.
+#[derive(Debug, Parser)]
+#[command(
+    name = "hrloop",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Simulate a company and ingest its history into the store: the quickest way to see hrloop work.
+    Demo(cmd::demo::Args),
+    /// Load an ATS or HRIS export (CSV, JSON lines, Parquet) into the lake through a mapping.
+    Ingest(cmd::ingest::Args),
+    /// Which 3/6/12/24-month outcomes are due, arrived and missing, per hire cohort.
+    #[command(subcommand)]
+    Milestones(cmd::milestones::Command),
+    /// Write a simulated company's ATS and HRIS exports (with personal data and messy rows).
+    Simulate(cmd::simulate::Args),
+    /// Inspect the lake: tables, files and row counts.
+    #[command(subcommand)]
+    Lake(cmd::lake::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    context::init_tracing(cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Demo(args) => cmd::demo::run(&cli.global, args).await,
+            Command::Ingest(args) => cmd::ingest::run(&cli.global, args).await,
+            Command::Milestones(c) => cmd::milestones::run(&cli.global, c).await,
+            Command::Simulate(args) => cmd::simulate::run(&cli.global, args),
+            Command::Lake(c) => cmd::lake::run(&cli.global, c).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let line = format!("{e:#}").replace('\n', " ");
+            eprintln!("error: {line}");
+            ExitCode::FAILURE
+        }
+    }
+}

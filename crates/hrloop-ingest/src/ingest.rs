@@ -47,20 +47,41 @@ pub async fn ingest_file(
     taxonomy: &Taxonomy,
     opts: &IngestOptions,
 ) -> Result<BatchReport> {
-    let format = mapping.mapping.format.or_else(|| Format::from_path(input)).ok_or_else(|| {
-        Error::unreadable(input, "unknown file type: use .csv, .jsonl or .parquet, or set `format` in the mapping")
-    })?;
-    let meta = std::fs::metadata(input).map_err(|e| Error::unreadable(input, format!("cannot open: {e}")))?;
+    let format = mapping
+        .mapping
+        .format
+        .or_else(|| Format::from_path(input))
+        .ok_or_else(|| {
+            Error::unreadable(
+                input,
+                "unknown file type: use .csv, .jsonl or .parquet, or set `format` in the mapping",
+            )
+        })?;
+    let meta = std::fs::metadata(input)
+        .map_err(|e| Error::unreadable(input, format!("cannot open: {e}")))?;
     if !meta.is_file() {
         return Err(Error::unreadable(input, "not a regular file"));
     }
     let sha = sha256_file(input)?;
-    let batch_id = format!("{}-{}", opts.now.format("%Y%m%dT%H%M%SZ"), &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let source_file = input.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
+    let batch_id = format!(
+        "{}-{}",
+        opts.now.format("%Y%m%dT%H%M%SZ"),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let source_file = input
+        .file_name()
+        .map(|f| f.to_string_lossy().to_string())
+        .unwrap_or_default();
     let started_at = opts.now.to_rfc3339();
-    lake.store().sweep_staging(std::time::Duration::from_secs(3600))?;
+    lake.store()
+        .sweep_staging(std::time::Duration::from_secs(3600))?;
 
-    let quarantine_keys = lake.existing_keys(Table::Quarantine, Some(&format!("table={}", mapping.table.name()))).await?;
+    let quarantine_keys = lake
+        .existing_keys(
+            Table::Quarantine,
+            Some(&format!("table={}", mapping.table.name())),
+        )
+        .await?;
     let handle = tokio::runtime::Handle::current();
     let job = Job {
         lake: lake.clone(),
@@ -89,7 +110,11 @@ pub async fn ingest_file(
         .iter()
         .zip(done.stats)
         .map(|(slot, s)| {
-            let completeness = if done.rows_read == 0 { 1.0 } else { s.present as f64 / rows_read };
+            let completeness = if done.rows_read == 0 {
+                1.0
+            } else {
+                s.present as f64 / rows_read
+            };
             FieldQuality {
                 field: slot.label.clone(),
                 column: slot.column.clone(),
@@ -144,7 +169,8 @@ pub async fn ingest_file(
 }
 
 fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = std::fs::File::open(path).map_err(|e| Error::unreadable(path, format!("cannot open: {e}")))?;
+    let mut file = std::fs::File::open(path)
+        .map_err(|e| Error::unreadable(path, format!("cannot open: {e}")))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -190,14 +216,26 @@ impl Job {
     fn run(self, handle: &tokio::runtime::Handle) -> Result<Done> {
         let table = self.mapping.table;
         let def = table.def();
-        let mut writer = PartitionedWriter::new(&self.lake, table, &self.batch_id, &self.source_file, self.opts.now)?;
-        let mut quarantine =
-            PartitionedWriter::new(&self.lake, Table::Quarantine, &self.batch_id, &self.source_file, self.opts.now)?;
+        let mut writer = PartitionedWriter::new(
+            &self.lake,
+            table,
+            &self.batch_id,
+            &self.source_file,
+            self.opts.now,
+        )?;
+        let mut quarantine = PartitionedWriter::new(
+            &self.lake,
+            Table::Quarantine,
+            &self.batch_id,
+            &self.source_file,
+            self.opts.now,
+        )?;
         let mut stats = vec![SlotStats::default(); self.mapping.slots.len()];
         let mut stored: HashMap<String, ExistingKeys> = HashMap::new();
         // Keys accepted from this file: line number and content hash.
         let mut seen: HashMap<[u8; 16], (u64, [u8; 8])> = HashMap::new();
-        let (mut accepted, mut quarantined, mut present, mut dups, mut conflicts) = (0u64, 0u64, 0u64, 0u64, 0u64);
+        let (mut accepted, mut quarantined, mut present, mut dups, mut conflicts) =
+            (0u64, 0u64, 0u64, 0u64, 0u64);
         let mut newest: Option<DateTime<Utc>> = None;
         let mut samples = Vec::new();
         let event_time_field = def.partitions.iter().find_map(|(_, rule)| match rule {
@@ -207,11 +245,16 @@ impl Job {
         let key_names = def.key.join(" + ");
 
         let progress = if self.opts.progress {
-            let pb = ProgressBar::with_draw_target(Some(self.progress_len), ProgressDrawTarget::stderr());
+            let pb = ProgressBar::with_draw_target(
+                Some(self.progress_len),
+                ProgressDrawTarget::stderr(),
+            );
             pb.set_style(
-                ProgressStyle::with_template("{spinner} ingesting {msg} [{bar:30}] {percent}% ({eta} left)")
-                    .expect("static template")
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{spinner} ingesting {msg} [{bar:30}] {percent}% ({eta} left)",
+                )
+                .expect("static template")
+                .progress_chars("=> "),
             );
             pb.set_message(self.source_file.clone());
             pb
@@ -219,7 +262,11 @@ impl Job {
             ProgressBar::hidden()
         };
 
-        let mut quarantine_row = |row_number: u64, field: Option<String>, reason: String, raw: Option<String>| -> Result<()> {
+        let mut quarantine_row = |row_number: u64,
+                                  field: Option<String>,
+                                  reason: String,
+                                  raw: Option<String>|
+         -> Result<()> {
             quarantined += 1;
             let full = format!("line {row_number}: {reason}");
             if samples.len() < SAMPLES {
@@ -269,14 +316,31 @@ impl Job {
                     }
                 }
                 if !conv.problems.is_empty() {
-                    let reason = conv.problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+                    let reason = conv
+                        .problems
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ");
                     let field = conv.problems.first().map(|p| p.field.clone());
-                    return quarantine_row(line, field, reason, Some(self.mapping.scrubbed_json(raw, &self.pseudo)));
+                    return quarantine_row(
+                        line,
+                        field,
+                        reason,
+                        Some(self.mapping.scrubbed_json(raw, &self.pseudo)),
+                    );
                 }
                 let values = conv.values;
                 let partition = match hrloop_lake::partition_of(def, &values) {
                     Ok(p) => p,
-                    Err(e) => return quarantine_row(line, None, e.to_string(), Some(self.mapping.scrubbed_json(raw, &self.pseudo))),
+                    Err(e) => {
+                        return quarantine_row(
+                            line,
+                            None,
+                            e.to_string(),
+                            Some(self.mapping.scrubbed_json(raw, &self.pseudo)),
+                        );
+                    }
                 };
                 let keys = RowKeys::of(def, &values);
                 if let Some((first_line, hash)) = seen.get(&keys.event_key) {
@@ -285,8 +349,15 @@ impl Job {
                         return Ok(());
                     }
                     conflicts += 1;
-                    let why = format!("same {key_names} as line {first_line} of this file but different values; quarantined for review");
-                    return quarantine_row(line, None, why, Some(self.mapping.scrubbed_json(raw, &self.pseudo)));
+                    let why = format!(
+                        "same {key_names} as line {first_line} of this file but different values; quarantined for review"
+                    );
+                    return quarantine_row(
+                        line,
+                        None,
+                        why,
+                        Some(self.mapping.scrubbed_json(raw, &self.pseudo)),
+                    );
                 }
                 if !stored.contains_key(&partition) {
                     let keys = handle.block_on(self.lake.existing_keys(table, Some(&partition)))?;
@@ -302,7 +373,12 @@ impl Job {
                         let why = format!(
                             "same {key_names} as a stored record but different values; corrections are not applied automatically, quarantined for review"
                         );
-                        return quarantine_row(line, None, why, Some(self.mapping.scrubbed_json(raw, &self.pseudo)));
+                        return quarantine_row(
+                            line,
+                            None,
+                            why,
+                            Some(self.mapping.scrubbed_json(raw, &self.pseudo)),
+                        );
                     }
                     None => {}
                 }

@@ -21,7 +21,7 @@ mod write;
 pub use error::{Error, Result};
 pub use read::{ExistingKeys, TableScan};
 pub use store::Store;
-pub use tables::{FieldDef, Kind, PartitionRule, Table, TableDef, SYSTEM_COLUMNS};
+pub use tables::{FieldDef, Kind, PartitionRule, SYSTEM_COLUMNS, Table, TableDef};
 pub use write::{PartitionedWriter, RowKeys, Value, WrittenFile, partition_of};
 
 /// The store plus the table catalog: what every reader and writer of hrloop data goes through.

@@ -33,7 +33,11 @@ impl TableScan {
 
 impl Lake {
     /// Committed Parquet files of a table, optionally below a partition (`milestone=12m`).
-    pub async fn list_files(&self, table: Table, partition: Option<&str>) -> Result<Vec<ObjectMeta>> {
+    pub async fn list_files(
+        &self,
+        table: Table,
+        partition: Option<&str>,
+    ) -> Result<Vec<ObjectMeta>> {
         let prefix = match partition {
             Some(p) => Path::from(format!("lake/{}/{}", table.name(), p)),
             None => Lake::table_prefix(table),
@@ -42,8 +46,12 @@ impl Lake {
         Ok(files
             .into_iter()
             .filter(|m| {
-                m.location.filename().is_some_and(|f| f.ends_with(".parquet"))
-                    && m.location.parts().all(|p| !p.as_ref().starts_with(['_', '.']))
+                m.location
+                    .filename()
+                    .is_some_and(|f| f.ends_with(".parquet"))
+                    && m.location
+                        .parts()
+                        .all(|p| !p.as_ref().starts_with(['_', '.']))
             })
             .collect())
     }
@@ -53,7 +61,12 @@ impl Lake {
         self.scan_partition(table, None, columns).await
     }
 
-    pub async fn scan_partition(&self, table: Table, partition: Option<&str>, columns: Option<&[&str]>) -> Result<TableScan> {
+    pub async fn scan_partition(
+        &self,
+        table: Table,
+        partition: Option<&str>,
+        columns: Option<&[&str]>,
+    ) -> Result<TableScan> {
         let files = self.list_files(table, partition).await?;
         let mut batches = Vec::new();
         for meta in &files {
@@ -68,7 +81,9 @@ impl Lake {
             let partition_values = partition_values(table, &meta.location);
             let wanted_in_file: Option<Vec<usize>> = columns.map(|cols| {
                 let schema = builder.schema();
-                cols.iter().filter_map(|c| schema.index_of(c).ok()).collect()
+                cols.iter()
+                    .filter_map(|c| schema.index_of(c).ok())
+                    .collect()
             });
             let builder = match &wanted_in_file {
                 Some(idx) => {
@@ -77,7 +92,11 @@ impl Lake {
                 }
                 None => builder,
             };
-            for batch in builder.with_batch_size(64 * 1024).build().map_err(corrupt)? {
+            for batch in builder
+                .with_batch_size(64 * 1024)
+                .build()
+                .map_err(corrupt)?
+            {
                 let batch = batch?;
                 let extra: Vec<&(String, String)> = partition_values
                     .iter()
@@ -90,18 +109,29 @@ impl Lake {
     }
 
     /// Event keys stored in a table (optionally one partition), for idempotent ingestion.
-    pub async fn existing_keys(&self, table: Table, partition: Option<&str>) -> Result<ExistingKeys> {
-        let scan = self.scan_partition(table, partition, Some(&["event_key", "row_hash"])).await?;
+    pub async fn existing_keys(
+        &self,
+        table: Table,
+        partition: Option<&str>,
+    ) -> Result<ExistingKeys> {
+        let scan = self
+            .scan_partition(table, partition, Some(&["event_key", "row_hash"]))
+            .await?;
         let mut keys = ExistingKeys::new();
         for batch in &scan.batches {
-            let (Some(k), Some(h)) = (batch.column_by_name("event_key"), batch.column_by_name("row_hash")) else {
+            let (Some(k), Some(h)) = (
+                batch.column_by_name("event_key"),
+                batch.column_by_name("row_hash"),
+            ) else {
                 continue;
             };
             let (k, h) = (k.as_string::<i32>(), h.as_string::<i32>());
             for i in 0..batch.num_rows() {
                 let mut key = [0u8; 16];
                 let mut hash = [0u8; 8];
-                if hex::decode_to_slice(k.value(i), &mut key).is_ok() && hex::decode_to_slice(h.value(i), &mut hash).is_ok() {
+                if hex::decode_to_slice(k.value(i), &mut key).is_ok()
+                    && hex::decode_to_slice(h.value(i), &mut hash).is_ok()
+                {
                     keys.insert(key, hash);
                 }
             }
@@ -133,7 +163,13 @@ fn with_partition_columns(batch: RecordBatch, values: &[&(String, String)]) -> R
     let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
     for (k, v) in values {
         fields.push(Arc::new(Field::new(k.as_str(), DataType::Utf8, false)));
-        columns.push(Arc::new(StringArray::from(vec![v.as_str(); batch.num_rows()])));
+        columns.push(Arc::new(StringArray::from(vec![
+            v.as_str();
+            batch.num_rows()
+        ])));
     }
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }

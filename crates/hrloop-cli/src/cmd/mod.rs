@@ -1,0 +1,7 @@
+//! One module per subcommand.
+
+pub mod demo;
+pub mod ingest;
+pub mod lake;
+pub mod milestones;
+pub mod simulate;
