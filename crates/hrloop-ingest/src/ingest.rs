@@ -366,6 +366,7 @@ impl Job {
                 match stored[&partition].get(&keys.event_key) {
                     Some(hash) if *hash == keys.row_hash => {
                         present += 1;
+                        seen.insert(keys.event_key, (line, keys.row_hash));
                         return Ok(());
                     }
                     Some(_) => {

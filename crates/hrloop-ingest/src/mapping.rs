@@ -513,7 +513,13 @@ impl ResolvedMapping {
         }
         for (fd, (v, source)) in self.def.fields.iter().zip(values.iter().zip(&self.sources)) {
             let already_blamed = problems.iter().any(|p| p.field == fd.name);
-            if fd.required && *v == Value::Null && !already_blamed {
+            // A derived value is missing because its inputs are: those are already blamed.
+            let derived = matches!(source, Source::MilestoneFromDates { .. });
+            if fd.required
+                && *v == Value::Null
+                && !already_blamed
+                && !(derived && !problems.is_empty())
+            {
                 let column = match source {
                     Source::Slot(i) => Some(self.slots[*i].column.clone()),
                     _ => None,

@@ -36,7 +36,7 @@ impl Kind {
             Kind::Float => DataType::Float64,
             Kind::Bool => DataType::Boolean,
             Kind::Date => DataType::Date32,
-            Kind::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            Kind::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
             Kind::FloatMap => MapBuilder::new(None, StringBuilder::new(), Float64Builder::new())
                 .finish()
                 .data_type()

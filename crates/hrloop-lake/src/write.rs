@@ -180,7 +180,7 @@ impl Col {
             Kind::Float => Col::Float(Float64Builder::new()),
             Kind::Bool => Col::Bool(BooleanBuilder::new()),
             Kind::Date => Col::Date(Date32Builder::new()),
-            Kind::Timestamp => Col::Ts(TimestampMicrosecondBuilder::new().with_timezone("UTC")),
+            Kind::Timestamp => Col::Ts(TimestampMicrosecondBuilder::new().with_timezone("+00:00")),
             Kind::FloatMap => Col::FloatMap(MapBuilder::new(
                 None,
                 StringBuilder::new(),
