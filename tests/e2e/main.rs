@@ -1,0 +1,93 @@
+//! End-to-end scenarios: start `hrloop` as a user would, look at what it leaves behind with
+//! hrloop's own reader and with pyarrow/DuckDB, and kill it at bad moments.
+//!
+//! Needs python3 with pyarrow and duckdb (`.ci/run` installs them).
+
+mod cli;
+mod crash;
+mod demo;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// `hrloop` with a clean environment, run from the repository (for data/mappings and
+/// data/taxonomy), against `store`.
+pub fn hrloop(store: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hrloop"));
+    c.current_dir(repo());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("HRLOOP_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("HRLOOP_STORE", store);
+    c
+}
+
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("hrloop runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Run a Python snippet; panics with a clear message when pyarrow/duckdb are missing.
+pub fn python(code: &str) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(code)
+        .output()
+        .expect("python3 is installed");
+    assert!(
+        out.status.success(),
+        "python failed (install the readers with `pip install pyarrow duckdb`):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Rows of a table as pyarrow sees it (hive partitioning), without hrloop.
+pub fn pyarrow_rows(store: &Path, table: &str) -> u64 {
+    let dir = store.join("lake").join(table);
+    if !dir.exists() {
+        return 0;
+    }
+    python(&format!(
+        "import pyarrow.dataset as d; print(d.dataset({:?}, partitioning='hive').to_table().num_rows)",
+        dir.to_str().unwrap()
+    ))
+    .parse()
+    .unwrap()
+}
+
+pub fn table_rows(store: &Path) -> std::collections::BTreeMap<String, u64> {
+    let out = run_ok(hrloop(store).args(["lake", "stats", "--json"]));
+    json(&out)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["table"].as_str().unwrap().to_string(),
+                t["rows"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
