@@ -21,12 +21,9 @@ fn exports(dir: &Path, months: u32, reqs: u32) -> PathBuf {
 }
 
 fn expected(exports: &Path, file: &str) -> u64 {
-    let m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(exports.join("manifest.json")).unwrap()).unwrap();
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(exports.join("manifest.json")).unwrap()).unwrap();
     let f = &m["files"][file];
-    f["rows"].as_u64().unwrap()
-        - f["bad_rows"].as_u64().unwrap()
-        - f["duplicates"].as_u64().unwrap()
+    f["rows"].as_u64().unwrap() - f["bad_rows"].as_u64().unwrap() - f["duplicates"].as_u64().unwrap()
 }
 
 fn ingest_cmd(store: &Path, file: &Path, mapping: &str) -> std::process::Command {
@@ -68,29 +65,13 @@ fn injected_crash_before_commit_leaves_nothing_visible_and_rerun_completes() {
     let store = dir.path().join("data");
     let ex = exports(dir.path(), 6, 8);
     let file = ex.join("ats_applications.csv");
-    let out = ingest_cmd(&store, &file, "ats_applications")
-        .env("HRLOOP_FAULT", "after_stage")
-        .output()
-        .unwrap();
-    assert!(
-        !out.status.success(),
-        "the injected crash must stop the process"
-    );
-    assert!(
-        std::fs::read_dir(store.join("_staging")).unwrap().count() > 0,
-        "data was staged before the crash"
-    );
-    assert_eq!(
-        pyarrow_rows(&store, "decisions"),
-        0,
-        "nothing staged is visible"
-    );
+    let out = ingest_cmd(&store, &file, "ats_applications").env("HRLOOP_FAULT", "after_stage").output().unwrap();
+    assert!(!out.status.success(), "the injected crash must stop the process");
+    assert!(std::fs::read_dir(store.join("_staging")).unwrap().count() > 0, "data was staged before the crash");
+    assert_eq!(pyarrow_rows(&store, "decisions"), 0, "nothing staged is visible");
     assert_every_visible_file_is_whole(&store);
     run_ok(&mut ingest_cmd(&store, &file, "ats_applications"));
-    assert_eq!(
-        pyarrow_rows(&store, "decisions"),
-        expected(&ex, "ats_applications.csv")
-    );
+    assert_eq!(pyarrow_rows(&store, "decisions"), expected(&ex, "ats_applications.csv"));
 }
 
 #[test]
@@ -99,28 +80,14 @@ fn injected_crash_mid_commit_shows_whole_files_only_and_rerun_adds_no_duplicates
     let store = dir.path().join("data");
     let ex = exports(dir.path(), 6, 8);
     let file = ex.join("ats_applications.csv");
-    let out = ingest_cmd(&store, &file, "ats_applications")
-        .env("HRLOOP_FAULT", "after_first_commit")
-        .output()
-        .unwrap();
+    let out = ingest_cmd(&store, &file, "ats_applications").env("HRLOOP_FAULT", "after_first_commit").output().unwrap();
     assert!(!out.status.success());
     let partial = pyarrow_rows(&store, "decisions");
-    assert!(
-        partial > 0 && partial < expected(&ex, "ats_applications.csv"),
-        "one partition file committed: {partial}"
-    );
+    assert!(partial > 0 && partial < expected(&ex, "ats_applications.csv"), "one partition file committed: {partial}");
     assert_every_visible_file_is_whole(&store);
     let report = json(&run_ok(&mut ingest_cmd(&store, &file, "ats_applications")));
-    assert_eq!(
-        report["batches"][0]["rows_already_present"]
-            .as_u64()
-            .unwrap(),
-        partial
-    );
-    assert_eq!(
-        pyarrow_rows(&store, "decisions"),
-        expected(&ex, "ats_applications.csv")
-    );
+    assert_eq!(report["batches"][0]["rows_already_present"].as_u64().unwrap(), partial);
+    assert_eq!(pyarrow_rows(&store, "decisions"), expected(&ex, "ats_applications.csv"));
 }
 
 #[test]
@@ -129,11 +96,7 @@ fn killed_at_random_moments_readers_see_whole_files_and_acknowledged_data_surviv
     let store = dir.path().join("data");
     let ex = exports(dir.path(), 10, 14);
     // Acknowledged first: the outcomes batch returned success.
-    run_ok(&mut ingest_cmd(
-        &store,
-        &ex.join("hris_outcomes.csv"),
-        "hris_outcomes",
-    ));
+    run_ok(&mut ingest_cmd(&store, &ex.join("hris_outcomes.csv"), "hris_outcomes"));
     let acknowledged = table_rows(&store)["outcomes"];
     assert_eq!(acknowledged, expected(&ex, "hris_outcomes.csv"));
     let file = ex.join("ats_applications.csv");
@@ -152,21 +115,11 @@ fn killed_at_random_moments_readers_see_whole_files_and_acknowledged_data_surviv
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         assert_every_visible_file_is_whole(&store);
-        assert_eq!(
-            pyarrow_rows(&store, "outcomes"),
-            acknowledged,
-            "acknowledged outcomes survive kill {i}"
-        );
+        assert_eq!(pyarrow_rows(&store, "outcomes"), acknowledged, "acknowledged outcomes survive kill {i}");
         assert!(pyarrow_rows(&store, "decisions") <= expected(&ex, "ats_applications.csv"));
     }
     std::thread::sleep(Duration::from_millis(10));
     run_ok(&mut ingest_cmd(&store, &file, "ats_applications"));
-    assert_eq!(
-        pyarrow_rows(&store, "decisions"),
-        expected(&ex, "ats_applications.csv")
-    );
-    assert_eq!(
-        table_rows(&store)["decisions"],
-        expected(&ex, "ats_applications.csv")
-    );
+    assert_eq!(pyarrow_rows(&store, "decisions"), expected(&ex, "ats_applications.csv"));
+    assert_eq!(table_rows(&store)["decisions"], expected(&ex, "ats_applications.csv"));
 }

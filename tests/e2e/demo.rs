@@ -16,35 +16,20 @@ fn demo_fills_a_lake_that_pyarrow_and_duckdb_read_and_a_second_run_changes_nothi
         "12",
         "--json",
     ])));
-    let manifest: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(store.join("inbox/sim-seed7/manifest.json")).unwrap(),
-    )
-    .unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(store.join("inbox/sim-seed7/manifest.json")).unwrap()).unwrap();
     // Every export lands exactly as the simulator says: broken rows quarantined, repeats once.
     for b in first["batches"].as_array().unwrap() {
         let m = &manifest["files"][b["source_file"].as_str().unwrap()];
-        let expected = m["rows"].as_u64().unwrap()
-            - m["bad_rows"].as_u64().unwrap()
-            - m["duplicates"].as_u64().unwrap();
-        assert_eq!(
-            b["rows_accepted"].as_u64().unwrap(),
-            expected,
-            "{}",
-            b["source_file"]
-        );
+        let expected =
+            m["rows"].as_u64().unwrap() - m["bad_rows"].as_u64().unwrap() - m["duplicates"].as_u64().unwrap();
+        assert_eq!(b["rows_accepted"].as_u64().unwrap(), expected, "{}", b["source_file"]);
         assert_eq!(b["rows_quarantined"], m["bad_rows"], "{}", b["source_file"]);
     }
     let counts = table_rows(&store);
-    assert!(
-        counts["outcomes"] > 100 && counts["decisions"] > 1000,
-        "{counts:?}"
-    );
+    assert!(counts["outcomes"] > 100 && counts["decisions"] > 1000, "{counts:?}");
     for (table, rows) in &counts {
-        assert_eq!(
-            pyarrow_rows(&store, table),
-            *rows,
-            "pyarrow disagrees on {table}"
-        );
+        assert_eq!(pyarrow_rows(&store, table), *rows, "pyarrow disagrees on {table}");
     }
     let duck = python(&format!(
         "import duckdb; print(duckdb.sql(\"select count(*) from read_parquet('{}/lake/outcomes/**/*.parquet', hive_partitioning=true) where milestone in ('3m','6m','12m','24m')\").fetchall()[0][0])",
@@ -55,10 +40,7 @@ fn demo_fills_a_lake_that_pyarrow_and_duckdb_read_and_a_second_run_changes_nothi
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(store.join("secrets/pseudonym.key"))
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = std::fs::metadata(store.join("secrets/pseudonym.key")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     // Again: nothing changes.
@@ -78,19 +60,8 @@ fn demo_fills_a_lake_that_pyarrow_and_duckdb_read_and_a_second_run_changes_nothi
     assert_eq!(table_rows(&store), counts);
 
     // Milestones: completeness per milestone against the 90 % / 95 % targets.
-    let status = json(&run_ok(hrloop(&store).args([
-        "--now",
-        "2026-01-20",
-        "milestones",
-        "status",
-        "--json",
-    ])));
-    let six = status["completeness"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["milestone"] == "6m")
-        .unwrap();
+    let status = json(&run_ok(hrloop(&store).args(["--now", "2026-01-20", "milestones", "status", "--json"])));
+    let six = status["completeness"].as_array().unwrap().iter().find(|c| c["milestone"] == "6m").unwrap();
     assert_eq!(six["target"], 0.9);
     assert!(six["due"].as_u64().unwrap() > 50, "{six}");
     let c = six["completeness"].as_f64().unwrap();
@@ -127,8 +98,5 @@ fn the_same_export_ingested_by_the_cli_twice_changes_no_count() {
     let b = ingest(&store);
     assert_eq!(table_rows(&store), after_first);
     assert_eq!(b["batches"][0]["rows_accepted"], 0);
-    assert_eq!(
-        b["batches"][0]["rows_already_present"],
-        a["batches"][0]["rows_accepted"]
-    );
+    assert_eq!(b["batches"][0]["rows_already_present"], a["batches"][0]["rows_accepted"]);
 }

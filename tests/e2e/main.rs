@@ -11,10 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
 
 /// `hrloop` with a clean environment, run from the repository (for data/mappings and
@@ -50,11 +47,7 @@ pub fn json(out: &Output) -> serde_json::Value {
 
 /// Run a Python snippet; panics with a clear message when pyarrow/duckdb are missing.
 pub fn python(code: &str) -> String {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(code)
-        .output()
-        .expect("python3 is installed");
+    let out = Command::new("python3").arg("-c").arg(code).output().expect("python3 is installed");
     assert!(
         out.status.success(),
         "python failed (install the readers with `pip install pyarrow duckdb`):\n{}",
@@ -83,11 +76,6 @@ pub fn table_rows(store: &Path) -> std::collections::BTreeMap<String, u64> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| {
-            (
-                t["table"].as_str().unwrap().to_string(),
-                t["rows"].as_u64().unwrap(),
-            )
-        })
+        .map(|t| (t["table"].as_str().unwrap().to_string(), t["rows"].as_u64().unwrap()))
         .collect()
 }

@@ -31,12 +31,7 @@ pub struct Global {
     pub now: Option<String>,
 
     /// Folder of the vocabularies (job families, skills) used in quality reports.
-    #[arg(
-        long,
-        global = true,
-        default_value = "data/taxonomy",
-        value_name = "DIR"
-    )]
+    #[arg(long, global = true, default_value = "data/taxonomy", value_name = "DIR")]
     pub taxonomy: PathBuf,
 
     /// More log output (-v info, -vv debug). HRLOOP_LOG overrides.
@@ -64,10 +59,7 @@ impl Global {
     pub fn pseudonymiser(&self, lake: &Lake) -> Result<Pseudonymiser> {
         let source = if self.demo_key {
             let Some(root) = lake.store().local_root() else {
-                bail!(
-                    "--demo-key needs a local store; give a real key with --key-file for {}",
-                    self.store
-                )
+                bail!("--demo-key needs a local store; give a real key with --key-file for {}", self.store)
             };
             KeySource::DemoFile(root.join("secrets").join("pseudonym.key"))
         } else if let Some(path) = &self.key_file {
@@ -91,9 +83,8 @@ pub fn parse_time(text: &str) -> Result<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
     }
-    let d = NaiveDate::parse_from_str(text, "%Y-%m-%d").with_context(|| {
-        format!("{text:?} is not a time: use RFC 3339 (2026-03-01T12:00:00Z) or YYYY-MM-DD")
-    })?;
+    let d = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .with_context(|| format!("{text:?} is not a time: use RFC 3339 (2026-03-01T12:00:00Z) or YYYY-MM-DD"))?;
     Ok(d.and_hms_opt(12, 0, 0).expect("noon").and_utc())
 }
 

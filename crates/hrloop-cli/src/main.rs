@@ -17,12 +17,7 @@ use context::Global;
 ///
 /// Start with `hrloop demo`: it simulates a company and fills ./data with its history.
 #[derive(Debug, Parser)]
-#[command(
-    name = "hrloop",
-    version,
-    propagate_version = true,
-    max_term_width = 100
-)]
+#[command(name = "hrloop", version, propagate_version = true, max_term_width = 100)]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -49,10 +44,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     context::init_tracing(cli.global.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

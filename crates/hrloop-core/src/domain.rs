@@ -43,9 +43,7 @@ impl Milestone {
 
     /// The calendar date the milestone falls on for a hire made on `hire_date`.
     pub fn date_after(self, hire_date: NaiveDate) -> NaiveDate {
-        hire_date
-            .checked_add_months(Months::new(self.months()))
-            .unwrap_or(NaiveDate::MAX)
+        hire_date.checked_add_months(Months::new(self.months())).unwrap_or(NaiveDate::MAX)
     }
 
     /// Feedback-completeness target HR works to at this milestone, if any
@@ -60,14 +58,8 @@ impl Milestone {
 
     /// Recognise the milestone a pair of dates describes, allowing `tolerance_days` either way
     /// (HRIS exports are run on a schedule, not on the exact anniversary).
-    pub fn from_dates(
-        hire_date: NaiveDate,
-        at: NaiveDate,
-        tolerance_days: i64,
-    ) -> Option<Milestone> {
-        Milestone::ALL
-            .into_iter()
-            .find(|m| (at - m.date_after(hire_date)).num_days().abs() <= tolerance_days)
+    pub fn from_dates(hire_date: NaiveDate, at: NaiveDate, tolerance_days: i64) -> Option<Milestone> {
+        Milestone::ALL.into_iter().find(|m| (at - m.date_after(hire_date)).num_days().abs() <= tolerance_days)
     }
 }
 
@@ -89,10 +81,7 @@ impl FromStr for Milestone {
         let t = s.trim().to_ascii_lowercase();
         let digits: String = t.chars().take_while(|c| c.is_ascii_digit()).collect();
         let rest = t[digits.len()..].trim();
-        let unit_ok = matches!(
-            rest,
-            "" | "m" | "mo" | "month" | "months" | "mån" | "mnd" | "måneder" | "månader"
-        );
+        let unit_ok = matches!(rest, "" | "m" | "mo" | "month" | "months" | "mån" | "mnd" | "måneder" | "månader");
         match (digits.as_str(), unit_ok) {
             ("3", true) => Ok(Milestone::M3),
             ("6", true) => Ok(Milestone::M6),
@@ -221,13 +210,7 @@ mod tests {
     fn milestone_dates_follow_calendar_months() {
         assert_eq!(Milestone::M3.date_after(d("2025-11-30")), d("2026-02-28"));
         assert_eq!(Milestone::M24.date_after(d("2024-02-29")), d("2026-02-28"));
-        assert_eq!(
-            Milestone::from_dates(d("2025-01-15"), d("2025-07-20"), 14),
-            Some(Milestone::M6)
-        );
-        assert_eq!(
-            Milestone::from_dates(d("2025-01-15"), d("2025-09-15"), 14),
-            None
-        );
+        assert_eq!(Milestone::from_dates(d("2025-01-15"), d("2025-07-20"), 14), Some(Milestone::M6));
+        assert_eq!(Milestone::from_dates(d("2025-01-15"), d("2025-09-15"), 14), None);
     }
 }

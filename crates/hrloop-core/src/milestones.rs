@@ -84,25 +84,22 @@ pub fn status(
         let cohort = format!("{:04}-{:02}", h.hire_date.year(), h.hire_date.month());
         let known = reported.get(h.employee_id);
         for m in Milestone::ALL {
-            let cell = cells
-                .entry((cohort.clone(), m))
-                .or_insert_with(|| CohortMilestone {
-                    cohort: cohort.clone(),
-                    milestone: m,
-                    hires: 0,
-                    due: 0,
-                    arrived: 0,
-                    missing: 0,
-                    pending: 0,
-                });
+            let cell = cells.entry((cohort.clone(), m)).or_insert_with(|| CohortMilestone {
+                cohort: cohort.clone(),
+                milestone: m,
+                hires: 0,
+                due: 0,
+                arrived: 0,
+                missing: 0,
+                pending: 0,
+            });
             cell.hires += 1;
             if m.date_after(h.hire_date) + Duration::days(grace_days) > today {
                 cell.pending += 1;
                 continue;
             }
             cell.due += 1;
-            let arrived =
-                known.is_some_and(|(bits, left)| bits & bit(m) != 0 || left.is_some_and(|l| l < m));
+            let arrived = known.is_some_and(|(bits, left)| bits & bit(m) != 0 || left.is_some_and(|l| l < m));
             if arrived {
                 cell.arrived += 1;
             } else {
@@ -114,10 +111,8 @@ pub fn status(
     let completeness = Milestone::ALL
         .into_iter()
         .map(|m| {
-            let (due, arrived) = cohorts
-                .iter()
-                .filter(|c| c.milestone == m)
-                .fold((0, 0), |(d, a), c| (d + c.due, a + c.arrived));
+            let (due, arrived) =
+                cohorts.iter().filter(|c| c.milestone == m).fold((0, 0), |(d, a), c| (d + c.due, a + c.arrived));
             let completeness = (due > 0).then(|| arrived as f64 / due as f64);
             let target = m.completeness_target();
             MilestoneCompleteness {
@@ -130,12 +125,7 @@ pub fn status(
             }
         })
         .collect();
-    MilestoneStatus {
-        as_of: today,
-        grace_days,
-        cohorts,
-        completeness,
-    }
+    MilestoneStatus { as_of: today, grace_days, cohorts, completeness }
 }
 
 fn bit(m: Milestone) -> u8 {
@@ -153,88 +143,35 @@ mod tests {
     #[test]
     fn due_arrived_missing_and_leavers_count_as_known() {
         let hires = [
-            HireRef {
-                employee_id: "a",
-                hire_date: d("2025-01-10"),
-            },
-            HireRef {
-                employee_id: "b",
-                hire_date: d("2025-01-20"),
-            },
-            HireRef {
-                employee_id: "c",
-                hire_date: d("2025-01-25"),
-            },
+            HireRef { employee_id: "a", hire_date: d("2025-01-10") },
+            HireRef { employee_id: "b", hire_date: d("2025-01-20") },
+            HireRef { employee_id: "c", hire_date: d("2025-01-25") },
         ];
         let outcomes = [
-            OutcomeRef {
-                employee_id: "a",
-                milestone: Milestone::M3,
-                employed: true,
-            },
-            OutcomeRef {
-                employee_id: "a",
-                milestone: Milestone::M6,
-                employed: true,
-            },
+            OutcomeRef { employee_id: "a", milestone: Milestone::M3, employed: true },
+            OutcomeRef { employee_id: "a", milestone: Milestone::M6, employed: true },
             // b left before 3 months: 6m is known (not retained) without a row.
-            OutcomeRef {
-                employee_id: "b",
-                milestone: Milestone::M3,
-                employed: false,
-            },
+            OutcomeRef { employee_id: "b", milestone: Milestone::M3, employed: false },
         ];
         // 2025-08-15: 3m and 6m are due (+14 days grace) for all three, 12m for none.
         let s = status(&hires, &outcomes, d("2025-08-15"), 14);
         let cell = |m| s.cohorts.iter().find(|c| c.milestone == m).unwrap().clone();
-        assert_eq!(
-            (
-                cell(Milestone::M3).due,
-                cell(Milestone::M3).arrived,
-                cell(Milestone::M3).missing
-            ),
-            (3, 2, 1)
-        );
-        assert_eq!(
-            (
-                cell(Milestone::M6).due,
-                cell(Milestone::M6).arrived,
-                cell(Milestone::M6).missing
-            ),
-            (3, 2, 1)
-        );
-        assert_eq!(
-            (cell(Milestone::M12).due, cell(Milestone::M12).pending),
-            (0, 3)
-        );
-        let six = s
-            .completeness
-            .iter()
-            .find(|c| c.milestone == Milestone::M6)
-            .unwrap();
+        assert_eq!((cell(Milestone::M3).due, cell(Milestone::M3).arrived, cell(Milestone::M3).missing), (3, 2, 1));
+        assert_eq!((cell(Milestone::M6).due, cell(Milestone::M6).arrived, cell(Milestone::M6).missing), (3, 2, 1));
+        assert_eq!((cell(Milestone::M12).due, cell(Milestone::M12).pending), (0, 3));
+        let six = s.completeness.iter().find(|c| c.milestone == Milestone::M6).unwrap();
         assert_eq!(six.target, Some(0.90));
         assert_eq!(six.meets_target, Some(false));
         assert!((six.completeness.unwrap() - 2.0 / 3.0).abs() < 1e-12);
-        let twelve = s
-            .completeness
-            .iter()
-            .find(|c| c.milestone == Milestone::M12)
-            .unwrap();
+        let twelve = s.completeness.iter().find(|c| c.milestone == Milestone::M12).unwrap();
         assert_eq!(twelve.completeness, None);
     }
 
     #[test]
     fn grace_period_delays_due() {
-        let hires = [HireRef {
-            employee_id: "a",
-            hire_date: d("2025-01-10"),
-        }];
+        let hires = [HireRef { employee_id: "a", hire_date: d("2025-01-10") }];
         let s = status(&hires, &[], d("2025-04-20"), 14);
-        let three = s
-            .cohorts
-            .iter()
-            .find(|c| c.milestone == Milestone::M3)
-            .unwrap();
+        let three = s.cohorts.iter().find(|c| c.milestone == Milestone::M3).unwrap();
         assert_eq!((three.due, three.pending), (0, 1));
     }
 }

@@ -27,16 +27,10 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn unreadable(path: &std::path::Path, reason: impl Into<String>) -> Error {
-        Error::Unreadable {
-            path: path.to_path_buf(),
-            reason: reason.into(),
-        }
+        Error::Unreadable { path: path.to_path_buf(), reason: reason.into() }
     }
 
-    pub(crate) fn io(
-        op: &'static str,
-        path: &std::path::Path,
-    ) -> impl FnOnce(std::io::Error) -> Error {
+    pub(crate) fn io(op: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.to_path_buf();
         move |source| Error::Io { op, path, source }
     }

@@ -5,7 +5,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::path::Path;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
+use hrloop_core::Clock;
 use hrloop_lake::{ExistingKeys, Lake, PartitionedWriter, RowKeys, Table, Value};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::{Digest, Sha256};
@@ -22,8 +25,8 @@ const SAMPLES: usize = 10;
 
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
-    /// The batch's time (from the injected clock).
-    pub now: DateTime<Utc>,
+    /// Where the batch's timestamps come from.
+    pub clock: Arc<dyn Clock>,
     /// Draw a progress bar on a terminal.
     pub progress: bool,
 }
@@ -47,41 +50,22 @@ pub async fn ingest_file(
     taxonomy: &Taxonomy,
     opts: &IngestOptions,
 ) -> Result<BatchReport> {
-    let format = mapping
-        .mapping
-        .format
-        .or_else(|| Format::from_path(input))
-        .ok_or_else(|| {
-            Error::unreadable(
-                input,
-                "unknown file type: use .csv, .jsonl or .parquet, or set `format` in the mapping",
-            )
-        })?;
-    let meta = std::fs::metadata(input)
-        .map_err(|e| Error::unreadable(input, format!("cannot open: {e}")))?;
+    let format = mapping.mapping.format.or_else(|| Format::from_path(input)).ok_or_else(|| {
+        Error::unreadable(input, "unknown file type: use .csv, .jsonl or .parquet, or set `format` in the mapping")
+    })?;
+    let meta = std::fs::metadata(input).map_err(|e| Error::unreadable(input, format!("cannot open: {e}")))?;
     if !meta.is_file() {
         return Err(Error::unreadable(input, "not a regular file"));
     }
     let sha = sha256_file(input)?;
-    let batch_id = format!(
-        "{}-{}",
-        opts.now.format("%Y%m%dT%H%M%SZ"),
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
-    let source_file = input
-        .file_name()
-        .map(|f| f.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let started_at = opts.now.to_rfc3339();
-    lake.store()
-        .sweep_staging(std::time::Duration::from_secs(3600))?;
+    let now = opts.clock.now();
+    let batch_id = format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let source_file = input.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
+    let started_at = now.to_rfc3339();
+    lake.store().sweep_staging(std::time::Duration::from_secs(3600))?;
 
-    let quarantine_keys = lake
-        .existing_keys(
-            Table::Quarantine,
-            Some(&format!("table={}", mapping.table.name())),
-        )
-        .await?;
+    let quarantine_keys =
+        lake.existing_keys(Table::Quarantine, Some(&format!("table={}", mapping.table.name()))).await?;
     let handle = tokio::runtime::Handle::current();
     let job = Job {
         lake: lake.clone(),
@@ -90,7 +74,8 @@ pub async fn ingest_file(
         mapping: mapping.clone(),
         pseudo: pseudo.clone(),
         taxonomy: taxonomy.clone(),
-        opts: opts.clone(),
+        now,
+        progress: opts.progress,
         sha: sha.clone(),
         batch_id: batch_id.clone(),
         source_file: source_file.clone(),
@@ -110,11 +95,7 @@ pub async fn ingest_file(
         .iter()
         .zip(done.stats)
         .map(|(slot, s)| {
-            let completeness = if done.rows_read == 0 {
-                1.0
-            } else {
-                s.present as f64 / rows_read
-            };
+            let completeness = if done.rows_read == 0 { 1.0 } else { s.present as f64 / rows_read };
             FieldQuality {
                 field: slot.label.clone(),
                 column: slot.column.clone(),
@@ -138,7 +119,7 @@ pub async fn ingest_file(
         source_sha256: sha,
         format: format!("{format:?}").to_lowercase(),
         started_at,
-        finished_at: Utc::now().max(opts.now).to_rfc3339(),
+        finished_at: opts.clock.now().to_rfc3339(),
         rows_read: done.rows_read,
         rows_accepted: done.rows_accepted,
         rows_quarantined: done.rows_quarantined,
@@ -146,10 +127,7 @@ pub async fn ingest_file(
         duplicates_in_file: done.duplicates_in_file,
         conflicts: done.conflicts,
         fields,
-        freshness: done.newest.map(|t| Freshness {
-            newest_event: t.to_rfc3339(),
-            age_days: (opts.now - t).num_days(),
-        }),
+        freshness: done.newest.map(|t| Freshness { newest_event: t.to_rfc3339(), age_days: (now - t).num_days() }),
         files_written,
         quarantine_samples: done.samples,
         status: if attention { "attention" } else { "ok" }.into(),
@@ -169,8 +147,7 @@ pub async fn ingest_file(
 }
 
 fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = std::fs::File::open(path)
-        .map_err(|e| Error::unreadable(path, format!("cannot open: {e}")))?;
+    let mut file = std::fs::File::open(path).map_err(|e| Error::unreadable(path, format!("cannot open: {e}")))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -190,7 +167,8 @@ struct Job {
     mapping: ResolvedMapping,
     pseudo: Pseudonymiser,
     taxonomy: Taxonomy,
-    opts: IngestOptions,
+    now: DateTime<Utc>,
+    progress: bool,
     sha: String,
     batch_id: String,
     source_file: String,
@@ -216,26 +194,14 @@ impl Job {
     fn run(self, handle: &tokio::runtime::Handle) -> Result<Done> {
         let table = self.mapping.table;
         let def = table.def();
-        let mut writer = PartitionedWriter::new(
-            &self.lake,
-            table,
-            &self.batch_id,
-            &self.source_file,
-            self.opts.now,
-        )?;
-        let mut quarantine = PartitionedWriter::new(
-            &self.lake,
-            Table::Quarantine,
-            &self.batch_id,
-            &self.source_file,
-            self.opts.now,
-        )?;
+        let mut writer = PartitionedWriter::new(&self.lake, table, &self.batch_id, &self.source_file, self.now)?;
+        let mut quarantine =
+            PartitionedWriter::new(&self.lake, Table::Quarantine, &self.batch_id, &self.source_file, self.now)?;
         let mut stats = vec![SlotStats::default(); self.mapping.slots.len()];
         let mut stored: HashMap<String, ExistingKeys> = HashMap::new();
         // Keys accepted from this file: line number and content hash.
         let mut seen: HashMap<[u8; 16], (u64, [u8; 8])> = HashMap::new();
-        let (mut accepted, mut quarantined, mut present, mut dups, mut conflicts) =
-            (0u64, 0u64, 0u64, 0u64, 0u64);
+        let (mut accepted, mut quarantined, mut present, mut dups, mut conflicts) = (0u64, 0u64, 0u64, 0u64, 0u64);
         let mut newest: Option<DateTime<Utc>> = None;
         let mut samples = Vec::new();
         let event_time_field = def.partitions.iter().find_map(|(_, rule)| match rule {
@@ -244,17 +210,12 @@ impl Job {
         });
         let key_names = def.key.join(" + ");
 
-        let progress = if self.opts.progress {
-            let pb = ProgressBar::with_draw_target(
-                Some(self.progress_len),
-                ProgressDrawTarget::stderr(),
-            );
+        let progress = if self.progress {
+            let pb = ProgressBar::with_draw_target(Some(self.progress_len), ProgressDrawTarget::stderr());
             pb.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} ingesting {msg} [{bar:30}] {percent}% ({eta} left)",
-                )
-                .expect("static template")
-                .progress_chars("=> "),
+                ProgressStyle::with_template("{spinner} ingesting {msg} [{bar:30}] {percent}% ({eta} left)")
+                    .expect("static template")
+                    .progress_chars("=> "),
             );
             pb.set_message(self.source_file.clone());
             pb
@@ -262,31 +223,28 @@ impl Job {
             ProgressBar::hidden()
         };
 
-        let mut quarantine_row = |row_number: u64,
-                                  field: Option<String>,
-                                  reason: String,
-                                  raw: Option<String>|
-         -> Result<()> {
-            quarantined += 1;
-            let full = format!("line {row_number}: {reason}");
-            if samples.len() < SAMPLES {
-                samples.push(full.clone());
-            }
-            let qrow = vec![
-                Value::Str(table.name().into()),
-                Value::Str(self.sha.clone()),
-                Value::Int(row_number as i64),
-                field.map_or(Value::Null, Value::Str),
-                Value::Str(full),
-                raw.map_or(Value::Null, Value::Str),
-                Value::Timestamp(self.opts.now),
-            ];
-            let keys = RowKeys::of(Table::Quarantine.def(), &qrow);
-            if !self.quarantine_keys.contains_key(&keys.event_key) {
-                quarantine.push(&qrow, &keys)?;
-            }
-            Ok(())
-        };
+        let mut quarantine_row =
+            |row_number: u64, field: Option<String>, reason: String, raw: Option<String>| -> Result<()> {
+                quarantined += 1;
+                let full = format!("line {row_number}: {reason}");
+                if samples.len() < SAMPLES {
+                    samples.push(full.clone());
+                }
+                let qrow = vec![
+                    Value::Str(table.name().into()),
+                    Value::Str(self.sha.clone()),
+                    Value::Int(row_number as i64),
+                    field.map_or(Value::Null, Value::Str),
+                    Value::Str(full),
+                    raw.map_or(Value::Null, Value::Str),
+                    Value::Timestamp(self.now),
+                ];
+                let keys = RowKeys::of(Table::Quarantine.def(), &qrow);
+                if !self.quarantine_keys.contains_key(&keys.event_key) {
+                    quarantine.push(&qrow, &keys)?;
+                }
+                Ok(())
+            };
 
         let rows_read = read_rows(
             &self.input,
@@ -316,19 +274,9 @@ impl Job {
                     }
                 }
                 if !conv.problems.is_empty() {
-                    let reason = conv
-                        .problems
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ");
+                    let reason = conv.problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
                     let field = conv.problems.first().map(|p| p.field.clone());
-                    return quarantine_row(
-                        line,
-                        field,
-                        reason,
-                        Some(self.mapping.scrubbed_json(raw, &self.pseudo)),
-                    );
+                    return quarantine_row(line, field, reason, Some(self.mapping.scrubbed_json(raw, &self.pseudo)));
                 }
                 let values = conv.values;
                 let partition = match hrloop_lake::partition_of(def, &values) {
@@ -352,12 +300,7 @@ impl Job {
                     let why = format!(
                         "same {key_names} as line {first_line} of this file but different values; quarantined for review"
                     );
-                    return quarantine_row(
-                        line,
-                        None,
-                        why,
-                        Some(self.mapping.scrubbed_json(raw, &self.pseudo)),
-                    );
+                    return quarantine_row(line, None, why, Some(self.mapping.scrubbed_json(raw, &self.pseudo)));
                 }
                 if !stored.contains_key(&partition) {
                     let keys = handle.block_on(self.lake.existing_keys(table, Some(&partition)))?;
@@ -374,12 +317,7 @@ impl Job {
                         let why = format!(
                             "same {key_names} as a stored record but different values; corrections are not applied automatically, quarantined for review"
                         );
-                        return quarantine_row(
-                            line,
-                            None,
-                            why,
-                            Some(self.mapping.scrubbed_json(raw, &self.pseudo)),
-                        );
+                        return quarantine_row(line, None, why, Some(self.mapping.scrubbed_json(raw, &self.pseudo)));
                     }
                     None => {}
                 }

@@ -123,11 +123,7 @@ enum Source {
     Slot(usize),
     Map(Vec<(String, usize)>),
     Const(Value),
-    MilestoneFromDates {
-        hire: usize,
-        at: usize,
-        tolerance_days: i64,
-    },
+    MilestoneFromDates { hire: usize, at: usize, tolerance_days: i64 },
     Absent,
 }
 
@@ -182,20 +178,14 @@ pub struct Converted {
 
 impl ResolvedMapping {
     pub fn load(path: &Path, taxonomy: &Taxonomy) -> Result<Self> {
-        let err = |reason: String| Error::Mapping {
-            path: path.to_path_buf(),
-            reason,
-        };
+        let err = |reason: String| Error::Mapping { path: path.to_path_buf(), reason };
         let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
         let mapping: Mapping = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
         Self::resolve(mapping, path, taxonomy)
     }
 
     pub fn resolve(mapping: Mapping, path: &Path, taxonomy: &Taxonomy) -> Result<Self> {
-        let err = |reason: String| Error::Mapping {
-            path: path.to_path_buf(),
-            reason,
-        };
+        let err = |reason: String| Error::Mapping { path: path.to_path_buf(), reason };
         if mapping.format_version != FORMAT_VERSION {
             return Err(err(format!(
                 "format_version {} is not supported (this hrloop reads version {FORMAT_VERSION})",
@@ -227,9 +217,7 @@ impl ResolvedMapping {
                     let is_map = matches!(fd.kind, Kind::FloatMap | Kind::Utf8Map);
                     if is_map != name.contains('.') {
                         return Err(err(if is_map {
-                            format!(
-                                "field {base} holds named values; map entries as \"{base}.<name>\""
-                            )
+                            format!("field {base} holds named values; map entries as \"{base}.<name>\"")
                         } else {
                             format!("field {name:?}: only map fields take a \".<name>\" suffix")
                         }));
@@ -249,16 +237,12 @@ impl ResolvedMapping {
             let column = spec.column.clone().expect("checked by caller");
             let lc = lower(&column);
             if dropped.contains(&lc) {
-                return Err(err(format!(
-                    "column {column:?} is declared pii.drop but mapped to {label}"
-                )));
+                return Err(err(format!("column {column:?} is declared pii.drop but mapped to {label}")));
             }
             let is_pseudonym = matches!(kind, Kind::Pseudonym(_));
             if is_pseudonym != identifiers.contains(&lc) {
                 return Err(err(if is_pseudonym {
-                    format!(
-                        "{label} is a person identifier: list column {column:?} under [pii] identifiers"
-                    )
+                    format!("{label} is a person identifier: list column {column:?} under [pii] identifiers")
                 } else {
                     format!(
                         "column {column:?} is listed under [pii] identifiers but {label} is not an identifier field"
@@ -270,10 +254,7 @@ impl ResolvedMapping {
             {
                 return Err(err(format!(
                     "{label}: taxonomy {t:?} not found in {}",
-                    taxonomy
-                        .dir()
-                        .map(|d| d.display().to_string())
-                        .unwrap_or_default()
+                    taxonomy.dir().map(|d| d.display().to_string()).unwrap_or_default()
                 )));
             }
             let col = match columns.iter().position(|c| lower(c) == lc) {
@@ -291,11 +272,7 @@ impl ResolvedMapping {
                 required,
                 critical: spec.critical.unwrap_or(required),
                 range: spec.range.map(|[a, b]| (a, b)).or(default_range),
-                values: spec
-                    .values
-                    .iter()
-                    .map(|(k, v)| (lower(k), v.clone()))
-                    .collect(),
+                values: spec.values.iter().map(|(k, v)| (lower(k), v.clone())).collect(),
                 taxonomy: spec.taxonomy.clone(),
             });
             Ok(slots.len() - 1)
@@ -304,49 +281,30 @@ impl ResolvedMapping {
         let mut sources = Vec::with_capacity(def.fields.len());
         for fd in def.fields {
             let source = if matches!(fd.kind, Kind::FloatMap | Kind::Utf8Map) {
-                let entry_kind = if fd.kind == Kind::FloatMap {
-                    Kind::Float
-                } else {
-                    Kind::Utf8
-                };
+                let entry_kind = if fd.kind == Kind::FloatMap { Kind::Float } else { Kind::Utf8 };
                 let prefix = format!("{}.", fd.name);
                 let mut entries = Vec::new();
-                for (name, spec) in mapping
-                    .fields
-                    .iter()
-                    .filter(|(n, _)| n.starts_with(&prefix))
-                {
+                for (name, spec) in mapping.fields.iter().filter(|(n, _)| n.starts_with(&prefix)) {
                     if spec.column.is_none() {
                         return Err(err(format!("{name}: map entries need a column")));
                     }
                     let key = name[prefix.len()..].to_string();
                     entries.push((key, new_slot(name, spec, entry_kind, false, None)?));
                 }
-                if entries.is_empty() {
-                    Source::Absent
-                } else {
-                    Source::Map(entries)
-                }
+                if entries.is_empty() { Source::Absent } else { Source::Map(entries) }
             } else {
                 match mapping.fields.get(fd.name) {
                     None => Source::Absent,
                     Some(spec) => match (&spec.column, &spec.value, spec.derive) {
-                        (Some(_), None, None) => {
-                            Source::Slot(new_slot(fd.name, spec, fd.kind, fd.required, fd.range)?)
-                        }
+                        (Some(_), None, None) => Source::Slot(new_slot(fd.name, spec, fd.kind, fd.required, fd.range)?),
                         (None, Some(v), None) => {
                             let value = parse_value(fd.kind, v, None)
                                 .map_err(|e| err(format!("{}: constant {}", fd.name, e.reason)))?;
                             Source::Const(value)
                         }
                         (None, None, Some(Derive::MilestoneFromDates)) => {
-                            let (hire, at) = match (
-                                def.field("hire_date"),
-                                def.field("milestone_date"),
-                            ) {
-                                (Some((h, _)), Some((a, _))) if fd.kind == Kind::Milestone => {
-                                    (h, a)
-                                }
+                            let (hire, at) = match (def.field("hire_date"), def.field("milestone_date")) {
+                                (Some((h, _)), Some((a, _))) if fd.kind == Kind::Milestone => (h, a),
                                 _ => {
                                     return Err(err(format!(
                                         "{}: milestone_from_dates only derives an outcome's milestone",
@@ -354,17 +312,10 @@ impl ResolvedMapping {
                                     )));
                                 }
                             };
-                            Source::MilestoneFromDates {
-                                hire,
-                                at,
-                                tolerance_days: spec.tolerance_days.unwrap_or(20),
-                            }
+                            Source::MilestoneFromDates { hire, at, tolerance_days: spec.tolerance_days.unwrap_or(20) }
                         }
                         _ => {
-                            return Err(err(format!(
-                                "{}: give exactly one of column, value or derive",
-                                fd.name
-                            )));
+                            return Err(err(format!("{}: give exactly one of column, value or derive", fd.name)));
                         }
                     },
                 }
@@ -379,45 +330,23 @@ impl ResolvedMapping {
             }
             sources.push(source);
         }
-        Ok(Self {
-            mapping,
-            path: path.to_path_buf(),
-            table,
-            def,
-            columns,
-            slots,
-            sources,
-        })
+        Ok(Self { mapping, path: path.to_path_buf(), table, def, columns, slots, sources })
     }
 
     /// Convert one row, given the raw text of each of [`Self::columns`].
-    pub fn convert(
-        &self,
-        raw: &[Option<&str>],
-        pseudo: &Pseudonymiser,
-        taxonomy: &Taxonomy,
-    ) -> Converted {
+    pub fn convert(&self, raw: &[Option<&str>], pseudo: &Pseudonymiser, taxonomy: &Taxonomy) -> Converted {
         let mut problems = Vec::new();
         let mut unknown = Vec::new();
         let mut slot_values = Vec::with_capacity(self.slots.len());
         let mut slot_outcomes = Vec::with_capacity(self.slots.len());
         for (si, slot) in self.slots.iter().enumerate() {
-            let text = raw
-                .get(slot.col)
-                .copied()
-                .flatten()
-                .map(str::trim)
-                .filter(|t| !t.is_empty());
+            let text = raw.get(slot.col).copied().flatten().map(str::trim).filter(|t| !t.is_empty());
             let Some(text) = text else {
                 slot_values.push(Value::Null);
                 slot_outcomes.push(SlotOutcome::Missing);
                 continue;
             };
-            let text = slot
-                .values
-                .get(&text.to_lowercase())
-                .map(String::as_str)
-                .unwrap_or(text);
+            let text = slot.values.get(&text.to_lowercase()).map(String::as_str).unwrap_or(text);
             let parsed = match slot.kind {
                 Kind::Pseudonym(ns) => Ok(Value::Str(pseudo.pseudonym(ns, text))),
                 kind => parse_value(kind, text, slot.range),
@@ -425,10 +354,8 @@ impl ResolvedMapping {
             match parsed {
                 Ok(v) => {
                     if let (Some(t), Value::Str(s)) = (&slot.taxonomy, &v) {
-                        for item in s
-                            .split(self.mapping.list_separator.as_str())
-                            .map(str::trim)
-                            .filter(|i| !i.is_empty())
+                        for item in
+                            s.split(self.mapping.list_separator.as_str()).map(str::trim).filter(|i| !i.is_empty())
                         {
                             if !taxonomy.contains(t, item) {
                                 unknown.push((si, item.to_string()));
@@ -438,21 +365,14 @@ impl ResolvedMapping {
                     slot_values.push(v);
                     slot_outcomes.push(SlotOutcome::Ok);
                 }
-                Err(ValueError {
-                    reason,
-                    out_of_range,
-                }) => {
+                Err(ValueError { reason, out_of_range }) => {
                     // Never echo an identifier's raw text.
                     let reason = if matches!(slot.kind, Kind::Pseudonym(_)) {
                         "unusable identifier".to_string()
                     } else {
                         reason
                     };
-                    problems.push(RowProblem {
-                        field: slot.label.clone(),
-                        column: Some(slot.column.clone()),
-                        reason,
-                    });
+                    problems.push(RowProblem { field: slot.label.clone(), column: Some(slot.column.clone()), reason });
                     slot_values.push(Value::Null);
                     slot_outcomes.push(if out_of_range {
                         SlotOutcome::RangeViolation
@@ -482,9 +402,7 @@ impl ResolvedMapping {
                     _ => {
                         let m: Vec<(String, String)> = entries
                             .iter()
-                            .filter_map(|(k, i)| {
-                                slot_values[*i].as_str().map(|s| (k.clone(), s.to_string()))
-                            })
+                            .filter_map(|(k, i)| slot_values[*i].as_str().map(|s| (k.clone(), s.to_string())))
                             .collect();
                         Value::StrMap(m)
                     }
@@ -492,11 +410,7 @@ impl ResolvedMapping {
             });
         }
         for (fi, source) in self.sources.iter().enumerate() {
-            if let Source::MilestoneFromDates {
-                hire,
-                at,
-                tolerance_days,
-            } = source
+            if let Source::MilestoneFromDates { hire, at, tolerance_days } = source
                 && let (Value::Date(h), Value::Date(a)) = (&values[*hire], &values[*at])
             {
                 match Milestone::from_dates(*h, *a, *tolerance_days) {
@@ -515,11 +429,7 @@ impl ResolvedMapping {
             let already_blamed = problems.iter().any(|p| p.field == fd.name);
             // A derived value is missing because its inputs are: those are already blamed.
             let derived = matches!(source, Source::MilestoneFromDates { .. });
-            if fd.required
-                && *v == Value::Null
-                && !already_blamed
-                && !(derived && !problems.is_empty())
-            {
+            if fd.required && *v == Value::Null && !already_blamed && !(derived && !problems.is_empty()) {
                 let column = match source {
                     Source::Slot(i) => Some(self.slots[*i].column.clone()),
                     _ => None,
@@ -531,12 +441,7 @@ impl ResolvedMapping {
                 });
             }
         }
-        Converted {
-            values,
-            problems,
-            slot_outcomes,
-            unknown,
-        }
+        Converted { values, problems, slot_outcomes, unknown }
     }
 
     /// The row as JSON for quarantine: mapped columns only, identifiers pseudonymised.
@@ -546,9 +451,7 @@ impl ResolvedMapping {
             let text = raw.get(slot.col).copied().flatten();
             let v = match (slot.kind, text) {
                 (_, None) => serde_json::Value::Null,
-                (Kind::Pseudonym(ns), Some(t)) if !t.trim().is_empty() => {
-                    pseudo.pseudonym(ns, t).into()
-                }
+                (Kind::Pseudonym(ns), Some(t)) if !t.trim().is_empty() => pseudo.pseudonym(ns, t).into(),
                 (Kind::Pseudonym(_), Some(_)) => serde_json::Value::Null,
                 (_, Some(t)) => t.chars().take(200).collect::<String>().into(),
             };
@@ -564,25 +467,19 @@ pub(crate) struct ValueError {
 }
 
 fn parse_value(kind: Kind, text: &str, range: Option<(f64, f64)>) -> Result<Value, ValueError> {
-    let type_err = |reason: String| ValueError {
-        reason,
-        out_of_range: false,
-    };
+    let type_err = |reason: String| ValueError { reason, out_of_range: false };
     let v = match kind {
         Kind::Utf8 | Kind::Pseudonym(_) => Value::Str(text.trim().to_string()),
-        Kind::Milestone => text
-            .parse::<Milestone>()
-            .map(|m| Value::Str(m.label().into()))
-            .map_err(|e| type_err(e.to_string()))?,
+        Kind::Milestone => {
+            text.parse::<Milestone>().map(|m| Value::Str(m.label().into())).map_err(|e| type_err(e.to_string()))?
+        }
         Kind::Int => Value::Int(parse::int(text).map_err(type_err)?),
         Kind::Float => Value::Float(parse::float(text).map_err(type_err)?),
         Kind::Bool => Value::Bool(parse::boolean(text).map_err(type_err)?),
         Kind::Date => Value::Date(parse::date(text).map_err(type_err)?),
         Kind::Timestamp => Value::Timestamp(parse::timestamp(text).map_err(type_err)?),
         Kind::FloatMap | Kind::Utf8Map => {
-            return Err(type_err(
-                "a map field takes its values from map entries".into(),
-            ));
+            return Err(type_err("a map field takes its values from map entries".into()));
         }
     };
     if let Some((lo, hi)) = range {

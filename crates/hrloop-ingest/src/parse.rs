@@ -33,19 +33,14 @@ pub fn timestamp(s: &str) -> Result<DateTime<Utc>, String> {
             return Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
         }
     }
-    Err(format!(
-        "{s:?} is not a date and time (expected e.g. 2025-03-01T09:00:00Z)"
-    ))
+    Err(format!("{s:?} is not a date and time (expected e.g. 2025-03-01T09:00:00Z)"))
 }
 
 pub fn float(s: &str) -> Result<f64, String> {
     let t = s.trim();
     // A decimal comma ("4,5") is how Scandinavian exports write numbers.
-    let parsed = if t.contains(',') && !t.contains('.') {
-        t.replace(',', ".").parse::<f64>()
-    } else {
-        t.parse::<f64>()
-    };
+    let parsed =
+        if t.contains(',') && !t.contains('.') { t.replace(',', ".").parse::<f64>() } else { t.parse::<f64>() };
     match parsed {
         Ok(x) if x.is_finite() => Ok(x),
         _ => Err(format!("{t:?} is not a number")),
@@ -65,11 +60,8 @@ pub fn int(s: &str) -> Result<i64, String> {
 
 pub fn boolean(s: &str) -> Result<bool, String> {
     match s.trim().to_lowercase().as_str() {
-        "true" | "t" | "yes" | "y" | "1" | "ja" | "j" | "kyllä" | "employed" | "active" => {
-            Ok(true)
-        }
-        "false" | "f" | "no" | "n" | "0" | "nej" | "nei" | "ei" | "left" | "terminated"
-        | "inactive" => Ok(false),
+        "true" | "t" | "yes" | "y" | "1" | "ja" | "j" | "kyllä" | "employed" | "active" => Ok(true),
+        "false" | "f" | "no" | "n" | "0" | "nej" | "nei" | "ei" | "left" | "terminated" | "inactive" => Ok(false),
         other => Err(format!("{other:?} is not yes/no")),
     }
 }
@@ -78,10 +70,7 @@ pub fn boolean(s: &str) -> Result<bool, String> {
 mod tests {
     use super::*;
 
-    fn check<T: PartialEq + std::fmt::Debug>(
-        f: impl Fn(&str) -> Result<T, String>,
-        cases: &[(&str, Option<T>)],
-    ) {
+    fn check<T: PartialEq + std::fmt::Debug>(f: impl Fn(&str) -> Result<T, String>, cases: &[(&str, Option<T>)]) {
         for (input, want) in cases {
             assert_eq!(f(input).ok().as_ref(), want.as_ref(), "input {input:?}");
         }
@@ -109,28 +98,12 @@ mod tests {
     fn numbers_and_booleans() {
         check(
             float,
-            &[
-                ("4.5", Some(4.5)),
-                ("4,5", Some(4.5)),
-                ("NaN", None),
-                ("inf", None),
-                ("", None),
-                ("1e3", Some(1000.0)),
-            ],
+            &[("4.5", Some(4.5)), ("4,5", Some(4.5)), ("NaN", None), ("inf", None), ("", None), ("1e3", Some(1000.0))],
         );
-        check(
-            int,
-            &[("4", Some(4)), ("4.0", Some(4)), ("4.5", None), ("x", None)],
-        );
+        check(int, &[("4", Some(4)), ("4.0", Some(4)), ("4.5", None), ("x", None)]);
         check(
             boolean,
-            &[
-                ("Ja", Some(true)),
-                ("nej", Some(false)),
-                ("YES", Some(true)),
-                ("0", Some(false)),
-                ("maybe", None),
-            ],
+            &[("Ja", Some(true)), ("nej", Some(false)), ("YES", Some(true)), ("0", Some(false)), ("maybe", None)],
         );
     }
 }

@@ -49,11 +49,8 @@ impl Pseudonymiser {
     pub fn load(source: &KeySource) -> Result<Self> {
         match source {
             KeySource::Hex(hex_key) => {
-                let key = hex::decode(hex_key.trim()).map_err(|_| {
-                    Error::Key(
-                        "HRLOOP_PSEUDONYM_KEY must be hex (e.g. `openssl rand -hex 32`)".into(),
-                    )
-                })?;
+                let key = hex::decode(hex_key.trim())
+                    .map_err(|_| Error::Key("HRLOOP_PSEUDONYM_KEY must be hex (e.g. `openssl rand -hex 32`)".into()))?;
                 Self::new(&key)
             }
             KeySource::File(path) => Self::new(&read_key_file(path)?),
@@ -86,8 +83,8 @@ fn read_key_file(path: &Path) -> Result<Vec<u8>> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path)
-            .map_err(|e| Error::Key(format!("cannot read key file {}: {e}", path.display())))?;
+        let meta =
+            std::fs::metadata(path).map_err(|e| Error::Key(format!("cannot read key file {}: {e}", path.display())))?;
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             return Err(Error::Key(format!(
@@ -97,8 +94,7 @@ fn read_key_file(path: &Path) -> Result<Vec<u8>> {
             )));
         }
     }
-    let raw = std::fs::read(path)
-        .map_err(|e| Error::Key(format!("cannot read key file {}: {e}", path.display())))?;
+    let raw = std::fs::read(path).map_err(|e| Error::Key(format!("cannot read key file {}: {e}", path.display())))?;
     let text = String::from_utf8_lossy(&raw);
     match hex::decode(text.trim()) {
         Ok(k) => Ok(k),
@@ -111,8 +107,7 @@ fn create_demo_key(path: &Path) -> Result<()> {
     let mut key = [0u8; 32];
     rand::rng().fill_bytes(&mut key);
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Key(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::Key(format!("cannot create {}: {e}", dir.display())))?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -126,10 +121,7 @@ fn create_demo_key(path: &Path) -> Result<()> {
         // Another process created it first: use theirs.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
         Err(e) => {
-            return Err(Error::Key(format!(
-                "cannot create demo key {}: {e}",
-                path.display()
-            )));
+            return Err(Error::Key(format!("cannot create demo key {}: {e}", path.display())));
         }
     };
     use std::io::Write;
@@ -148,18 +140,9 @@ mod tests {
     fn pseudonyms_are_stable_keyed_and_namespaced() {
         let a = Pseudonymiser::new(&[7u8; 32]).unwrap();
         let b = Pseudonymiser::new(&[8u8; 32]).unwrap();
-        assert_eq!(
-            a.pseudonym("employee", "E1001"),
-            a.pseudonym("employee", " E1001 ")
-        );
-        assert_ne!(
-            a.pseudonym("employee", "E1001"),
-            b.pseudonym("employee", "E1001")
-        );
-        assert_ne!(
-            a.pseudonym("employee", "E1001"),
-            a.pseudonym("candidate", "E1001")
-        );
+        assert_eq!(a.pseudonym("employee", "E1001"), a.pseudonym("employee", " E1001 "));
+        assert_ne!(a.pseudonym("employee", "E1001"), b.pseudonym("employee", "E1001"));
+        assert_ne!(a.pseudonym("employee", "E1001"), a.pseudonym("candidate", "E1001"));
         let p = a.pseudonym("employee", "E1001");
         assert_eq!(p.len(), 33);
         assert!(!p.contains("E1001"));

@@ -84,22 +84,11 @@ impl BatchReport {
             self.conflicts
         ));
         if let Some(f) = &self.freshness {
-            out.push_str(&format!(
-                "newest event {} ({} days old)\n",
-                f.newest_event, f.age_days
-            ));
+            out.push_str(&format!("newest event {} ({} days old)\n", f.newest_event, f.age_days));
         }
         let mut t = TextTable::new();
         t.load_style(UTF8_FULL_CONDENSED);
-        t.set_header(vec![
-            "field",
-            "column",
-            "complete",
-            "type errors",
-            "out of range",
-            "unknown values",
-            "",
-        ]);
+        t.set_header(vec!["field", "column", "complete", "type errors", "out of range", "unknown values", ""]);
         for f in &self.fields {
             let unknown = if f.unknown_values == 0 {
                 String::new()

@@ -105,9 +105,7 @@ fn read_csv(
     f: &mut dyn FnMut(u64, RawRow<'_>) -> Result<()>,
 ) -> Result<u64> {
     let mut reader = BufReader::with_capacity(1 << 20, open(path)?);
-    let head = reader
-        .fill_buf()
-        .map_err(|e| Error::unreadable(path, e.to_string()))?;
+    let head = reader.fill_buf().map_err(|e| Error::unreadable(path, e.to_string()))?;
     if head.is_empty() {
         return Err(Error::unreadable(path, "the file is empty"));
     }
@@ -125,28 +123,17 @@ fn read_csv(
         "\\t" | "\t" | "tab" => b'\t',
         d if d.len() == 1 => d.as_bytes()[0],
         d => {
-            return Err(Error::unreadable(
-                path,
-                format!("delimiter {d:?} must be one character"),
-            ));
+            return Err(Error::unreadable(path, format!("delimiter {d:?} must be one character")));
         }
     };
-    let mut csv = csv::ReaderBuilder::new()
-        .delimiter(delim)
-        .flexible(true)
-        .has_headers(true)
-        .from_reader(reader);
-    let header_bytes = csv
-        .byte_headers()
-        .map_err(|e| Error::unreadable(path, format!("cannot read the header: {e}")))?
-        .clone();
+    let mut csv = csv::ReaderBuilder::new().delimiter(delim).flexible(true).has_headers(true).from_reader(reader);
+    let header_bytes =
+        csv.byte_headers().map_err(|e| Error::unreadable(path, format!("cannot read the header: {e}")))?.clone();
     let mut header = Vec::with_capacity(header_bytes.len());
     for h in header_bytes.iter() {
         header.push(
             std::str::from_utf8(h)
-                .map_err(|_| {
-                    Error::unreadable(path, "the header is not UTF-8: export the file as UTF-8")
-                })?
+                .map_err(|_| Error::unreadable(path, "the header is not UTF-8: export the file as UTF-8"))?
                 .to_string(),
         );
     }
@@ -159,10 +146,7 @@ fn read_csv(
             Ok(false) => break,
             Err(e) => {
                 // The csv crate only fails on IO errors: the file cannot be finished.
-                return Err(Error::unreadable(
-                    path,
-                    format!("read error after {rows} rows: {e}"),
-                ));
+                return Err(Error::unreadable(path, format!("read error after {rows} rows: {e}")));
             }
         }
         rows += 1;
@@ -171,11 +155,7 @@ fn read_csv(
             progress.set_position(record.position().map_or(0, |p| p.byte()));
         }
         if record.len() != header.len() {
-            let msg = format!(
-                "has {} fields, the header has {}",
-                record.len(),
-                header.len()
-            );
+            let msg = format!("has {} fields, the header has {}", record.len(), header.len());
             f(line, RawRow::Broken(msg))?;
             continue;
         }
@@ -191,10 +171,7 @@ fn read_csv(
             }
         }
         if let Some(ci) = bad_utf8 {
-            f(
-                line,
-                RawRow::Broken(format!("column {:?} is not valid UTF-8", columns[ci])),
-            )?;
+            f(line, RawRow::Broken(format!("column {:?} is not valid UTF-8", columns[ci])))?;
             continue;
         }
         f(line, RawRow::Values(&cells))?;
@@ -215,9 +192,7 @@ fn read_jsonl(
     let mut texts: Vec<Option<String>> = vec![None; columns.len()];
     loop {
         buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| Error::unreadable(path, e.to_string()))?;
+        let n = reader.read_until(b'\n', &mut buf).map_err(|e| Error::unreadable(path, e.to_string()))?;
         if n == 0 {
             break;
         }
@@ -241,9 +216,7 @@ fn read_jsonl(
             Err(e) if !seen_object => {
                 return Err(Error::unreadable(
                     path,
-                    format!(
-                        "line {line_no} is not a JSON object ({e}); is this a JSON lines file?"
-                    ),
+                    format!("line {line_no} is not a JSON object ({e}); is this a JSON lines file?"),
                 ));
             }
             Err(e) => {
@@ -277,39 +250,23 @@ fn read_parquet(
     let mut file = open(path)?;
     let mut magic = [0u8; 4];
     if file.read_exact(&mut magic).is_err() || &magic != b"PAR1" {
-        return Err(Error::unreadable(
-            path,
-            "not a Parquet file (no PAR1 header)",
-        ));
+        return Err(Error::unreadable(path, "not a Parquet file (no PAR1 header)"));
     }
     let builder = ParquetRecordBatchReaderBuilder::try_new(open(path)?)
         .map_err(|e| Error::unreadable(path, format!("not a readable Parquet file: {e}")))?;
-    let header: Vec<String> = builder
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
+    let header: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
     let idx = find_columns(path, &header, columns)?;
     let total = builder.metadata().file_metadata().num_rows().max(0) as u64;
     progress.set_length(total);
-    let reader = builder
-        .with_batch_size(8192)
-        .build()
-        .map_err(|e| Error::unreadable(path, e.to_string()))?;
+    let reader = builder.with_batch_size(8192).build().map_err(|e| Error::unreadable(path, e.to_string()))?;
     let mut row = 0u64;
     for batch in reader {
-        let batch = batch
-            .map_err(|e| Error::unreadable(path, format!("corrupt data after row {row}: {e}")))?;
+        let batch = batch.map_err(|e| Error::unreadable(path, format!("corrupt data after row {row}: {e}")))?;
         let mut cols: Vec<StringArray> = Vec::with_capacity(idx.len());
         for &i in &idx {
             let c = batch.column(i);
-            let as_text = arrow_cast::cast(c, &DataType::Utf8).map_err(|e| {
-                Error::unreadable(
-                    path,
-                    format!("column {:?} cannot be read as text: {e}", header[i]),
-                )
-            })?;
+            let as_text = arrow_cast::cast(c, &DataType::Utf8)
+                .map_err(|e| Error::unreadable(path, format!("column {:?} cannot be read as text: {e}", header[i])))?;
             cols.push(as_text.as_string::<i32>().clone());
         }
         let mut view: Vec<Option<&str>> = Vec::with_capacity(idx.len());

@@ -18,25 +18,16 @@ impl Taxonomy {
     pub fn load(dir: &Path) -> Result<Self> {
         let mut lists = BTreeMap::new();
         let Ok(entries) = std::fs::read_dir(dir) else {
-            return Ok(Self {
-                lists,
-                dir: Some(dir.to_path_buf()),
-            });
+            return Ok(Self { lists, dir: Some(dir.to_path_buf()) });
         };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.extension().is_none_or(|e| e != "txt") {
                 continue;
             }
-            let name = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or_default()
-                .to_string();
-            let text = std::fs::read_to_string(&path).map_err(|e| Error::Taxonomy {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
+            let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| Error::Taxonomy { path: path.clone(), reason: e.to_string() })?;
             let values = text
                 .lines()
                 .map(|l| l.split('#').next().unwrap_or("").trim())
@@ -45,10 +36,7 @@ impl Taxonomy {
                 .collect();
             lists.insert(name, values);
         }
-        Ok(Self {
-            lists,
-            dir: Some(dir.to_path_buf()),
-        })
+        Ok(Self { lists, dir: Some(dir.to_path_buf()) })
     }
 
     pub fn has_list(&self, name: &str) -> bool {
@@ -65,9 +53,7 @@ impl Taxonomy {
 
     /// Whether `value` is in list `name` (case and white space insensitive).
     pub fn contains(&self, name: &str, value: &str) -> bool {
-        self.lists
-            .get(name)
-            .is_some_and(|l| l.contains(&normalise(value)))
+        self.lists.get(name).is_some_and(|l| l.contains(&normalise(value)))
     }
 }
 

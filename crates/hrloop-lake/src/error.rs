@@ -22,11 +22,7 @@ pub enum Error {
         source: std::io::Error,
     },
     #[error("file {path} in table {table} does not match the table's schema: {reason}")]
-    Schema {
-        table: &'static str,
-        path: String,
-        reason: String,
-    },
+    Schema { table: &'static str, path: String, reason: String },
     #[error("row does not fit table {table}: {reason}")]
     Row { table: &'static str, reason: String },
     #[error("background task failed: {0}")]
@@ -34,10 +30,7 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn io(
-        op: &'static str,
-        path: impl Into<PathBuf>,
-    ) -> impl FnOnce(std::io::Error) -> Error {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
         move |source| Error::Io { op, path, source }
     }

@@ -33,11 +33,7 @@ impl TableScan {
 
 impl Lake {
     /// Committed Parquet files of a table, optionally below a partition (`milestone=12m`).
-    pub async fn list_files(
-        &self,
-        table: Table,
-        partition: Option<&str>,
-    ) -> Result<Vec<ObjectMeta>> {
+    pub async fn list_files(&self, table: Table, partition: Option<&str>) -> Result<Vec<ObjectMeta>> {
         let prefix = match partition {
             Some(p) => Path::from(format!("lake/{}/{}", table.name(), p)),
             None => Lake::table_prefix(table),
@@ -46,12 +42,8 @@ impl Lake {
         Ok(files
             .into_iter()
             .filter(|m| {
-                m.location
-                    .filename()
-                    .is_some_and(|f| f.ends_with(".parquet"))
-                    && m.location
-                        .parts()
-                        .all(|p| !p.as_ref().starts_with(['_', '.']))
+                m.location.filename().is_some_and(|f| f.ends_with(".parquet"))
+                    && m.location.parts().all(|p| !p.as_ref().starts_with(['_', '.']))
             })
             .collect())
     }
@@ -81,9 +73,7 @@ impl Lake {
             let partition_values = partition_values(table, &meta.location);
             let wanted_in_file: Option<Vec<usize>> = columns.map(|cols| {
                 let schema = builder.schema();
-                cols.iter()
-                    .filter_map(|c| schema.index_of(c).ok())
-                    .collect()
+                cols.iter().filter_map(|c| schema.index_of(c).ok()).collect()
             });
             let builder = match &wanted_in_file {
                 Some(idx) => {
@@ -92,11 +82,7 @@ impl Lake {
                 }
                 None => builder,
             };
-            for batch in builder
-                .with_batch_size(64 * 1024)
-                .build()
-                .map_err(corrupt)?
-            {
+            for batch in builder.with_batch_size(64 * 1024).build().map_err(corrupt)? {
                 let batch = batch?;
                 let extra: Vec<&(String, String)> = partition_values
                     .iter()
@@ -109,20 +95,11 @@ impl Lake {
     }
 
     /// Event keys stored in a table (optionally one partition), for idempotent ingestion.
-    pub async fn existing_keys(
-        &self,
-        table: Table,
-        partition: Option<&str>,
-    ) -> Result<ExistingKeys> {
-        let scan = self
-            .scan_partition(table, partition, Some(&["event_key", "row_hash"]))
-            .await?;
+    pub async fn existing_keys(&self, table: Table, partition: Option<&str>) -> Result<ExistingKeys> {
+        let scan = self.scan_partition(table, partition, Some(&["event_key", "row_hash"])).await?;
         let mut keys = ExistingKeys::new();
         for batch in &scan.batches {
-            let (Some(k), Some(h)) = (
-                batch.column_by_name("event_key"),
-                batch.column_by_name("row_hash"),
-            ) else {
+            let (Some(k), Some(h)) = (batch.column_by_name("event_key"), batch.column_by_name("row_hash")) else {
                 continue;
             };
             let (k, h) = (k.as_string::<i32>(), h.as_string::<i32>());
@@ -163,13 +140,7 @@ fn with_partition_columns(batch: RecordBatch, values: &[&(String, String)]) -> R
     let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
     for (k, v) in values {
         fields.push(Arc::new(Field::new(k.as_str(), DataType::Utf8, false)));
-        columns.push(Arc::new(StringArray::from(vec![
-            v.as_str();
-            batch.num_rows()
-        ])));
+        columns.push(Arc::new(StringArray::from(vec![v.as_str(); batch.num_rows()])));
     }
-    Ok(RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns,
-    )?)
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
 }

@@ -35,61 +35,35 @@ impl Store {
     /// `s3://`, `gs://`, `az://`/`abfs://` URLs use the cloud's usual environment variables for
     /// credentials (`AWS_*`, `GOOGLE_*`, `AZURE_*`).
     pub fn open(location: &str) -> Result<Self> {
-        let invalid = |reason: String| Error::InvalidStore {
-            location: location.to_string(),
-            reason,
-        };
-        let scheme = location
-            .split_once("://")
-            .map(|(s, _)| s.to_ascii_lowercase());
+        let invalid = |reason: String| Error::InvalidStore { location: location.to_string(), reason };
+        let scheme = location.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
         match scheme.as_deref() {
             None | Some("file") => {
                 let raw = location.strip_prefix("file://").unwrap_or(location);
                 let root = PathBuf::from(if raw.is_empty() { "." } else { raw });
-                std::fs::create_dir_all(&root)
-                    .map_err(|e| invalid(format!("cannot create directory: {e}")))?;
+                std::fs::create_dir_all(&root).map_err(|e| invalid(format!("cannot create directory: {e}")))?;
                 let root = root.canonicalize().map_err(|e| invalid(e.to_string()))?;
-                let fs =
-                    LocalFileSystem::new_with_prefix(&root).map_err(|e| invalid(e.to_string()))?;
-                Ok(Self {
-                    inner: Arc::new(fs),
-                    local_root: Some(root),
-                    location: location.to_string(),
-                })
+                let fs = LocalFileSystem::new_with_prefix(&root).map_err(|e| invalid(e.to_string()))?;
+                Ok(Self { inner: Arc::new(fs), local_root: Some(root), location: location.to_string() })
             }
             Some(scheme) => {
                 let url = url::Url::parse(location).map_err(|e| invalid(e.to_string()))?;
                 let prefix = Path::from(url.path().trim_matches('/'));
                 let store: Arc<dyn ObjectStore> = match scheme {
-                    "s3" | "s3a" => {
-                        Arc::new(AmazonS3Builder::from_env().with_url(location).build()?)
+                    "s3" | "s3a" => Arc::new(AmazonS3Builder::from_env().with_url(location).build()?),
+                    "gs" => Arc::new(GoogleCloudStorageBuilder::from_env().with_url(location).build()?),
+                    "az" | "abfs" | "abfss" | "azure" => {
+                        Arc::new(MicrosoftAzureBuilder::from_env().with_url(location).build()?)
                     }
-                    "gs" => Arc::new(
-                        GoogleCloudStorageBuilder::from_env()
-                            .with_url(location)
-                            .build()?,
-                    ),
-                    "az" | "abfs" | "abfss" | "azure" => Arc::new(
-                        MicrosoftAzureBuilder::from_env()
-                            .with_url(location)
-                            .build()?,
-                    ),
                     other => {
                         return Err(invalid(format!(
                             "unsupported scheme {other:?}; use a path, file://, s3://, gs:// or az://"
                         )));
                     }
                 };
-                let inner: Arc<dyn ObjectStore> = if prefix.as_ref().is_empty() {
-                    store
-                } else {
-                    Arc::new(PrefixStore::new(store, prefix))
-                };
-                Ok(Self {
-                    inner,
-                    local_root: None,
-                    location: location.to_string(),
-                })
+                let inner: Arc<dyn ObjectStore> =
+                    if prefix.as_ref().is_empty() { store } else { Arc::new(PrefixStore::new(store, prefix)) };
+                Ok(Self { inner, local_root: None, location: location.to_string() })
             }
         }
     }
@@ -122,10 +96,7 @@ impl Store {
     pub fn sweep_staging(&self, max_age: std::time::Duration) -> Result<usize> {
         let dir = self.staging_dir()?;
         let mut removed = 0;
-        for entry in std::fs::read_dir(&dir)
-            .map_err(Error::io("read staging directory", &dir))?
-            .flatten()
-        {
+        for entry in std::fs::read_dir(&dir).map_err(Error::io("read staging directory", &dir))?.flatten() {
             let old = entry
                 .metadata()
                 .and_then(|m| m.modified())
@@ -152,22 +123,16 @@ impl Store {
                     .map_err(|e| Error::Task(e.to_string()))?
             }
             None => {
-                let len = std::fs::metadata(staged)
-                    .map_err(Error::io("stat staged file", staged))?
-                    .len();
+                let len = std::fs::metadata(staged).map_err(Error::io("stat staged file", staged))?.len();
                 if len <= MULTIPART_THRESHOLD {
-                    let data =
-                        std::fs::read(staged).map_err(Error::io("read staged file", staged))?;
+                    let data = std::fs::read(staged).map_err(Error::io("read staged file", staged))?;
                     self.inner.put(dest, PutPayload::from(data)).await?;
                 } else {
                     let mut upload = WriteMultipart::new(self.inner.put_multipart(dest).await?);
-                    let mut file =
-                        File::open(staged).map_err(Error::io("open staged file", staged))?;
+                    let mut file = File::open(staged).map_err(Error::io("open staged file", staged))?;
                     let mut buf = vec![0u8; 8 * 1024 * 1024];
                     loop {
-                        let n = file
-                            .read(&mut buf)
-                            .map_err(Error::io("read staged file", staged))?;
+                        let n = file.read(&mut buf).map_err(Error::io("read staged file", staged))?;
                         if n == 0 {
                             break;
                         }
@@ -183,9 +148,7 @@ impl Store {
 
     /// Write a small object atomically and durably (reports, manifests).
     pub async fn put_atomic(&self, dest: &Path, data: Bytes) -> Result<()> {
-        let staged = self
-            .staging_dir()?
-            .join(format!("{}.tmp", uuid::Uuid::new_v4()));
+        let staged = self.staging_dir()?.join(format!("{}.tmp", uuid::Uuid::new_v4()));
         std::fs::write(&staged, &data).map_err(Error::io("write staged file", &staged))?;
         self.commit_file(&staged, dest).await
     }
@@ -213,17 +176,13 @@ impl Store {
 /// fsync the staged file, rename it into place, fsync every directory from the target up to
 /// the root so the new directory entries are durable too.
 fn commit_local(root: &FsPath, staged: &FsPath, target: &FsPath) -> Result<()> {
-    File::open(staged)
-        .and_then(|f| f.sync_all())
-        .map_err(Error::io("fsync staged file", staged))?;
+    File::open(staged).and_then(|f| f.sync_all()).map_err(Error::io("fsync staged file", staged))?;
     let parent = target.parent().unwrap_or(root);
     std::fs::create_dir_all(parent).map_err(Error::io("create directory", parent))?;
     std::fs::rename(staged, target).map_err(Error::io("rename staged file to", target))?;
     let mut dir = Some(parent);
     while let Some(d) = dir {
-        File::open(d)
-            .and_then(|f| f.sync_all())
-            .map_err(Error::io("fsync directory", d))?;
+        File::open(d).and_then(|f| f.sync_all()).map_err(Error::io("fsync directory", d))?;
         if d == root {
             break;
         }

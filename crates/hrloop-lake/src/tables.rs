@@ -37,14 +37,12 @@ impl Kind {
             Kind::Bool => DataType::Boolean,
             Kind::Date => DataType::Date32,
             Kind::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
-            Kind::FloatMap => MapBuilder::new(None, StringBuilder::new(), Float64Builder::new())
-                .finish()
-                .data_type()
-                .clone(),
-            Kind::Utf8Map => MapBuilder::new(None, StringBuilder::new(), StringBuilder::new())
-                .finish()
-                .data_type()
-                .clone(),
+            Kind::FloatMap => {
+                MapBuilder::new(None, StringBuilder::new(), Float64Builder::new()).finish().data_type().clone()
+            }
+            Kind::Utf8Map => {
+                MapBuilder::new(None, StringBuilder::new(), StringBuilder::new()).finish().data_type().clone()
+            }
         }
     }
 
@@ -95,13 +93,7 @@ pub struct TableDef {
 }
 
 /// Columns hrloop adds to every file.
-pub const SYSTEM_COLUMNS: [&str; 5] = [
-    "event_key",
-    "row_hash",
-    "batch_id",
-    "source_file",
-    "ingested_at",
-];
+pub const SYSTEM_COLUMNS: [&str; 5] = ["event_key", "row_hash", "batch_id", "source_file", "ingested_at"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -115,91 +107,27 @@ pub enum Table {
 }
 
 const fn f(name: &'static str, kind: Kind, required: bool, doc: &'static str) -> FieldDef {
-    FieldDef {
-        name,
-        kind,
-        required,
-        range: None,
-        doc,
-    }
+    FieldDef { name, kind, required, range: None, doc }
 }
 
-const fn ranged(
-    name: &'static str,
-    kind: Kind,
-    required: bool,
-    lo: f64,
-    hi: f64,
-    doc: &'static str,
-) -> FieldDef {
-    FieldDef {
-        name,
-        kind,
-        required,
-        range: Some((lo, hi)),
-        doc,
-    }
+const fn ranged(name: &'static str, kind: Kind, required: bool, lo: f64, hi: f64, doc: &'static str) -> FieldDef {
+    FieldDef { name, kind, required, range: Some((lo, hi)), doc }
 }
 
 static DECISIONS: TableDef = TableDef {
     table: Table::Decisions,
     doc: "Every decision about a candidate on a requisition: imported ATS history and decisions served by hrloop, with the features as they were at decision time.",
     fields: &[
-        f(
-            "requisition_id",
-            Kind::Utf8,
-            true,
-            "Requisition (opening) identifier",
-        ),
-        f(
-            "candidate_id",
-            Kind::Pseudonym("candidate"),
-            true,
-            "Candidate pseudonym",
-        ),
-        f(
-            "job_family",
-            Kind::Utf8,
-            true,
-            "Job family from data/taxonomy/job_families.txt",
-        ),
-        f(
-            "decided_at",
-            Kind::Timestamp,
-            true,
-            "When the decision was made (or the application received)",
-        ),
+        f("requisition_id", Kind::Utf8, true, "Requisition (opening) identifier"),
+        f("candidate_id", Kind::Pseudonym("candidate"), true, "Candidate pseudonym"),
+        f("job_family", Kind::Utf8, true, "Job family from data/taxonomy/job_families.txt"),
+        f("decided_at", Kind::Timestamp, true, "When the decision was made (or the application received)"),
         f("source", Kind::Utf8, true, "ats_import or serving"),
-        f(
-            "stage_reached",
-            Kind::Utf8,
-            false,
-            "applied, screened, interviewed, offered or hired",
-        ),
-        f(
-            "decision",
-            Kind::Utf8,
-            false,
-            "advanced, rejected, hired or withdrawn",
-        ),
-        f(
-            "skills",
-            Kind::Utf8,
-            false,
-            "Skills, separated by |, from data/taxonomy/skills.txt",
-        ),
-        f(
-            "features",
-            Kind::FloatMap,
-            false,
-            "Feature values as seen at decision time",
-        ),
-        f(
-            "model_version",
-            Kind::Utf8,
-            false,
-            "Model version that scored it (served decisions)",
-        ),
+        f("stage_reached", Kind::Utf8, false, "applied, screened, interviewed, offered or hired"),
+        f("decision", Kind::Utf8, false, "advanced, rejected, hired or withdrawn"),
+        f("skills", Kind::Utf8, false, "Skills, separated by |, from data/taxonomy/skills.txt"),
+        f("features", Kind::FloatMap, false, "Feature values as seen at decision time"),
+        f("model_version", Kind::Utf8, false, "Model version that scored it (served decisions)"),
         f("arm", Kind::Utf8, false, "champion, challenger or shadow"),
         f("score", Kind::Float, false, "Model score"),
         f("route", Kind::Utf8, false, "auto or human:<reason>"),
@@ -213,38 +141,13 @@ static FEEDBACK: TableDef = TableDef {
     doc: "Recruiter decisions on served rankings, with overrides and their reasons: training signal.",
     fields: &[
         f("requisition_id", Kind::Utf8, true, "Requisition identifier"),
-        f(
-            "candidate_id",
-            Kind::Pseudonym("candidate"),
-            true,
-            "Candidate pseudonym",
-        ),
-        f(
-            "recruiter_id",
-            Kind::Pseudonym("recruiter"),
-            false,
-            "Recruiter pseudonym",
-        ),
+        f("candidate_id", Kind::Pseudonym("candidate"), true, "Candidate pseudonym"),
+        f("recruiter_id", Kind::Pseudonym("recruiter"), false, "Recruiter pseudonym"),
         f("decision", Kind::Utf8, true, "advanced, rejected or hired"),
-        f(
-            "overrides_model",
-            Kind::Bool,
-            true,
-            "The recruiter went against the model's suggestion",
-        ),
+        f("overrides_model", Kind::Bool, true, "The recruiter went against the model's suggestion"),
         f("reason_code", Kind::Utf8, false, "Why, as a code"),
-        f(
-            "reason_text",
-            Kind::Utf8,
-            false,
-            "Why, in the recruiter's words",
-        ),
-        f(
-            "recorded_at",
-            Kind::Timestamp,
-            true,
-            "When the feedback was given",
-        ),
+        f("reason_text", Kind::Utf8, false, "Why, in the recruiter's words"),
+        f("recorded_at", Kind::Timestamp, true, "When the feedback was given"),
     ],
     key: &["requisition_id", "candidate_id", "decision"],
     partitions: &[("month", PartitionRule::Month("recorded_at"))],
@@ -254,24 +157,9 @@ static HIRES: TableDef = TableDef {
     table: Table::Hires,
     doc: "Candidates who became employees: links the ATS candidate pseudonym to the HRIS employee pseudonym.",
     fields: &[
-        f(
-            "employee_id",
-            Kind::Pseudonym("employee"),
-            true,
-            "Employee pseudonym",
-        ),
-        f(
-            "candidate_id",
-            Kind::Pseudonym("candidate"),
-            true,
-            "Candidate pseudonym",
-        ),
-        f(
-            "requisition_id",
-            Kind::Utf8,
-            true,
-            "Requisition the hire filled",
-        ),
+        f("employee_id", Kind::Pseudonym("employee"), true, "Employee pseudonym"),
+        f("candidate_id", Kind::Pseudonym("candidate"), true, "Candidate pseudonym"),
+        f("requisition_id", Kind::Utf8, true, "Requisition the hire filled"),
         f("job_family", Kind::Utf8, true, "Job family"),
         f("hire_date", Kind::Date, true, "First day of employment"),
     ],
@@ -283,12 +171,7 @@ static OUTCOMES: TableDef = TableDef {
     table: Table::Outcomes,
     doc: "What the HRIS reported about each hire at 3, 6, 12 and 24 months.",
     fields: &[
-        f(
-            "employee_id",
-            Kind::Pseudonym("employee"),
-            true,
-            "Employee pseudonym",
-        ),
+        f("employee_id", Kind::Pseudonym("employee"), true, "Employee pseudonym"),
         f("hire_date", Kind::Date, true, "First day of employment"),
         f(
             "milestone",
@@ -296,32 +179,10 @@ static OUTCOMES: TableDef = TableDef {
             true,
             "3m, 6m, 12m or 24m (derived from the dates when the export has no column)",
         ),
-        f(
-            "milestone_date",
-            Kind::Date,
-            true,
-            "Date the outcome was observed",
-        ),
-        f(
-            "employed",
-            Kind::Bool,
-            true,
-            "Still employed at the milestone",
-        ),
-        ranged(
-            "performance_rating",
-            Kind::Int,
-            false,
-            1.0,
-            5.0,
-            "Performance rating 1-5 (empty for leavers)",
-        ),
-        f(
-            "exit_reason",
-            Kind::Utf8,
-            false,
-            "Why the person left, if they did",
-        ),
+        f("milestone_date", Kind::Date, true, "Date the outcome was observed"),
+        f("employed", Kind::Bool, true, "Still employed at the milestone"),
+        ranged("performance_rating", Kind::Int, false, 1.0, 5.0, "Performance rating 1-5 (empty for leavers)"),
+        f("exit_reason", Kind::Utf8, false, "Why the person left, if they did"),
     ],
     key: &["employee_id", "milestone"],
     partitions: &[
@@ -334,19 +195,9 @@ static PROTECTED: TableDef = TableDef {
     table: Table::ProtectedAttributes,
     doc: "Protected attributes (gender, age band, ...) per candidate. Used only to measure fairness, never as features.",
     fields: &[
-        f(
-            "candidate_id",
-            Kind::Pseudonym("candidate"),
-            true,
-            "Candidate pseudonym",
-        ),
+        f("candidate_id", Kind::Pseudonym("candidate"), true, "Candidate pseudonym"),
         f("attributes", Kind::Utf8Map, true, "Attribute name to group"),
-        f(
-            "recorded_at",
-            Kind::Date,
-            true,
-            "When the attributes were collected",
-        ),
+        f("recorded_at", Kind::Date, true, "When the attributes were collected"),
     ],
     key: &["candidate_id"],
     partitions: &[("month", PartitionRule::Month("recorded_at"))],
@@ -356,37 +207,12 @@ static QUARANTINE: TableDef = TableDef {
     table: Table::Quarantine,
     doc: "Rows ingestion refused, with a reason naming the row and field. Personal data is scrubbed like any other table.",
     fields: &[
-        f(
-            "target_table",
-            Kind::Utf8,
-            true,
-            "Table the row was meant for",
-        ),
-        f(
-            "source_sha256",
-            Kind::Utf8,
-            true,
-            "Content hash of the export file",
-        ),
-        f(
-            "row_number",
-            Kind::Int,
-            true,
-            "Line (CSV, JSON lines) or row (Parquet) in the export",
-        ),
-        f(
-            "field",
-            Kind::Utf8,
-            false,
-            "Offending field, when one field is to blame",
-        ),
+        f("target_table", Kind::Utf8, true, "Table the row was meant for"),
+        f("source_sha256", Kind::Utf8, true, "Content hash of the export file"),
+        f("row_number", Kind::Int, true, "Line (CSV, JSON lines) or row (Parquet) in the export"),
+        f("field", Kind::Utf8, false, "Offending field, when one field is to blame"),
         f("reason", Kind::Utf8, true, "Why the row was refused"),
-        f(
-            "raw",
-            Kind::Utf8,
-            false,
-            "The row's mapped values as JSON, identifiers pseudonymised",
-        ),
+        f("raw", Kind::Utf8, false, "The row's mapped values as JSON, identifiers pseudonymised"),
         f("quarantined_at", Kind::Timestamp, true, "When"),
     ],
     key: &["target_table", "source_sha256", "row_number"],
@@ -446,9 +272,7 @@ impl TableDef {
 
     /// Whether a field lives only in the partition path.
     pub fn in_path_only(&self, field: &str) -> bool {
-        self.partitions
-            .iter()
-            .any(|(_, rule)| matches!(rule, PartitionRule::Identity(f) if *f == field))
+        self.partitions.iter().any(|(_, rule)| matches!(rule, PartitionRule::Identity(f) if *f == field))
     }
 
     /// Schema of the Parquet files: fields not held in the path, then system columns.
@@ -463,11 +287,7 @@ impl TableDef {
         fields.push(Field::new("row_hash", DataType::Utf8, false));
         fields.push(Field::new("batch_id", DataType::Utf8, false));
         fields.push(Field::new("source_file", DataType::Utf8, false));
-        fields.push(Field::new(
-            "ingested_at",
-            Kind::Timestamp.data_type(),
-            false,
-        ));
+        fields.push(Field::new("ingested_at", Kind::Timestamp.data_type(), false));
         Arc::new(Schema::new(fields))
     }
 }
@@ -487,14 +307,9 @@ mod tests {
             }
             for (_, rule) in def.partitions {
                 let (PartitionRule::Identity(f) | PartitionRule::Month(f)) = rule;
-                let (_, fd) = def
-                    .field(f)
-                    .unwrap_or_else(|| panic!("{t}: partition field {f}"));
+                let (_, fd) = def.field(f).unwrap_or_else(|| panic!("{t}: partition field {f}"));
                 if matches!(rule, PartitionRule::Month(_)) {
-                    assert!(
-                        matches!(fd.kind, Kind::Date | Kind::Timestamp),
-                        "{t}: month of non-date {f}"
-                    );
+                    assert!(matches!(fd.kind, Kind::Date | Kind::Timestamp), "{t}: month of non-date {f}");
                     assert!(fd.required, "{t}: partition field {f} must be required");
                 }
             }
@@ -502,10 +317,7 @@ mod tests {
             // see the name twice.
             let schema = def.file_schema();
             for (name, rule) in def.partitions {
-                assert!(
-                    schema.field_with_name(name).is_err(),
-                    "{t}: {name} both in path and file"
-                );
+                assert!(schema.field_with_name(name).is_err(), "{t}: {name} both in path and file");
                 if let PartitionRule::Identity(f) = rule {
                     assert!(schema.field_with_name(f).is_err());
                 }

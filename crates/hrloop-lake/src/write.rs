@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    ArrayBuilder, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, MapBuilder,
-    StringBuilder, TimestampMicrosecondBuilder,
+    ArrayBuilder, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, MapBuilder, StringBuilder,
+    TimestampMicrosecondBuilder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -115,10 +115,7 @@ impl RowKeys {
             v.hash_into(&mut c);
         }
         let (k, c) = (k.finalize(), c.finalize());
-        RowKeys {
-            event_key: k[..16].try_into().expect("16 bytes"),
-            row_hash: c[..8].try_into().expect("8 bytes"),
-        }
+        RowKeys { event_key: k[..16].try_into().expect("16 bytes"), row_hash: c[..8].try_into().expect("8 bytes") }
     }
 }
 
@@ -130,9 +127,7 @@ pub fn partition_of(def: &TableDef, row: &[Value]) -> Result<String> {
             PartitionRule::Identity(f) => (*f, false),
             PartitionRule::Month(f) => (*f, true),
         };
-        let (i, _) = def
-            .field(field)
-            .expect("catalog test: partitions name fields");
+        let (i, _) = def.field(field).expect("catalog test: partitions name fields");
         let value = match (&row[i], month) {
             (Value::Date(d), true) => format!("{:04}-{:02}", d.year(), d.month()),
             (Value::Timestamp(t), true) => format!("{:04}-{:02}", t.year(), t.month()),
@@ -155,10 +150,7 @@ pub fn partition_of(def: &TableDef, row: &[Value]) -> Result<String> {
 }
 
 fn is_safe_segment(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 enum Col {
@@ -181,24 +173,13 @@ impl Col {
             Kind::Bool => Col::Bool(BooleanBuilder::new()),
             Kind::Date => Col::Date(Date32Builder::new()),
             Kind::Timestamp => Col::Ts(TimestampMicrosecondBuilder::new().with_timezone("+00:00")),
-            Kind::FloatMap => Col::FloatMap(MapBuilder::new(
-                None,
-                StringBuilder::new(),
-                Float64Builder::new(),
-            )),
-            Kind::Utf8Map => Col::StrMap(MapBuilder::new(
-                None,
-                StringBuilder::new(),
-                StringBuilder::new(),
-            )),
+            Kind::FloatMap => Col::FloatMap(MapBuilder::new(None, StringBuilder::new(), Float64Builder::new())),
+            Kind::Utf8Map => Col::StrMap(MapBuilder::new(None, StringBuilder::new(), StringBuilder::new())),
         }
     }
 
     fn push(&mut self, v: &Value, field: &'static str, table: &'static str) -> Result<()> {
-        let mismatch = || Error::Row {
-            table,
-            reason: format!("field {field} cannot hold {v:?}"),
-        };
+        let mismatch = || Error::Row { table, reason: format!("field {field} cannot hold {v:?}") };
         match (self, v) {
             (Col::Utf8(b), Value::Str(s)) => b.append_value(s),
             (Col::Utf8(b), Value::Null) => b.append_null(),
@@ -299,10 +280,7 @@ pub struct PartitionedWriter {
 
 impl std::fmt::Debug for PartitionedWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PartitionedWriter")
-            .field("table", &self.def.table)
-            .field("batch_id", &self.batch_id)
-            .finish()
+        f.debug_struct("PartitionedWriter").field("table", &self.def.table).field("batch_id", &self.batch_id).finish()
     }
 }
 
@@ -315,9 +293,7 @@ impl PartitionedWriter {
         ingested_at: DateTime<Utc>,
     ) -> Result<Self> {
         let def = table.def();
-        let file_fields = (0..def.fields.len())
-            .filter(|&i| !def.in_path_only(def.fields[i].name))
-            .collect();
+        let file_fields = (0..def.fields.len()).filter(|&i| !def.in_path_only(def.fields[i].name)).collect();
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
@@ -357,34 +333,12 @@ impl PartitionedWriter {
             });
         }
         if !self.parts.contains_key(partition) {
-            let mut cols: Vec<Col> = self
-                .file_fields
-                .iter()
-                .map(|&i| Col::new(self.def.fields[i].kind))
-                .collect();
-            for k in [
-                Kind::Utf8,
-                Kind::Utf8,
-                Kind::Utf8,
-                Kind::Utf8,
-                Kind::Timestamp,
-            ] {
+            let mut cols: Vec<Col> = self.file_fields.iter().map(|&i| Col::new(self.def.fields[i].kind)).collect();
+            for k in [Kind::Utf8, Kind::Utf8, Kind::Utf8, Kind::Utf8, Kind::Timestamp] {
                 cols.push(Col::new(k));
             }
-            let staged = self.staging.join(format!(
-                "{}-{}.parquet",
-                self.batch_id,
-                uuid::Uuid::new_v4()
-            ));
-            self.parts.insert(
-                partition.to_string(),
-                Part {
-                    cols,
-                    writer: None,
-                    staged,
-                    rows: 0,
-                },
-            );
+            let staged = self.staging.join(format!("{}-{}.parquet", self.batch_id, uuid::Uuid::new_v4()));
+            self.parts.insert(partition.to_string(), Part { cols, writer: None, staged, rows: 0 });
         }
         let part = self.parts.get_mut(partition).expect("inserted above");
         let table = self.def.table.name();
@@ -424,13 +378,8 @@ impl PartitionedWriter {
             let arrays: Vec<ArrayRef> = part.cols.iter_mut().map(Col::finish).collect();
             let batch = RecordBatch::try_new(schema.clone(), arrays)?;
             if part.writer.is_none() {
-                let file = File::create(&part.staged)
-                    .map_err(Error::io("create staged file", &part.staged))?;
-                part.writer = Some(ArrowWriter::try_new(
-                    file,
-                    schema.clone(),
-                    Some(self.props.clone()),
-                )?);
+                let file = File::create(&part.staged).map_err(Error::io("create staged file", &part.staged))?;
+                part.writer = Some(ArrowWriter::try_new(file, schema.clone(), Some(self.props.clone()))?);
             }
             let writer = part.writer.as_mut().expect("set above");
             writer.write(&batch)?;
@@ -451,12 +400,7 @@ impl PartitionedWriter {
             if let Some(writer) = part.writer {
                 writer.close()?;
                 let name = format!("part-{}-{}.parquet", self.batch_id, staged.len());
-                let dest = Path::from(format!(
-                    "lake/{}/{}/{}",
-                    self.def.table.name(),
-                    partition,
-                    name
-                ));
+                let dest = Path::from(format!("lake/{}/{}/{}", self.def.table.name(), partition, name));
                 staged.push((part.staged, dest, part.rows));
             }
         }
@@ -464,10 +408,7 @@ impl PartitionedWriter {
         let mut written = Vec::new();
         for (src, dest, rows) in staged {
             self.store.commit_file(&src, &dest).await?;
-            written.push(WrittenFile {
-                path: dest.to_string(),
-                rows,
-            });
+            written.push(WrittenFile { path: dest.to_string(), rows });
             crate::fault::hit("after_first_commit");
         }
         self.committed = true;
@@ -513,35 +454,21 @@ mod tests {
     async fn rows_land_in_hive_partitions_and_read_back_with_partition_columns() {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
-        let mut w =
-            PartitionedWriter::new(&lake, Table::Outcomes, "b1", "export.csv", now()).unwrap();
+        let mut w = PartitionedWriter::new(&lake, Table::Outcomes, "b1", "export.csv", now()).unwrap();
         for (e, m, d, r) in [
             ("p1", "12m", "2025-03-04", Some(4)),
             ("p2", "12m", "2025-03-09", None),
             ("p3", "3m", "2025-04-01", Some(3)),
         ] {
             let row = outcome(e, m, d, r);
-            w.push(&row, &RowKeys::of(Table::Outcomes.def(), &row))
-                .unwrap();
+            w.push(&row, &RowKeys::of(Table::Outcomes.def(), &row)).unwrap();
         }
         let files = w.commit().await.unwrap();
         let mut paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
         paths.sort();
-        assert!(
-            paths[0].starts_with("lake/outcomes/milestone=12m/month=2025-03/part-b1-"),
-            "{paths:?}"
-        );
-        assert!(
-            paths[1].starts_with("lake/outcomes/milestone=3m/month=2025-04/"),
-            "{paths:?}"
-        );
-        let scan = lake
-            .scan(
-                Table::Outcomes,
-                Some(&["employee_id", "milestone", "performance_rating"]),
-            )
-            .await
-            .unwrap();
+        assert!(paths[0].starts_with("lake/outcomes/milestone=12m/month=2025-03/part-b1-"), "{paths:?}");
+        assert!(paths[1].starts_with("lake/outcomes/milestone=3m/month=2025-04/"), "{paths:?}");
+        let scan = lake.scan(Table::Outcomes, Some(&["employee_id", "milestone", "performance_rating"])).await.unwrap();
         assert_eq!(scan.num_rows(), 3);
         let mut seen = Vec::new();
         for b in &scan.batches {
@@ -552,23 +479,8 @@ mod tests {
             }
         }
         seen.sort();
-        assert_eq!(
-            seen,
-            vec![
-                ("p1".into(), "12m".into()),
-                ("p2".into(), "12m".into()),
-                ("p3".into(), "3m".into())
-            ]
-        );
-        assert!(
-            dir.path()
-                .join("_staging")
-                .read_dir()
-                .unwrap()
-                .next()
-                .is_none(),
-            "staging is empty after commit"
-        );
+        assert_eq!(seen, vec![("p1".into(), "12m".into()), ("p2".into(), "12m".into()), ("p3".into(), "3m".into())]);
+        assert!(dir.path().join("_staging").read_dir().unwrap().next().is_none(), "staging is empty after commit");
     }
 
     #[tokio::test]
@@ -576,27 +488,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
         {
-            let mut w =
-                PartitionedWriter::new(&lake, Table::Outcomes, "b2", "x.csv", now()).unwrap();
+            let mut w = PartitionedWriter::new(&lake, Table::Outcomes, "b2", "x.csv", now()).unwrap();
             for i in 0..(BUFFERED_ROWS + 10) {
                 let row = outcome(&format!("p{i}"), "6m", "2025-06-01", Some(3));
-                w.push(&row, &RowKeys::of(Table::Outcomes.def(), &row))
-                    .unwrap();
+                w.push(&row, &RowKeys::of(Table::Outcomes.def(), &row)).unwrap();
             }
             // Spilled to staging, then dropped without commit (a refused file).
         }
-        assert_eq!(
-            lake.list_files(Table::Outcomes, None).await.unwrap().len(),
-            0
-        );
-        assert!(
-            dir.path()
-                .join("_staging")
-                .read_dir()
-                .unwrap()
-                .next()
-                .is_none()
-        );
+        assert_eq!(lake.list_files(Table::Outcomes, None).await.unwrap().len(), 0);
+        assert!(dir.path().join("_staging").read_dir().unwrap().next().is_none());
     }
 
     #[tokio::test]
@@ -608,21 +508,12 @@ mod tests {
         let mut w = PartitionedWriter::new(&lake, Table::Outcomes, "b3", "x.csv", now()).unwrap();
         w.push(&row, &keys).unwrap();
         w.commit().await.unwrap();
-        let stored = lake
-            .existing_keys(Table::Outcomes, Some("milestone=12m/month=2025-03"))
-            .await
-            .unwrap();
+        let stored = lake.existing_keys(Table::Outcomes, Some("milestone=12m/month=2025-03")).await.unwrap();
         assert_eq!(stored.get(&keys.event_key), Some(&keys.row_hash));
         let changed = outcome("p1", "12m", "2025-03-04", Some(2));
         let k2 = RowKeys::of(Table::Outcomes.def(), &changed);
-        assert_eq!(
-            k2.event_key, keys.event_key,
-            "same employee and milestone: same event"
-        );
-        assert_ne!(
-            k2.row_hash, keys.row_hash,
-            "different rating: different content"
-        );
+        assert_eq!(k2.event_key, keys.event_key, "same employee and milestone: same event");
+        assert_ne!(k2.row_hash, keys.row_hash, "different rating: different content");
     }
 
     #[test]

@@ -151,11 +151,7 @@ fn sigmoid(z: f64) -> f64 {
 /// Ground-truth success logit. Before the drift, hidden competence dominates; after it, the
 /// work changes: assessment results and soft skills matter more, keyword-visible skills less.
 pub fn success_logit(f: &Features, competence: f64, drifted: bool) -> f64 {
-    let (w_comp, w_soft, w_assess) = if drifted {
-        (1.4, 2.6, 1.2)
-    } else {
-        (3.0, 1.6, 0.2)
-    };
+    let (w_comp, w_soft, w_assess) = if drifted { (1.4, 2.6, 1.2) } else { (3.0, 1.6, 0.2) };
     let interview = f.interview_score.unwrap_or(3.0);
     -0.9 + w_comp * (competence - 0.45)
         + w_soft * (f.soft_skill_score - 0.5)
@@ -169,27 +165,19 @@ pub fn success_logit(f: &Features, competence: f64, drifted: bool) -> f64 {
 impl Company {
     pub fn simulate(config: &SimConfig) -> Company {
         let mut rng = StdRng::seed_from_u64(config.seed);
-        let end = config
-            .start
-            .checked_add_months(Months::new(config.months))
-            .expect("date in range");
+        let end = config.start.checked_add_months(Months::new(config.months)).expect("date in range");
         let mut requisitions = Vec::new();
         let mut applicants: Vec<Applicant> = Vec::new();
         let mut hires = Vec::new();
         let mut serial = 0u64;
         for month in 0..config.months {
-            let month_start = config
-                .start
-                .checked_add_months(Months::new(month))
-                .expect("date in range");
+            let month_start = config.start.checked_add_months(Months::new(month)).expect("date in range");
             // Hiring dips in July and December.
             let seasonal = match month_start.month() {
                 7 | 12 => 0.6,
                 _ => 1.0,
             };
-            let n_reqs = ((config.requisitions_per_month as f64) * seasonal)
-                .round()
-                .max(1.0) as u32;
+            let n_reqs = ((config.requisitions_per_month as f64) * seasonal).round().max(1.0) as u32;
             for r in 0..n_reqs {
                 let pick: f64 = rng.random();
                 let mut acc = 0.0;
@@ -202,12 +190,7 @@ impl Company {
                     }
                 }
                 let req = Requisition {
-                    id: format!(
-                        "REQ-{:04}{:02}-{:03}",
-                        month_start.year(),
-                        month_start.month(),
-                        r + 1
-                    ),
+                    id: format!("REQ-{:04}{:02}-{:03}", month_start.year(), month_start.month(), r + 1),
                     job_family: family.0,
                     opened_on: month_start + Duration::days(rng.random_range(0..28)),
                     openings: if rng.random_bool(0.15) { 2 } else { 1 },
@@ -218,13 +201,7 @@ impl Company {
                 let first = applicants.len();
                 for _ in 0..n_app {
                     serial += 1;
-                    applicants.push(applicant(
-                        &mut rng,
-                        &req,
-                        ri,
-                        serial,
-                        month >= config.drift_month,
-                    ));
+                    applicants.push(applicant(&mut rng, &req, ri, serial, month >= config.drift_month));
                 }
                 recruit(&mut rng, &mut applicants[first..], req.openings as usize);
                 // Hires: the accepted offers.
@@ -233,22 +210,13 @@ impl Company {
                         let days = (70.0 + 12.0 * normal(&mut rng)).clamp(35.0, 120.0) as i64;
                         let hire_date = req.opened_on + Duration::days(days);
                         let drifted = hire_date
-                            >= config
-                                .start
-                                .checked_add_months(Months::new(config.drift_month))
-                                .expect("date");
-                        let latent = success_logit(&a.features, a.competence, drifted)
-                            + 0.5 * normal(&mut rng);
+                            >= config.start.checked_add_months(Months::new(config.drift_month)).expect("date");
+                        let latent = success_logit(&a.features, a.competence, drifted) + 0.5 * normal(&mut rng);
                         // Monthly hazard of leaving falls with fit.
                         let hazard = (0.035 * (-0.9 * latent).exp()).clamp(0.002, 0.25);
                         let left = (1..=24u32).find(|_| rng.random_bool(hazard));
-                        let exit_reason = [
-                            "resigned",
-                            "resigned",
-                            "dismissed",
-                            "relocated",
-                            "end_of_probation",
-                        ][rng.random_range(0..5)];
+                        let exit_reason = ["resigned", "resigned", "dismissed", "relocated", "end_of_probation"]
+                            [rng.random_range(0..5)];
                         hires.push(Hire {
                             applicant: first + offset,
                             employee_ref: format!("E{:06}", 100000 + hires.len() as u64),
@@ -263,56 +231,25 @@ impl Company {
             }
         }
         let outcomes = outcomes(&mut rng, &hires, end);
-        Company {
-            requisitions,
-            applicants,
-            hires,
-            outcomes,
-            end,
-        }
+        Company { requisitions, applicants, hires, outcomes, end }
     }
 }
 
-fn applicant(
-    rng: &mut StdRng,
-    req: &Requisition,
-    ri: usize,
-    serial: u64,
-    drifted: bool,
-) -> Applicant {
+fn applicant(rng: &mut StdRng, req: &Requisition, ri: usize, serial: u64, drifted: bool) -> Applicant {
     let class: f64 = rng.random();
     // 80 % clearly unqualified, 15 % superficial keyword matches, 5 % genuinely interesting.
     let (competence, skill_match, years_mean, career_changer_p) = if class < 0.80 {
-        (
-            rng.random_range(0.0..0.35f64),
-            rng.random_range(0.0..0.45f64),
-            4.0,
-            0.08,
-        )
+        (rng.random_range(0.0..0.35f64), rng.random_range(0.0..0.45f64), 4.0, 0.08)
     } else if class < 0.95 {
-        (
-            rng.random_range(0.3..0.6),
-            rng.random_range(0.55..0.98),
-            8.0,
-            0.05,
-        )
+        (rng.random_range(0.3..0.6), rng.random_range(0.55..0.98), 8.0, 0.05)
     } else {
-        (
-            rng.random_range(0.6..1.0),
-            rng.random_range(0.2..0.85),
-            6.0,
-            0.35,
-        )
+        (rng.random_range(0.6..1.0), rng.random_range(0.2..0.85), 6.0, 0.35)
     };
-    let years_experience =
-        ((-years_mean * (1.0 - rng.random::<f64>()).ln()).min(45.0) * 10.0).round() / 10.0;
+    let years_experience = ((-years_mean * (1.0 - rng.random::<f64>()).ln()).min(45.0) * 10.0).round() / 10.0;
     let career_changer = rng.random_bool(career_changer_p);
     let foreign_experience = rng.random_bool(0.2);
-    let soft_skill_score =
-        (rng.random_range(0.15..0.75f64) + if class >= 0.95 { 0.2 } else { 0.0 }).min(1.0);
-    let assessment_score = (40.0 + 50.0 * competence + 8.0 * normal(rng))
-        .clamp(0.0, 100.0)
-        .round();
+    let soft_skill_score = (rng.random_range(0.15..0.75f64) + if class >= 0.95 { 0.2 } else { 0.0 }).min(1.0);
+    let assessment_score = (40.0 + 50.0 * competence + 8.0 * normal(rng)).clamp(0.0, 100.0).round();
     let education_level = (rng.random_range(0..4u8) + (competence > 0.5) as u8).min(4);
     let gender = match rng.random_range(0..100) {
         0..45 => "F",
@@ -329,17 +266,9 @@ fn applicant(
         "30-44" => rng.random_range(1982..1995),
         _ => rng.random_range(1960..1980),
     };
-    let location = [
-        "Stockholm",
-        "Göteborg",
-        "Malmö",
-        "Oslo",
-        "København",
-        "Remote",
-    ][rng.random_range(0..6)];
-    let mut skills: Vec<&'static str> = (0..rng.random_range(1..5))
-        .map(|_| SKILLS[rng.random_range(0..SKILLS.len())])
-        .collect();
+    let location = ["Stockholm", "Göteborg", "Malmö", "Oslo", "København", "Remote"][rng.random_range(0..6)];
+    let mut skills: Vec<&'static str> =
+        (0..rng.random_range(1..5)).map(|_| SKILLS[rng.random_range(0..SKILLS.len())]).collect();
     skills.sort_unstable();
     skills.dedup();
     let features = Features {
@@ -399,16 +328,11 @@ fn recruit(rng: &mut StdRng, pool: &mut [Applicant], openings: usize) {
     let mut by_interview = Vec::new();
     for &i in &interviewed {
         let a = &mut pool[i];
-        let s = (1.0
-            + 4.0 * (0.5 * a.competence + 0.5 * a.features.soft_skill_score)
-            + 0.4 * normal(rng))
-        .clamp(1.0, 5.0);
+        let s =
+            (1.0 + 4.0 * (0.5 * a.competence + 0.5 * a.features.soft_skill_score) + 0.4 * normal(rng)).clamp(1.0, 5.0);
         a.features.interview_score = Some((s * 2.0).round() / 2.0);
         a.stage = "interviewed";
-        by_interview.push((
-            i,
-            s + 0.5 * score.iter().find(|(j, _)| *j == i).map_or(0.0, |x| x.1),
-        ));
+        by_interview.push((i, s + 0.5 * score.iter().find(|(j, _)| *j == i).map_or(0.0, |x| x.1)));
     }
     by_interview.sort_by(|a, b| b.1.total_cmp(&a.1));
     let mut hired = 0;
@@ -427,11 +351,7 @@ fn recruit(rng: &mut StdRng, pool: &mut [Applicant], openings: usize) {
     }
     for a in pool.iter_mut() {
         if a.stage == "screened" || a.stage == "interviewed" {
-            a.decision = if a.stage == "interviewed" {
-                "rejected"
-            } else {
-                "advanced"
-            };
+            a.decision = if a.stage == "interviewed" { "rejected" } else { "advanced" };
         }
     }
 }
@@ -455,11 +375,7 @@ fn outcomes(rng: &mut StdRng, hires: &[Hire], end: NaiveDate) -> Vec<OutcomeRow>
             }
             let left = h.left_after_months.is_some_and(|l| l <= m.months());
             if !skip {
-                let rating = (!left).then(|| {
-                    (3.6 + 0.7 * h.latent + 0.6 * normal(rng))
-                        .round()
-                        .clamp(1.0, 5.0) as u8
-                });
+                let rating = (!left).then(|| (3.6 + 0.7 * h.latent + 0.6 * normal(rng)).round().clamp(1.0, 5.0) as u8);
                 rows.push(OutcomeRow {
                     hire: hi,
                     milestone: m,
@@ -483,11 +399,7 @@ mod tests {
 
     #[test]
     fn same_seed_same_company_and_calibration_holds() {
-        let cfg = SimConfig {
-            months: 6,
-            requisitions_per_month: 10,
-            ..SimConfig::default()
-        };
+        let cfg = SimConfig { months: 6, requisitions_per_month: 10, ..SimConfig::default() };
         let a = Company::simulate(&cfg);
         let b = Company::simulate(&cfg);
         assert_eq!(a.applicants.len(), b.applicants.len());
@@ -504,54 +416,31 @@ mod tests {
             .map(|(i, _)| a.applicants.iter().filter(|x| x.requisition == i).count())
             .collect();
         let mean = eng.iter().sum::<usize>() as f64 / eng.len() as f64;
-        assert!(
-            (170.0..250.0).contains(&mean),
-            "mean applicants per engineering opening {mean}"
-        );
+        assert!((170.0..250.0).contains(&mean), "mean applicants per engineering opening {mean}");
     }
 
     #[test]
     fn historical_recruiting_is_biased_against_women() {
-        let cfg = SimConfig {
-            months: 12,
-            requisitions_per_month: 20,
-            ..SimConfig::default()
-        };
+        let cfg = SimConfig { months: 12, requisitions_per_month: 20, ..SimConfig::default() };
         let c = Company::simulate(&cfg);
         let rate = |g: &str| {
             let pool: Vec<&Applicant> = c.applicants.iter().filter(|a| a.gender == g).collect();
             pool.iter().filter(|a| a.stage != "applied").count() as f64 / pool.len() as f64
         };
         let ratio = rate("F") / rate("M");
-        assert!(
-            ratio < 0.8,
-            "screening rate ratio F/M {ratio} should fail the four-fifths rule"
-        );
+        assert!(ratio < 0.8, "screening rate ratio F/M {ratio} should fail the four-fifths rule");
     }
 
     #[test]
     fn foreign_experience_goes_with_higher_retention() {
-        let cfg = SimConfig {
-            months: 24,
-            requisitions_per_month: 60,
-            ..SimConfig::default()
-        };
+        let cfg = SimConfig { months: 24, requisitions_per_month: 60, ..SimConfig::default() };
         let c = Company::simulate(&cfg);
         let retained = |foreign: bool| {
-            let hs: Vec<&Hire> = c
-                .hires
-                .iter()
-                .filter(|h| c.applicants[h.applicant].features.foreign_experience == foreign)
-                .collect();
-            hs.iter()
-                .filter(|h| h.left_after_months.is_none_or(|m| m > 12))
-                .count() as f64
-                / hs.len() as f64
+            let hs: Vec<&Hire> =
+                c.hires.iter().filter(|h| c.applicants[h.applicant].features.foreign_experience == foreign).collect();
+            hs.iter().filter(|h| h.left_after_months.is_none_or(|m| m > 12)).count() as f64 / hs.len() as f64
         };
         let (with, without) = (retained(true), retained(false));
-        assert!(
-            with > without,
-            "12-month retention with foreign experience {with} vs without {without}"
-        );
+        assert!(with > without, "12-month retention with foreign experience {with} vs without {without}");
     }
 }

@@ -64,20 +64,14 @@ struct Mess {
 
 impl Mess {
     fn damage(&mut self, kinds: usize) -> Option<usize> {
-        self.rng
-            .random_bool(self.bad_rate)
-            .then(|| self.rng.random_range(0..kinds))
+        self.rng.random_bool(self.bad_rate).then(|| self.rng.random_range(0..kinds))
     }
     fn repeat(&mut self) -> bool {
         self.rng.random_bool(self.dup_rate)
     }
 }
 
-pub fn write_exports(
-    company: &Company,
-    config: &SimConfig,
-    out: &Path,
-) -> std::io::Result<ExportManifest> {
+pub fn write_exports(company: &Company, config: &SimConfig, out: &Path) -> std::io::Result<ExportManifest> {
     std::fs::create_dir_all(out)?;
     let mut mess = Mess {
         rng: StdRng::seed_from_u64(config.seed ^ 0x5eed),
@@ -92,41 +86,21 @@ pub fn write_exports(
         requisitions: company.requisitions.len() as u64,
         files: BTreeMap::new(),
     };
-    manifest.files.insert(
-        APPLICATIONS.into(),
-        applications(company, &mut mess, &out.join(APPLICATIONS))?,
-    );
-    manifest
-        .files
-        .insert(HIRES.into(), hires(company, &mut mess, &out.join(HIRES))?);
-    manifest.files.insert(
-        OUTCOMES.into(),
-        outcomes(company, &mut mess, &out.join(OUTCOMES))?,
-    );
-    manifest
-        .files
-        .insert(PROTECTED.into(), protected(company, &out.join(PROTECTED))?);
+    manifest.files.insert(APPLICATIONS.into(), applications(company, &mut mess, &out.join(APPLICATIONS))?);
+    manifest.files.insert(HIRES.into(), hires(company, &mut mess, &out.join(HIRES))?);
+    manifest.files.insert(OUTCOMES.into(), outcomes(company, &mut mess, &out.join(OUTCOMES))?);
+    manifest.files.insert(PROTECTED.into(), protected(company, &out.join(PROTECTED))?);
     truth(company, &out.join("truth"))?;
-    std::fs::write(
-        out.join("manifest.json"),
-        serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?,
-    )?;
+    std::fs::write(out.join("manifest.json"), serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?)?;
     Ok(manifest)
 }
 
-fn csv_writer(
-    path: &Path,
-    delimiter: u8,
-    bom: bool,
-) -> std::io::Result<csv::Writer<BufWriter<File>>> {
+fn csv_writer(path: &Path, delimiter: u8, bom: bool) -> std::io::Result<csv::Writer<BufWriter<File>>> {
     let mut file = BufWriter::new(File::create(path)?);
     if bom {
         file.write_all(b"\xEF\xBB\xBF")?;
     }
-    Ok(csv::WriterBuilder::new()
-        .delimiter(delimiter)
-        .flexible(true)
-        .from_writer(file))
+    Ok(csv::WriterBuilder::new().delimiter(delimiter).flexible(true).from_writer(file))
 }
 
 fn applications(c: &Company, mess: &mut Mess, path: &Path) -> std::io::Result<FileManifest> {
@@ -200,11 +174,8 @@ fn applications(c: &Company, mess: &mut Mess, path: &Path) -> std::io::Result<Fi
             Some(_) => row[9] = "ten".into(),
             None => {}
         }
-        let damaged = row.len() != 19
-            || row[0].is_empty()
-            || row[6] == "2025-13-45"
-            || row[11] == "140"
-            || row[9] == "ten";
+        let damaged =
+            row.len() != 19 || row[0].is_empty() || row[6] == "2025-13-45" || row[11] == "140" || row[9] == "ten";
         m.rows += 1;
         m.bad_rows += damaged as u64;
         w.write_record(&row)?;
@@ -250,9 +221,7 @@ fn hires(c: &Company, mess: &mut Mess, path: &Path) -> std::io::Result<FileManif
             }
             None => obj.to_string(),
         };
-        let damaged = line != obj.to_string()
-            || obj["start_date"] == "soon"
-            || obj["employee_number"].is_null();
+        let damaged = line != obj.to_string() || obj["start_date"] == "soon" || obj["employee_number"].is_null();
         m.rows += 1;
         m.bad_rows += damaged as u64;
         writeln!(w, "{line}")?;
@@ -338,19 +307,10 @@ fn protected(c: &Company, path: &Path) -> std::io::Result<FileManifest> {
     let mut w = csv_writer(path, b',', false)?;
     w.write_record(["Candidate ID", "Gender", "Age band", "Collected on"])?;
     for a in &c.applicants {
-        w.write_record([
-            a.candidate_ref.as_str(),
-            a.gender,
-            a.age_band,
-            &iso(a.applied_on),
-        ])?;
+        w.write_record([a.candidate_ref.as_str(), a.gender, a.age_band, &iso(a.applied_on)])?;
     }
     w.flush()?;
-    Ok(FileManifest {
-        rows: c.applicants.len() as u64,
-        bad_rows: 0,
-        duplicates: 0,
-    })
+    Ok(FileManifest { rows: c.applicants.len() as u64, bad_rows: 0, duplicates: 0 })
 }
 
 /// The hidden ground truth, for evaluating the loop later. Not an export: no names, and it
@@ -358,12 +318,7 @@ fn protected(c: &Company, path: &Path) -> std::io::Result<FileManifest> {
 fn truth(c: &Company, dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let mut w = csv_writer(&dir.join("ground_truth.csv"), b',', false)?;
-    w.write_record([
-        "candidate_ref",
-        "requisition",
-        "competence",
-        "p_success_12m",
-    ])?;
+    w.write_record(["candidate_ref", "requisition", "competence", "p_success_12m"])?;
     for a in &c.applicants {
         w.write_record([
             a.candidate_ref.clone(),

@@ -79,31 +79,14 @@ pub fn person(rng: &mut impl Rng, serial: u64, birth_year: i32) -> Person {
     let first = FIRST[rng.random_range(0..FIRST.len())];
     let last = LAST[rng.random_range(0..LAST.len())];
     // Some exports write "Last, First": a quoted comma inside a CSV field.
-    let full_name = if serial % 7 == 0 {
-        format!("{last}, {first}")
-    } else {
-        format!("{first} {last}")
-    };
+    let full_name = if serial % 7 == 0 { format!("{last}, {first}") } else { format!("{first} {last}") };
     let email = format!("{}.{}{}@example.se", fold(first), fold(last), serial % 1000);
     let month = rng.random_range(1..=12u32);
     let day = rng.random_range(1..=28u32);
-    let digits = format!(
-        "{:02}{:02}{:02}{:03}",
-        birth_year % 100,
-        month,
-        day,
-        serial % 1000
-    );
+    let digits = format!("{:02}{:02}{:02}{:03}", birth_year % 100, month, day, serial % 1000);
     let check = luhn(&digits);
-    let personnummer = format!(
-        "{birth_year:04}{month:02}{day:02}-{:03}{check}",
-        serial % 1000
-    );
-    Person {
-        full_name,
-        email,
-        personnummer,
-    }
+    let personnummer = format!("{birth_year:04}{month:02}{day:02}-{:03}{check}", serial % 1000);
+    Person { full_name, email, personnummer }
 }
 
 fn fold(s: &str) -> String {

@@ -12,10 +12,8 @@ use crate::cmd::{ingest, lake, milestones, simulate};
 use crate::context::{Global, print_json};
 
 #[derive(Debug, clap::Args)]
-#[command(
-    after_help = "Runs on the local store (./data by default) with a demo pseudonymisation key\n\
-    created at data/secrets/pseudonym.key. Safe to run twice: the second run ingests nothing new."
-)]
+#[command(after_help = "Runs on the local store (./data by default) with a demo pseudonymisation key\n\
+    created at data/secrets/pseudonym.key. Safe to run twice: the second run ingests nothing new.")]
 pub struct Args {
     /// Random seed of the simulated company.
     #[arg(long, default_value_t = 7)]
@@ -48,11 +46,7 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let mut global_demo = global.clone();
     global_demo.demo_key = global.key_file.is_none();
     let lake = global_demo.lake()?;
-    let root = lake
-        .store()
-        .local_root()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(std::env::temp_dir);
+    let root = lake.store().local_root().map(Path::to_path_buf).unwrap_or_else(std::env::temp_dir);
     let exports = root.join("inbox").join(format!("sim-seed{}", args.seed));
     let sim = simulate::Args {
         months: args.months,
@@ -65,15 +59,9 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
     };
     let config = sim.config()?;
     if !args.json {
-        eprintln!(
-            "Simulating {} months of a company (seed {}) into {} ...",
-            args.months,
-            args.seed,
-            exports.display()
-        );
+        eprintln!("Simulating {} months of a company (seed {}) into {} ...", args.months, args.seed, exports.display());
     }
-    hrloop_sim::run(&config, &exports)
-        .with_context(|| format!("writing exports to {}", exports.display()))?;
+    hrloop_sim::run(&config, &exports).with_context(|| format!("writing exports to {}", exports.display()))?;
     let plan = [
         ("ats_applications.csv", "ats_applications.toml"),
         ("ats_hires.jsonl", "ats_hires.toml"),
@@ -83,13 +71,8 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let mut batches = Vec::new();
     let mut refused = Vec::new();
     for (file, mapping) in plan {
-        let out = ingest::ingest_all(
-            &global_demo,
-            &[exports.join(file)],
-            &args.mappings.join(mapping),
-            !args.json,
-        )
-        .await?;
+        let out =
+            ingest::ingest_all(&global_demo, &[exports.join(file)], &args.mappings.join(mapping), !args.json).await?;
         batches.extend(out.batches);
         refused.extend(out.refused);
     }
@@ -106,15 +89,7 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
     } else {
         let mut t = TextTable::new();
         t.load_style(UTF8_FULL_CONDENSED);
-        t.set_header(vec![
-            "export",
-            "table",
-            "read",
-            "accepted",
-            "quarantined",
-            "already present",
-            "status",
-        ]);
+        t.set_header(vec!["export", "table", "read", "accepted", "quarantined", "already present", "status"]);
         for b in &summary.batches {
             t.add_row(vec![
                 b.source_file.clone(),
@@ -126,23 +101,15 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
                 b.status.clone(),
             ]);
         }
-        println!(
-            "Ingested the simulated exports (names, e-mails and personnummer were dropped at the door):\n{t}\n"
-        );
+        println!("Ingested the simulated exports (names, e-mails and personnummer were dropped at the door):\n{t}\n");
         for b in &summary.batches {
             if let Some(s) = b.quarantine_samples.first() {
                 println!("  e.g. {}: {s}", b.source_file);
             }
         }
-        println!(
-            "\nThe lake ({}):\n{}\n",
-            lake.store().location(),
-            lake::render(&summary.tables)
-        );
+        println!("\nThe lake ({}):\n{}\n", lake.store().location(), lake::render(&summary.tables));
         println!("{}\n", milestones::render(&summary.milestones));
-        println!(
-            "Next: `hrloop ingest --help`, `hrloop milestones status`, or read the lake without hrloop:"
-        );
+        println!("Next: `hrloop ingest --help`, `hrloop milestones status`, or read the lake without hrloop:");
         println!(
             "  python3 -c \"import pyarrow.dataset as d; print(d.dataset('{}/lake/outcomes', partitioning='hive').to_table().num_rows)\"",
             lake.store().location().trim_end_matches('/')
@@ -151,9 +118,5 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
     for r in &summary.refused {
         eprintln!("error: {}", r.reason);
     }
-    Ok(if summary.refused.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if summary.refused.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

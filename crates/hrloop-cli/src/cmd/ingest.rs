@@ -57,22 +57,14 @@ pub async fn ingest_all(
     let taxonomy = global.taxonomy()?;
     let mapping = ResolvedMapping::load(mapping, &taxonomy)?;
     let pseudo = global.pseudonymiser(&lake)?;
-    let clock = global.clock()?;
-    let mut out = Outcome {
-        batches: Vec::new(),
-        refused: Vec::new(),
-    };
+    let opts = IngestOptions { clock: global.clock()?, progress };
+    let mut out = Outcome { batches: Vec::new(), refused: Vec::new() };
     for path in paths {
-        let opts = IngestOptions {
-            now: clock.now(),
-            progress,
-        };
         match ingest_file(&lake, path, &mapping, &pseudo, &taxonomy, &opts).await {
             Ok(report) => out.batches.push(report),
-            Err(e @ hrloop_ingest::Error::Unreadable { .. }) => out.refused.push(Refused {
-                file: path.display().to_string(),
-                reason: e.to_string(),
-            }),
+            Err(e @ hrloop_ingest::Error::Unreadable { .. }) => {
+                out.refused.push(Refused { file: path.display().to_string(), reason: e.to_string() })
+            }
             Err(e) => return Err(e.into()),
         }
     }
@@ -80,13 +72,7 @@ pub async fn ingest_all(
 }
 
 pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
-    let out = ingest_all(
-        global,
-        &args.paths,
-        &args.mapping,
-        !args.no_progress && !args.json,
-    )
-    .await?;
+    let out = ingest_all(global, &args.paths, &args.mapping, !args.no_progress && !args.json).await?;
     if args.json {
         print_json(&out)?;
     } else {
@@ -97,9 +83,5 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
     for r in &out.refused {
         eprintln!("error: {}", r.reason);
     }
-    Ok(if out.refused.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if out.refused.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

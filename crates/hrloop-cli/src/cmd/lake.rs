@@ -37,11 +37,7 @@ pub async fn stats(lake: &Lake) -> Result<Vec<TableStats>> {
             files: scan.files.len(),
             rows: scan.num_rows(),
             bytes: scan.files.iter().map(|f| f.size).sum(),
-            path: format!(
-                "{}/lake/{}",
-                lake.store().location().trim_end_matches('/'),
-                t.name()
-            ),
+            path: format!("{}/lake/{}", lake.store().location().trim_end_matches('/'), t.name()),
         });
     }
     Ok(out)

@@ -29,31 +29,19 @@ pub enum Command {
 }
 
 fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a std::sync::Arc<dyn Array>> {
-    batch
-        .column_by_name(name)
-        .with_context(|| format!("lake column {name} is missing"))
+    batch.column_by_name(name).with_context(|| format!("lake column {name} is missing"))
 }
 
 pub async fn compute(lake: &Lake, today: NaiveDate, grace_days: i64) -> Result<MilestoneStatus> {
-    let hires = lake
-        .scan(Table::Hires, Some(&["employee_id", "hire_date"]))
-        .await?;
-    let outcomes = lake
-        .scan(
-            Table::Outcomes,
-            Some(&["employee_id", "milestone", "employed"]),
-        )
-        .await?;
+    let hires = lake.scan(Table::Hires, Some(&["employee_id", "hire_date"])).await?;
+    let outcomes = lake.scan(Table::Outcomes, Some(&["employee_id", "milestone", "employed"])).await?;
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
     let mut hire_rows: Vec<(String, NaiveDate)> = Vec::new();
     for b in &hires.batches {
         let ids = column(b, "employee_id")?.as_string::<i32>();
         let dates = column(b, "hire_date")?.as_primitive::<Date32Type>();
         for i in 0..b.num_rows() {
-            hire_rows.push((
-                ids.value(i).to_string(),
-                epoch + chrono::Duration::days(dates.value(i) as i64),
-            ));
+            hire_rows.push((ids.value(i).to_string(), epoch + chrono::Duration::days(dates.value(i) as i64)));
         }
     }
     let mut outcome_rows: Vec<(String, Milestone, bool)> = Vec::new();
@@ -66,48 +54,24 @@ pub async fn compute(lake: &Lake, today: NaiveDate, grace_days: i64) -> Result<M
             outcome_rows.push((ids.value(i).to_string(), m, emp.value(i)));
         }
     }
-    let hires: Vec<HireRef<'_>> = hire_rows
-        .iter()
-        .map(|(id, d)| HireRef {
-            employee_id: id,
-            hire_date: *d,
-        })
-        .collect();
-    let outcomes: Vec<OutcomeRef<'_>> = outcome_rows
-        .iter()
-        .map(|(id, m, e)| OutcomeRef {
-            employee_id: id,
-            milestone: *m,
-            employed: *e,
-        })
-        .collect();
+    let hires: Vec<HireRef<'_>> = hire_rows.iter().map(|(id, d)| HireRef { employee_id: id, hire_date: *d }).collect();
+    let outcomes: Vec<OutcomeRef<'_>> =
+        outcome_rows.iter().map(|(id, m, e)| OutcomeRef { employee_id: id, milestone: *m, employed: *e }).collect();
     Ok(status(&hires, &outcomes, today, grace_days))
 }
 
 pub fn render(s: &MilestoneStatus) -> String {
-    let mut out = format!(
-        "Outcome milestones as of {} (due = milestone date + {} days)\n",
-        s.as_of, s.grace_days
-    );
+    let mut out = format!("Outcome milestones as of {} (due = milestone date + {} days)\n", s.as_of, s.grace_days);
     let mut t = TextTable::new();
     t.load_style(UTF8_FULL_CONDENSED);
-    t.set_header(vec![
-        "milestone",
-        "due",
-        "arrived",
-        "completeness",
-        "target",
-        "",
-    ]);
+    t.set_header(vec!["milestone", "due", "arrived", "completeness", "target", ""]);
     for c in &s.completeness {
         t.add_row(vec![
             c.milestone.to_string(),
             c.due.to_string(),
             c.arrived.to_string(),
-            c.completeness
-                .map_or("—".into(), |x| format!("{:.1} %", x * 100.0)),
-            c.target
-                .map_or("—".into(), |x| format!("> {:.0} %", x * 100.0)),
+            c.completeness.map_or("—".into(), |x| format!("{:.1} %", x * 100.0)),
+            c.target.map_or("—".into(), |x| format!("> {:.0} %", x * 100.0)),
             match c.meets_target {
                 Some(true) => "on target".into(),
                 Some(false) => "BELOW TARGET".into(),
@@ -126,10 +90,7 @@ pub fn render(s: &MilestoneStatus) -> String {
     cohorts.dedup();
     for cohort in cohorts {
         let cells: Vec<_> = s.cohorts.iter().filter(|c| c.cohort == cohort).collect();
-        let mut row = vec![
-            cohort.to_string(),
-            cells.first().map_or(0, |c| c.hires).to_string(),
-        ];
+        let mut row = vec![cohort.to_string(), cells.first().map_or(0, |c| c.hires).to_string()];
         for m in Milestone::ALL {
             row.push(match cells.iter().find(|c| c.milestone == m) {
                 Some(c) if c.due > 0 => format!("{} / {} / {}", c.due, c.arrived, c.missing),

@@ -10,13 +10,11 @@ use hrloop_sim::SimConfig;
 use crate::context::{Global, print_json};
 
 #[derive(Debug, clap::Args)]
-#[command(
-    after_help = "Writes ats_applications.csv, ats_hires.jsonl, hris_outcomes.csv and\n\
+#[command(after_help = "Writes ats_applications.csv, ats_hires.jsonl, hris_outcomes.csv and\n\
     protected_attributes.csv as an ATS and an HRIS would export them: with names, e-mails and\n\
     personnummer, mixed date formats and ~1.5 % broken rows, so ingestion is tested for real.\n\
     manifest.json says how many rows of each file are broken or repeated; truth/ holds the\n\
-    hidden ground truth (no personal data)."
-)]
+    hidden ground truth (no personal data).")]
 pub struct Args {
     /// Months of history to simulate.
     #[arg(long, default_value_t = 24)]
@@ -43,16 +41,10 @@ pub struct Args {
 
 impl Args {
     pub fn config(&self) -> Result<SimConfig> {
-        let start = NaiveDate::parse_from_str(&self.start, "%Y-%m-%d")
-            .with_context(|| format!("--start {:?}", self.start))?;
-        anyhow::ensure!(
-            (0.0..=0.5).contains(&self.bad_row_rate),
-            "--bad-row-rate must be between 0 and 0.5"
-        );
-        anyhow::ensure!(
-            (1..=120).contains(&self.months),
-            "--months must be between 1 and 120"
-        );
+        let start =
+            NaiveDate::parse_from_str(&self.start, "%Y-%m-%d").with_context(|| format!("--start {:?}", self.start))?;
+        anyhow::ensure!((0.0..=0.5).contains(&self.bad_row_rate), "--bad-row-rate must be between 0 and 0.5");
+        anyhow::ensure!((1..=120).contains(&self.months), "--months must be between 1 and 120");
         Ok(SimConfig {
             months: self.months,
             seed: self.seed,
@@ -66,8 +58,8 @@ impl Args {
 
 pub fn run(_global: &Global, args: Args) -> Result<ExitCode> {
     let config = args.config()?;
-    let manifest = hrloop_sim::run(&config, &args.out)
-        .with_context(|| format!("writing exports to {}", args.out.display()))?;
+    let manifest =
+        hrloop_sim::run(&config, &args.out).with_context(|| format!("writing exports to {}", args.out.display()))?;
     if args.json {
         print_json(&manifest)?;
     } else {

@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Int64Type};
 use chrono::{TimeZone, Utc};
-use hrloop_ingest::{
-    BatchReport, IngestOptions, Pseudonymiser, ResolvedMapping, Taxonomy, ingest_file,
-};
+use hrloop_ingest::{BatchReport, IngestOptions, Pseudonymiser, ResolvedMapping, Taxonomy, ingest_file};
 use hrloop_lake::{Lake, Table};
 
 fn repo() -> PathBuf {
@@ -40,27 +38,17 @@ impl Fixture {
     }
 
     fn mapping(&self, name: &str) -> ResolvedMapping {
-        ResolvedMapping::load(
-            &repo().join("data/mappings").join(format!("{name}.toml")),
-            &self.taxonomy,
-        )
-        .unwrap()
+        ResolvedMapping::load(&repo().join("data/mappings").join(format!("{name}.toml")), &self.taxonomy).unwrap()
     }
 
     async fn ingest(&self, path: &Path, mapping: &str) -> hrloop_ingest::Result<BatchReport> {
         let opts = IngestOptions {
-            now: Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap(),
+            clock: std::sync::Arc::new(hrloop_core::ManualClock::new(
+                Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap(),
+            )),
             progress: false,
         };
-        ingest_file(
-            &self.lake,
-            path,
-            &self.mapping(mapping),
-            &self.pseudo,
-            &self.taxonomy,
-            &opts,
-        )
-        .await
+        ingest_file(&self.lake, path, &self.mapping(mapping), &self.pseudo, &self.taxonomy, &opts).await
     }
 
     async fn rows(&self, t: Table) -> usize {
@@ -68,19 +56,13 @@ impl Fixture {
     }
 
     async fn quarantine_reasons(&self) -> Vec<String> {
-        let scan = self
-            .lake
-            .scan(Table::Quarantine, Some(&["reason"]))
-            .await
-            .unwrap();
+        let scan = self.lake.scan(Table::Quarantine, Some(&["reason"])).await.unwrap();
         let mut out: Vec<String> = scan
             .batches
             .iter()
             .flat_map(|b| {
                 let r = b.column_by_name("reason").unwrap().as_string::<i32>();
-                (0..b.num_rows())
-                    .map(|i| r.value(i).to_string())
-                    .collect::<Vec<_>>()
+                (0..b.num_rows()).map(|i| r.value(i).to_string()).collect::<Vec<_>>()
             })
             .collect();
         out.sort();
@@ -112,33 +94,15 @@ async fn semicolon_csv_with_bom_quotes_nordic_text_and_mixed_dates() {
         ]),
     );
     let report = fx.ingest(&path, "hris_outcomes").await.unwrap();
-    assert_eq!(
-        (
-            report.rows_read,
-            report.rows_accepted,
-            report.rows_quarantined
-        ),
-        (3, 2, 1),
-        "{}",
-        report.render()
-    );
+    assert_eq!((report.rows_read, report.rows_accepted, report.rows_quarantined), (3, 2, 1), "{}", report.render());
     // The row with an unquoted field containing quotes and an extra ';' has 10 fields.
     let reasons = fx.quarantine_reasons().await;
-    assert_eq!(
-        reasons,
-        vec!["line 3: has 10 fields, the header has 9".to_string()]
-    );
+    assert_eq!(reasons, vec!["line 3: has 10 fields, the header has 9".to_string()]);
     let scan = fx.lake.scan(Table::Outcomes, None).await.unwrap();
     let mut got = Vec::new();
     for b in &scan.batches {
-        let hire = b
-            .column_by_name("hire_date")
-            .unwrap()
-            .as_primitive::<Date32Type>();
-        let rating = b
-            .column_by_name("performance_rating")
-            .unwrap()
-            .as_primitive::<Int64Type>();
+        let hire = b.column_by_name("hire_date").unwrap().as_primitive::<Date32Type>();
+        let rating = b.column_by_name("performance_rating").unwrap().as_primitive::<Int64Type>();
         let m = b.column_by_name("milestone").unwrap().as_string::<i32>();
         for i in 0..b.num_rows() {
             got.push((hire.value(i), m.value(i).to_string(), rating.value(i)));
@@ -150,13 +114,7 @@ async fn semicolon_csv_with_bom_quotes_nordic_text_and_mixed_dates() {
             - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap())
         .num_days() as i32
     };
-    assert_eq!(
-        got,
-        vec![
-            (days("2025-01-15"), "6m".to_string(), 3),
-            (days("2025-03-01"), "12m".to_string(), 4)
-        ]
-    );
+    assert_eq!(got, vec![(days("2025-01-15"), "6m".to_string(), 3), (days("2025-03-01"), "12m".to_string(), 4)]);
 }
 
 #[tokio::test]
@@ -188,18 +146,10 @@ async fn bad_rows_are_quarantined_with_line_and_field_and_good_rows_land() {
         "line 8: field performance_rating (column \"Performance rating\"): \"bra\" is not a whole number",
     ];
     assert_eq!(reasons, expect);
-    let rating = report
-        .fields
-        .iter()
-        .find(|f| f.field == "performance_rating")
-        .unwrap();
+    let rating = report.fields.iter().find(|f| f.field == "performance_rating").unwrap();
     assert_eq!((rating.range_violations, rating.type_violations), (1, 1));
     // employee_id is critical (required) and 6/7 complete: flagged.
-    let id = report
-        .fields
-        .iter()
-        .find(|f| f.field == "employee_id")
-        .unwrap();
+    let id = report.fields.iter().find(|f| f.field == "employee_id").unwrap();
     assert!(id.flagged && id.critical, "{id:?}");
 }
 
@@ -214,49 +164,20 @@ async fn same_export_twice_changes_nothing_and_conflicts_are_held_back() {
     let path = fx.file("hris.csv", &outcomes_csv(&rows));
     let first = fx.ingest(&path, "hris_outcomes").await.unwrap();
     assert_eq!((first.rows_accepted, first.duplicates_in_file), (2, 1));
-    let files_before = fx
-        .lake
-        .list_files(Table::Outcomes, None)
-        .await
-        .unwrap()
-        .len();
+    let files_before = fx.lake.list_files(Table::Outcomes, None).await.unwrap().len();
     let again = fx.ingest(&path, "hris_outcomes").await.unwrap();
-    assert_eq!(
-        (
-            again.rows_accepted,
-            again.rows_already_present,
-            again.duplicates_in_file
-        ),
-        (0, 2, 1)
-    );
+    assert_eq!((again.rows_accepted, again.rows_already_present, again.duplicates_in_file), (0, 2, 1));
     assert_eq!(fx.rows(Table::Outcomes).await, 2);
-    assert_eq!(
-        fx.lake
-            .list_files(Table::Outcomes, None)
-            .await
-            .unwrap()
-            .len(),
-        files_before,
-        "no empty files either"
-    );
+    assert_eq!(fx.lake.list_files(Table::Outcomes, None).await.unwrap().len(), files_before, "no empty files either");
     // A later export that overlaps and corrects E1's rating: E3 lands, E1's change is held back.
     let later = fx.file(
         "hris2.csv",
-        &outcomes_csv(&[
-            "E1;A;a;1;2025-01-10;2025-04-10;Ja;2;",
-            "E3;C;c;3;2025-01-12;2025-04-12;Ja;5;",
-        ]),
+        &outcomes_csv(&["E1;A;a;1;2025-01-10;2025-04-10;Ja;2;", "E3;C;c;3;2025-01-12;2025-04-12;Ja;5;"]),
     );
     let r = fx.ingest(&later, "hris_outcomes").await.unwrap();
-    assert_eq!(
-        (r.rows_accepted, r.conflicts, r.rows_quarantined),
-        (1, 1, 1)
-    );
+    assert_eq!((r.rows_accepted, r.conflicts, r.rows_quarantined), (1, 1, 1));
     assert_eq!(fx.rows(Table::Outcomes).await, 3);
-    assert!(
-        fx.quarantine_reasons().await[0]
-            .contains("same employee_id + milestone as a stored record")
-    );
+    assert!(fx.quarantine_reasons().await[0].contains("same employee_id + milestone as a stored record"));
     // Quarantine is idempotent too.
     fx.ingest(&later, "hris_outcomes").await.unwrap();
     assert_eq!(fx.rows(Table::Quarantine).await, 1);
@@ -267,43 +188,23 @@ async fn idempotent_for_any_split_of_an_export_into_overlapping_batches() {
     // Property: however an export is cut into overlapping, reordered batches, the table ends
     // with exactly the distinct rows.
     let all: Vec<String> = (0..60)
-        .map(|i| {
-            format!(
-                "E{i};N;e;1;2025-01-{:02};2025-04-{:02};Ja;{};",
-                1 + i % 28,
-                1 + i % 28,
-                1 + i % 5
-            )
-        })
+        .map(|i| format!("E{i};N;e;1;2025-01-{:02};2025-04-{:02};Ja;{};", 1 + i % 28, 1 + i % 28, 1 + i % 5))
         .collect();
     for seed in 0..6u64 {
         let fx = Fixture::new();
-        let mut state = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let mut next = |n: usize| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             ((state >> 33) as usize) % n
         };
         for b in 0..5 {
             let (start, len) = (next(50), 5 + next(30));
-            let mut batch: Vec<&str> = all
-                .iter()
-                .cycle()
-                .skip(start)
-                .take(len)
-                .map(String::as_str)
-                .collect();
+            let mut batch: Vec<&str> = all.iter().cycle().skip(start).take(len).map(String::as_str).collect();
             batch.reverse();
             let path = fx.file(&format!("b{b}.csv"), &outcomes_csv(&batch));
             fx.ingest(&path, "hris_outcomes").await.unwrap();
         }
-        let full = fx.file(
-            "all.csv",
-            &outcomes_csv(&all.iter().map(String::as_str).collect::<Vec<_>>()),
-        );
+        let full = fx.file("all.csv", &outcomes_csv(&all.iter().map(String::as_str).collect::<Vec<_>>()));
         fx.ingest(&full, "hris_outcomes").await.unwrap();
         assert_eq!(fx.rows(Table::Outcomes).await, 60, "seed {seed}");
     }
@@ -324,17 +225,10 @@ async fn unreadable_files_are_refused_whole_and_nothing_is_written() {
     ];
     for (name, bytes, want) in cases {
         let path = fx.file(name, &bytes);
-        let mapping = if name.ends_with(".jsonl") {
-            "ats_hires"
-        } else {
-            "hris_outcomes"
-        };
+        let mapping = if name.ends_with(".jsonl") { "ats_hires" } else { "hris_outcomes" };
         let err = fx.ingest(&path, mapping).await.expect_err(name);
         assert!(err.to_string().contains(want), "{name}: {err}");
-        assert!(
-            err.to_string().contains(name),
-            "{name}: the reason names the file: {err}"
-        );
+        assert!(err.to_string().contains(name), "{name}: the reason names the file: {err}");
     }
     for t in Table::ALL {
         assert_eq!(fx.rows(t).await, 0, "{t} must stay empty");
@@ -355,16 +249,10 @@ async fn json_lines_and_parquet_inputs() {
         .as_bytes(),
     );
     let r = fx.ingest(&jsonl, "ats_hires").await.unwrap();
-    assert_eq!(
-        (r.rows_read, r.rows_accepted, r.rows_quarantined),
-        (3, 2, 1)
-    );
+    assert_eq!((r.rows_read, r.rows_accepted, r.rows_quarantined), (3, 2, 1));
     assert!(fx.quarantine_reasons().await[0].starts_with("line 4: not a JSON object"));
     let jf = r.fields.iter().find(|f| f.field == "job_family").unwrap();
-    assert_eq!(
-        (jf.unknown_values, jf.unknown_samples.clone()),
-        (1, vec!["astronaut".to_string()])
-    );
+    assert_eq!((jf.unknown_values, jf.unknown_samples.clone()), (1, vec!["astronaut".to_string()]));
 
     // Parquet with typed columns (dates, integers, booleans): read through the same mapping.
     use arrow_array::{ArrayRef, BooleanArray, Date32Array, Int64Array, RecordBatch, StringArray};
@@ -376,59 +264,28 @@ async fn json_lines_and_parquet_inputs() {
     };
     let cols: Vec<(&str, ArrayRef)> = vec![
         ("Employee ID", Arc::new(StringArray::from(vec!["E1", "E2"]))),
-        (
-            "Full name",
-            Arc::new(StringArray::from(vec!["Åsa Öberg", "Bo Ek"])),
-        ),
-        (
-            "Hire date",
-            Arc::new(Date32Array::from(vec![d("2025-03-01"), d("2025-03-01")])),
-        ),
-        (
-            "Milestone date",
-            Arc::new(Date32Array::from(vec![d("2025-06-01"), d("2026-03-02")])),
-        ),
-        (
-            "Still employed",
-            Arc::new(BooleanArray::from(vec![true, false])),
-        ),
-        (
-            "Performance rating",
-            Arc::new(Int64Array::from(vec![Some(5), None])),
-        ),
-        (
-            "Exit reason",
-            Arc::new(StringArray::from(vec![None, Some("resigned")])),
-        ),
+        ("Full name", Arc::new(StringArray::from(vec!["Åsa Öberg", "Bo Ek"]))),
+        ("Hire date", Arc::new(Date32Array::from(vec![d("2025-03-01"), d("2025-03-01")]))),
+        ("Milestone date", Arc::new(Date32Array::from(vec![d("2025-06-01"), d("2026-03-02")]))),
+        ("Still employed", Arc::new(BooleanArray::from(vec![true, false]))),
+        ("Performance rating", Arc::new(Int64Array::from(vec![Some(5), None]))),
+        ("Exit reason", Arc::new(StringArray::from(vec![None, Some("resigned")]))),
     ];
     let batch = RecordBatch::try_from_iter(cols).unwrap();
     let path = fx.dir.path().join("hris.parquet");
-    let mut w = parquet::arrow::ArrowWriter::try_new(
-        std::fs::File::create(&path).unwrap(),
-        batch.schema(),
-        None,
-    )
-    .unwrap();
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batch.schema(), None).unwrap();
     w.write(&batch).unwrap();
     w.close().unwrap();
     let r = fx.ingest(&path, "hris_outcomes").await.unwrap();
-    assert_eq!(
-        (r.rows_read, r.rows_accepted, r.rows_quarantined),
-        (2, 2, 0),
-        "{}",
-        r.render()
-    );
+    assert_eq!((r.rows_read, r.rows_accepted, r.rows_quarantined), (2, 2, 0), "{}", r.render());
 }
 
 #[tokio::test]
 async fn personal_data_never_reaches_the_lake() {
     let fx = Fixture::new();
     let exports = fx.dir.path().join("sim");
-    let cfg = hrloop_sim::SimConfig {
-        months: 8,
-        requisitions_per_month: 6,
-        ..Default::default()
-    };
+    let cfg = hrloop_sim::SimConfig { months: 8, requisitions_per_month: 6, ..Default::default() };
     hrloop_sim::run(&cfg, &exports).unwrap();
     for (file, mapping) in [
         ("ats_applications.csv", "ats_applications"),
@@ -440,10 +297,7 @@ async fn personal_data_never_reaches_the_lake() {
     }
     // Collect every name, e-mail and personnummer from the raw exports.
     let mut pii = std::collections::BTreeSet::new();
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(exports.join("ats_applications.csv"))
-        .unwrap();
+    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_path(exports.join("ats_applications.csv")).unwrap();
     for rec in rdr.records() {
         let rec = rec.unwrap();
         for i in 1..=3 {
@@ -461,18 +315,9 @@ async fn personal_data_never_reaches_the_lake() {
     let pii: Vec<&String> = pii.iter().collect();
     let matcher = aho_corasick::AhoCorasick::new(&pii).unwrap();
     // Positive control: the same matcher does find the personal data in the export itself.
-    assert!(
-        matcher.is_match(&std::fs::read_to_string(exports.join("ats_applications.csv")).unwrap())
-    );
-    let found: Vec<&str> = matcher
-        .find_iter(&text)
-        .take(5)
-        .map(|m| pii[m.pattern().as_usize()].as_str())
-        .collect();
-    assert!(
-        found.is_empty(),
-        "personal data found in the store: {found:?}"
-    );
+    assert!(matcher.is_match(&std::fs::read_to_string(exports.join("ats_applications.csv")).unwrap()));
+    let found: Vec<&str> = matcher.find_iter(&text).take(5).map(|m| pii[m.pattern().as_usize()].as_str()).collect();
+    assert!(found.is_empty(), "personal data found in the store: {found:?}");
 }
 
 /// Every value of every table rendered as text (Parquet pages are compressed, so scanning raw
@@ -512,9 +357,7 @@ fn mappings_must_declare_identifiers_and_map_required_fields() {
     let tax = Taxonomy::default();
     let check = |toml_text: &str, want: &str| {
         let m: hrloop_ingest::Mapping = toml::from_str(toml_text).unwrap_or_else(|e| panic!("{e}"));
-        let err = ResolvedMapping::resolve(m, Path::new("m.toml"), &tax)
-            .unwrap_err()
-            .to_string();
+        let err = ResolvedMapping::resolve(m, Path::new("m.toml"), &tax).unwrap_err().to_string();
         assert!(err.contains(want), "want {want:?} in {err}");
     };
     let base = "format_version = 1\nname = \"x\"\ntable = \"hires\"\n";
@@ -526,10 +369,7 @@ fn mappings_must_declare_identifiers_and_map_required_fields() {
         &format!("{base}[pii]\nidentifiers=[\"Emp\"]\n[fields.employee_id]\ncolumn = \"Emp\"\n"),
         "table hires requires field candidate_id",
     );
-    check(
-        &format!("{base}[fields.salary]\ncolumn = \"S\"\n"),
-        "field \"salary\" is not in table hires",
-    );
+    check(&format!("{base}[fields.salary]\ncolumn = \"S\"\n"), "field \"salary\" is not in table hires");
     check(
         &format!(
             "{base}[pii]\nidentifiers=[\"E\", \"C\"]\ndrop=[\"Name\"]\n[fields.employee_id]\ncolumn=\"E\"\n\
@@ -538,14 +378,8 @@ fn mappings_must_declare_identifiers_and_map_required_fields() {
         ),
         "declared pii.drop but mapped",
     );
-    check(
-        "format_version = 2\nname = \"x\"\ntable = \"hires\"\n[fields]\n",
-        "format_version 2 is not supported",
-    );
-    check(
-        "format_version = 1\nname = \"x\"\ntable = \"quarantine\"\n[fields]\n",
-        "not an ingestible table",
-    );
+    check("format_version = 2\nname = \"x\"\ntable = \"hires\"\n[fields]\n", "format_version 2 is not supported");
+    check("format_version = 1\nname = \"x\"\ntable = \"quarantine\"\n[fields]\n", "not an ingestible table");
     assert!(
         toml::from_str::<hrloop_ingest::Mapping>(
             "format_version = 1\nname=\"x\"\ntable=\"hires\"\ncolour=1\n[fields]\n"
