@@ -15,11 +15,11 @@ if engine == "polars":
     import polars as pl
 
     df = pl.read_csv(src, separator=";", try_parse_dates=False)
-    df = df.with_columns(pl.col("Milestone date").str.slice(3, 7).alias("month"))
+    df = df.with_columns(pl.col("Milestone date").str.slice(0, 7).alias("month"))
     df.write_parquet(out, compression="zstd", partition_by=["month"])
 else:
     table = pacsv.read_csv(src, parse_options=pacsv.ParseOptions(delimiter=";"))
-    month = pa.compute.utf8_slice_codeunits(table.column("Milestone date").cast(pa.string()), 3, 10)
+    month = pa.compute.utf8_slice_codeunits(table.column("Milestone date").cast(pa.string()), 0, 7)
     table = table.append_column("month", month)
     ds.write_dataset(
         table,

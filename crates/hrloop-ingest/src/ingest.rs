@@ -16,9 +16,10 @@ use sha2::{Digest, Sha256};
 use crate::mapping::{ResolvedMapping, SlotOutcome};
 use crate::pseudonym::Pseudonymiser;
 use crate::report::{BatchReport, CRITICAL_COMPLETENESS, FieldQuality, Freshness};
-use crate::source::{Format, RawRow, read_rows};
+use crate::source::{Format, RawCells, RawRecord, parse_json_object, read_chunks};
 use crate::taxonomy::Taxonomy;
 use crate::{Error, Result};
+use rayon::prelude::*;
 
 /// How many quarantine reasons the report carries.
 const SAMPLES: usize = 10;
@@ -190,26 +191,101 @@ struct Done {
     samples: Vec<String>,
 }
 
-impl Job {
-    fn run(self, handle: &tokio::runtime::Handle) -> Result<Done> {
-        let table = self.mapping.table;
-        let def = table.def();
-        let mut writer = PartitionedWriter::new(&self.lake, table, &self.batch_id, &self.source_file, self.now)?;
-        let mut quarantine =
-            PartitionedWriter::new(&self.lake, Table::Quarantine, &self.batch_id, &self.source_file, self.now)?;
-        let mut stats = vec![SlotStats::default(); self.mapping.slots.len()];
-        let mut stored: HashMap<String, ExistingKeys> = HashMap::new();
-        // Keys accepted from this file: line number and content hash.
-        let mut seen: HashMap<[u8; 16], (u64, [u8; 8])> = HashMap::new();
-        let (mut accepted, mut quarantined, mut present, mut dups, mut conflicts) = (0u64, 0u64, 0u64, 0u64, 0u64);
-        let mut newest: Option<DateTime<Utc>> = None;
-        let mut samples = Vec::new();
-        let event_time_field = def.partitions.iter().find_map(|(_, rule)| match rule {
-            hrloop_lake::PartitionRule::Month(f) => def.field(f).map(|(i, _)| i),
-            _ => None,
-        });
-        let key_names = def.key.join(" + ");
+/// A stored or already-seen event: its content hash, and the line of this file it came from
+/// (0 when it was stored by an earlier batch).
+#[derive(Clone, Copy)]
+struct Seen {
+    hash: [u8; 8],
+    line: u64,
+}
 
+/// A refused row, ready for quarantine.
+struct Rejected {
+    field: Option<String>,
+    reason: String,
+    raw: Option<String>,
+}
+
+/// A row after the parallel stage: converted, partitioned and keyed, or rejected.
+struct Prepared {
+    line: u64,
+    outcomes: Vec<SlotOutcome>,
+    unknown: Vec<(usize, String)>,
+    row: std::result::Result<(Vec<Value>, String, RowKeys), Rejected>,
+}
+
+impl Job {
+    /// Everything about a row that does not depend on other rows: runs on all cores.
+    fn prepare(&self, rec: RawRecord) -> Prepared {
+        let line = rec.line;
+        let reject = |field, reason, raw| Prepared {
+            line,
+            outcomes: Vec::new(),
+            unknown: Vec::new(),
+            row: Err(Rejected { field, reason, raw }),
+        };
+        let owned: Vec<Option<String>>;
+        let mut cells: Vec<Option<&str>> = Vec::with_capacity(self.mapping.columns.len());
+        match &rec.cells {
+            RawCells::Broken(why) => return reject(None, why.clone(), None),
+            RawCells::Fields(record) => {
+                for (i, field) in record.iter().enumerate() {
+                    match std::str::from_utf8(field) {
+                        Ok(text) => cells.push(Some(text)),
+                        Err(_) => {
+                            let why = format!("column {:?} is not valid UTF-8", self.mapping.columns[i]);
+                            return reject(None, why, None);
+                        }
+                    }
+                }
+            }
+            RawCells::JsonLine(bytes) => {
+                let obj = match parse_json_object(bytes) {
+                    Ok(o) => o,
+                    Err(why) => return reject(None, why, None),
+                };
+                owned = self
+                    .mapping
+                    .columns
+                    .iter()
+                    .map(|c| {
+                        obj.iter().find(|(k, _)| k.trim().eq_ignore_ascii_case(c.trim())).and_then(|(_, v)| match v {
+                            serde_json::Value::Null => None,
+                            serde_json::Value::String(s) => Some(s.clone()),
+                            other => Some(other.to_string()),
+                        })
+                    })
+                    .collect();
+                cells.extend(owned.iter().map(|c| c.as_deref()));
+            }
+        }
+        let conv = self.mapping.convert(&cells, &self.pseudo, &self.taxonomy);
+        let row = if !conv.problems.is_empty() {
+            Err(Rejected {
+                field: conv.problems.first().map(|p| p.field.clone()),
+                reason: conv.problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+                raw: Some(self.mapping.scrubbed_json(&cells, &self.pseudo)),
+            })
+        } else {
+            let def = self.mapping.table.def();
+            match hrloop_lake::partition_of(def, &conv.values) {
+                Ok(partition) => {
+                    let keys = RowKeys::of(def, &conv.values);
+                    Ok((conv.values, partition, keys))
+                }
+                Err(e) => Err(Rejected {
+                    field: None,
+                    reason: e.to_string(),
+                    raw: Some(self.mapping.scrubbed_json(&cells, &self.pseudo)),
+                }),
+            }
+        };
+        Prepared { line, outcomes: conv.slot_outcomes, unknown: conv.unknown, row }
+    }
+
+    /// Read and convert on this thread and the rayon pool; deduplicate and write on a second
+    /// thread, so both stages run at once.
+    fn run(self, handle: &tokio::runtime::Handle) -> Result<Done> {
         let progress = if self.progress {
             let pb = ProgressBar::with_draw_target(Some(self.progress_len), ProgressDrawTarget::stderr());
             pb.set_style(
@@ -222,132 +298,185 @@ impl Job {
         } else {
             ProgressBar::hidden()
         };
-
-        let mut quarantine_row =
-            |row_number: u64, field: Option<String>, reason: String, raw: Option<String>| -> Result<()> {
-                quarantined += 1;
-                let full = format!("line {row_number}: {reason}");
-                if samples.len() < SAMPLES {
-                    samples.push(full.clone());
-                }
-                let qrow = vec![
-                    Value::Str(table.name().into()),
-                    Value::Str(self.sha.clone()),
-                    Value::Int(row_number as i64),
-                    field.map_or(Value::Null, Value::Str),
-                    Value::Str(full),
-                    raw.map_or(Value::Null, Value::Str),
-                    Value::Timestamp(self.now),
-                ];
-                let keys = RowKeys::of(Table::Quarantine.def(), &qrow);
-                if !self.quarantine_keys.contains_key(&keys.event_key) {
-                    quarantine.push(&qrow, &keys)?;
-                }
-                Ok(())
-            };
-
-        let rows_read = read_rows(
-            &self.input,
-            self.format,
-            &self.mapping.columns,
-            self.mapping.mapping.delimiter.as_deref(),
-            &progress,
-            &mut |line, row| {
-                let raw = match row {
-                    RawRow::Broken(why) => return quarantine_row(line, None, why, None),
-                    RawRow::Values(raw) => raw,
-                };
-                let conv = self.mapping.convert(raw, &self.pseudo, &self.taxonomy);
-                for (s, o) in stats.iter_mut().zip(&conv.slot_outcomes) {
-                    match o {
-                        SlotOutcome::Ok => s.present += 1,
-                        SlotOutcome::TypeViolation => s.type_violations += 1,
-                        SlotOutcome::RangeViolation => s.range_violations += 1,
-                        SlotOutcome::Missing => {}
+        let sink = Sink::new(&self)?;
+        let job = &self;
+        let (rows_read, sink) = std::thread::scope(|scope| -> Result<(u64, Sink)> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Prepared>>(2);
+            let consumer = scope.spawn(move || -> Result<Sink> {
+                let mut sink = sink;
+                for chunk in rx {
+                    for p in chunk {
+                        sink.accept(job, handle, p)?;
                     }
                 }
-                for (si, value) in conv.unknown {
-                    let s = &mut stats[si];
-                    s.unknown += 1;
-                    if s.unknown_samples.len() < 5 {
-                        s.unknown_samples.insert(value);
-                    }
-                }
-                if !conv.problems.is_empty() {
-                    let reason = conv.problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-                    let field = conv.problems.first().map(|p| p.field.clone());
-                    return quarantine_row(line, field, reason, Some(self.mapping.scrubbed_json(raw, &self.pseudo)));
-                }
-                let values = conv.values;
-                let partition = match hrloop_lake::partition_of(def, &values) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        return quarantine_row(
-                            line,
-                            None,
-                            e.to_string(),
-                            Some(self.mapping.scrubbed_json(raw, &self.pseudo)),
-                        );
-                    }
-                };
-                let keys = RowKeys::of(def, &values);
-                if let Some((first_line, hash)) = seen.get(&keys.event_key) {
-                    if *hash == keys.row_hash {
-                        dups += 1;
-                        return Ok(());
-                    }
-                    conflicts += 1;
-                    let why = format!(
-                        "same {key_names} as line {first_line} of this file but different values; quarantined for review"
-                    );
-                    return quarantine_row(line, None, why, Some(self.mapping.scrubbed_json(raw, &self.pseudo)));
-                }
-                if !stored.contains_key(&partition) {
-                    let keys = handle.block_on(self.lake.existing_keys(table, Some(&partition)))?;
-                    stored.insert(partition.clone(), keys);
-                }
-                match stored[&partition].get(&keys.event_key) {
-                    Some(hash) if *hash == keys.row_hash => {
-                        present += 1;
-                        seen.insert(keys.event_key, (line, keys.row_hash));
-                        return Ok(());
-                    }
-                    Some(_) => {
-                        conflicts += 1;
-                        let why = format!(
-                            "same {key_names} as a stored record but different values; corrections are not applied automatically, quarantined for review"
-                        );
-                        return quarantine_row(line, None, why, Some(self.mapping.scrubbed_json(raw, &self.pseudo)));
-                    }
-                    None => {}
-                }
-                if let Some(i) = event_time_field {
-                    let t = match &values[i] {
-                        Value::Timestamp(t) => Some(*t),
-                        Value::Date(d) => d.and_hms_opt(0, 0, 0).map(|t| t.and_utc()),
-                        _ => None,
-                    };
-                    newest = newest.max(t);
-                }
-                writer.push_to(&partition, &values, &keys)?;
-                seen.insert(keys.event_key, (line, keys.row_hash));
-                accepted += 1;
-                Ok(())
-            },
-        )?;
+                Ok(sink)
+            });
+            let read = read_chunks(
+                &job.input,
+                job.format,
+                &job.mapping.columns,
+                job.mapping.mapping.delimiter.as_deref(),
+                &progress,
+                &mut |chunk| {
+                    let prepared: Vec<Prepared> = chunk.into_par_iter().map(|rec| job.prepare(rec)).collect();
+                    // A closed channel means the writer failed: its error is reported below.
+                    tx.send(prepared).map_err(|_| Error::unreadable(&job.input, "the writer stopped"))
+                },
+            );
+            drop(tx);
+            let sink = consumer.join().map_err(|_| Error::unreadable(&job.input, "the writer thread panicked"))?;
+            match (read, sink) {
+                (_, Err(e)) => Err(e),
+                (Err(e), _) => Err(e),
+                (Ok(rows), Ok(sink)) => Ok((rows, sink)),
+            }
+        })?;
         progress.finish_and_clear();
         Ok(Done {
-            writer,
-            quarantine,
-            stats,
+            writer: sink.writer,
+            quarantine: sink.quarantine,
+            stats: sink.stats,
             rows_read,
-            rows_accepted: accepted,
-            rows_quarantined: quarantined,
-            rows_already_present: present,
-            duplicates_in_file: dups,
-            conflicts,
-            newest,
-            samples,
+            rows_accepted: sink.accepted,
+            rows_quarantined: sink.quarantined,
+            rows_already_present: sink.present,
+            duplicates_in_file: sink.dups,
+            conflicts: sink.conflicts,
+            newest: sink.newest,
+            samples: sink.samples,
         })
+    }
+}
+
+/// The order-dependent half of a batch: quality counts, deduplication, writing.
+struct Sink {
+    writer: PartitionedWriter,
+    quarantine: PartitionedWriter,
+    stats: Vec<SlotStats>,
+    /// Per partition: events stored before this batch or accepted from this file.
+    known: HashMap<String, HashMap<[u8; 16], Seen>>,
+    accepted: u64,
+    quarantined: u64,
+    present: u64,
+    dups: u64,
+    conflicts: u64,
+    newest: Option<DateTime<Utc>>,
+    samples: Vec<String>,
+    event_time_field: Option<usize>,
+    key_names: String,
+}
+
+impl Sink {
+    fn new(job: &Job) -> Result<Sink> {
+        let table = job.mapping.table;
+        let def = table.def();
+        Ok(Sink {
+            writer: PartitionedWriter::new(&job.lake, table, &job.batch_id, &job.source_file, job.now)?,
+            quarantine: PartitionedWriter::new(&job.lake, Table::Quarantine, &job.batch_id, &job.source_file, job.now)?,
+            stats: vec![SlotStats::default(); job.mapping.slots.len()],
+            known: HashMap::new(),
+            accepted: 0,
+            quarantined: 0,
+            present: 0,
+            dups: 0,
+            conflicts: 0,
+            newest: None,
+            samples: Vec::new(),
+            event_time_field: def.partitions.iter().find_map(|(_, rule)| match rule {
+                hrloop_lake::PartitionRule::Month(f) => def.field(f).map(|(i, _)| i),
+                _ => None,
+            }),
+            key_names: def.key.join(" + "),
+        })
+    }
+
+    fn quarantine_row(&mut self, job: &Job, line: u64, rejected: Rejected) -> Result<()> {
+        self.quarantined += 1;
+        let full = format!("line {line}: {}", rejected.reason);
+        if self.samples.len() < SAMPLES {
+            self.samples.push(full.clone());
+        }
+        let qrow = vec![
+            Value::Str(job.mapping.table.name().into()),
+            Value::Str(job.sha.clone()),
+            Value::Int(line as i64),
+            rejected.field.map_or(Value::Null, Value::Str),
+            Value::Str(full),
+            rejected.raw.map_or(Value::Null, Value::Str),
+            Value::Timestamp(job.now),
+        ];
+        let keys = RowKeys::of(Table::Quarantine.def(), &qrow);
+        if !job.quarantine_keys.contains_key(&keys.event_key) {
+            self.quarantine.push(&qrow, &keys)?;
+        }
+        Ok(())
+    }
+
+    fn accept(&mut self, job: &Job, handle: &tokio::runtime::Handle, p: Prepared) -> Result<()> {
+        for (s, o) in self.stats.iter_mut().zip(&p.outcomes) {
+            match o {
+                SlotOutcome::Ok => s.present += 1,
+                SlotOutcome::TypeViolation => s.type_violations += 1,
+                SlotOutcome::RangeViolation => s.range_violations += 1,
+                SlotOutcome::Missing => {}
+            }
+        }
+        for (si, value) in p.unknown {
+            let s = &mut self.stats[si];
+            s.unknown += 1;
+            if s.unknown_samples.len() < 5 {
+                s.unknown_samples.insert(value);
+            }
+        }
+        let (values, partition, keys) = match p.row {
+            Ok(row) => row,
+            Err(rejected) => return self.quarantine_row(job, p.line, rejected),
+        };
+        if !self.known.contains_key(&partition) {
+            let stored = handle.block_on(job.lake.existing_keys(job.mapping.table, Some(&partition)))?;
+            let map = stored.into_iter().map(|(k, hash)| (k, Seen { hash, line: 0 })).collect();
+            self.known.insert(partition.clone(), map);
+        }
+        let events = self.known.get_mut(&partition).expect("inserted above");
+        match events.get_mut(&keys.event_key) {
+            Some(seen) if seen.hash == keys.row_hash => {
+                if seen.line == 0 {
+                    self.present += 1;
+                    seen.line = p.line;
+                } else {
+                    self.dups += 1;
+                }
+                return Ok(());
+            }
+            Some(seen) => {
+                self.conflicts += 1;
+                let reason = if seen.line == 0 {
+                    format!(
+                        "same {} as a stored record but different values; corrections are not applied automatically, quarantined for review",
+                        self.key_names
+                    )
+                } else {
+                    format!(
+                        "same {} as line {} of this file but different values; quarantined for review",
+                        self.key_names, seen.line
+                    )
+                };
+                return self.quarantine_row(job, p.line, Rejected { field: None, reason, raw: None });
+            }
+            None => {
+                events.insert(keys.event_key, Seen { hash: keys.row_hash, line: p.line });
+            }
+        }
+        if let Some(i) = self.event_time_field {
+            let t = match &values[i] {
+                Value::Timestamp(t) => Some(*t),
+                Value::Date(d) => d.and_hms_opt(0, 0, 0).map(|t| t.and_utc()),
+                _ => None,
+            };
+            self.newest = self.newest.max(t);
+        }
+        self.writer.push_to(&partition, &values, &keys)?;
+        self.accepted += 1;
+        Ok(())
     }
 }

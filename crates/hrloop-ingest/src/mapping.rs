@@ -346,7 +346,11 @@ impl ResolvedMapping {
                 slot_outcomes.push(SlotOutcome::Missing);
                 continue;
             };
-            let text = slot.values.get(&text.to_lowercase()).map(String::as_str).unwrap_or(text);
+            let text = if slot.values.is_empty() {
+                text
+            } else {
+                slot.values.get(&text.to_lowercase()).map(String::as_str).unwrap_or(text)
+            };
             let parsed = match slot.kind {
                 Kind::Pseudonym(ns) => Ok(Value::Str(pseudo.pseudonym(ns, text))),
                 kind => parse_value(kind, text, slot.range),

@@ -35,26 +35,39 @@ impl Format {
     }
 }
 
-/// One data row: the text of each requested column, or why the row could not be split.
+/// One data row as read: the mapped columns' raw bytes (UTF-8 is checked later, in parallel),
+/// an unparsed JSON line, or why the row could not be split.
 #[derive(Debug)]
-pub enum RawRow<'a> {
-    Values(&'a [Option<&'a str>]),
+pub enum RawCells {
+    Fields(csv::ByteRecord),
+    JsonLine(Vec<u8>),
     Broken(String),
 }
 
-/// Call `f(row_number, row)` for every data row. Row numbers are file line numbers for CSV and
-/// JSON lines (so a person can open the file at that line) and 1-based row indexes for Parquet.
-pub fn read_rows(
+/// A row and where it is in the file: the line for CSV and JSON lines (so a person can open
+/// the file there), the 1-based row for Parquet.
+#[derive(Debug)]
+pub struct RawRecord {
+    pub line: u64,
+    pub cells: RawCells,
+}
+
+/// Rows handed over at a time.
+pub const CHUNK_ROWS: usize = 4096;
+
+/// Call `f` with chunks of rows holding only the mapping's `columns`, in that order. Returns
+/// the number of data rows.
+pub fn read_chunks(
     path: &Path,
     format: Format,
     columns: &[String],
     delimiter: Option<&str>,
     progress: &ProgressBar,
-    f: &mut dyn FnMut(u64, RawRow<'_>) -> Result<()>,
+    f: &mut dyn FnMut(Vec<RawRecord>) -> Result<()>,
 ) -> Result<u64> {
     match format {
         Format::Csv => read_csv(path, columns, delimiter, progress, f),
-        Format::Jsonl => read_jsonl(path, columns, progress, f),
+        Format::Jsonl => read_jsonl(path, progress, f),
         Format::Parquet => read_parquet(path, columns, progress, f),
     }
 }
@@ -97,12 +110,36 @@ fn sniff_delimiter(first_line: &str) -> u8 {
         .map_or(b',', |(_, d)| d)
 }
 
+/// Collects rows and hands them on in chunks.
+struct Chunker<'a> {
+    rows: Vec<RawRecord>,
+    f: &'a mut dyn FnMut(Vec<RawRecord>) -> Result<()>,
+}
+
+impl Chunker<'_> {
+    fn push(&mut self, line: u64, cells: RawCells) -> Result<()> {
+        self.rows.push(RawRecord { line, cells });
+        if self.rows.len() >= CHUNK_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if !self.rows.is_empty() {
+            let rows = std::mem::replace(&mut self.rows, Vec::with_capacity(CHUNK_ROWS));
+            (self.f)(rows)?;
+        }
+        Ok(())
+    }
+}
+
 fn read_csv(
     path: &Path,
     columns: &[String],
     delimiter: Option<&str>,
     progress: &ProgressBar,
-    f: &mut dyn FnMut(u64, RawRow<'_>) -> Result<()>,
+    f: &mut dyn FnMut(Vec<RawRecord>) -> Result<()>,
 ) -> Result<u64> {
     let mut reader = BufReader::with_capacity(1 << 20, open(path)?);
     let head = reader.fill_buf().map_err(|e| Error::unreadable(path, e.to_string()))?;
@@ -122,9 +159,7 @@ fn read_csv(
         }
         "\\t" | "\t" | "tab" => b'\t',
         d if d.len() == 1 => d.as_bytes()[0],
-        d => {
-            return Err(Error::unreadable(path, format!("delimiter {d:?} must be one character")));
-        }
+        d => return Err(Error::unreadable(path, format!("delimiter {d:?} must be one character"))),
     };
     let mut csv = csv::ReaderBuilder::new().delimiter(delim).flexible(true).has_headers(true).from_reader(reader);
     let header_bytes =
@@ -140,14 +175,13 @@ fn read_csv(
     let idx = find_columns(path, &header, columns)?;
     let mut record = csv::ByteRecord::new();
     let mut rows = 0u64;
+    let mut chunks = Chunker { rows: Vec::with_capacity(CHUNK_ROWS), f };
     loop {
         match csv.read_byte_record(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
-            Err(e) => {
-                // The csv crate only fails on IO errors: the file cannot be finished.
-                return Err(Error::unreadable(path, format!("read error after {rows} rows: {e}")));
-            }
+            // The csv crate only fails on IO errors: the file cannot be finished.
+            Err(e) => return Err(Error::unreadable(path, format!("read error after {rows} rows: {e}"))),
         }
         rows += 1;
         let line = record.position().map_or(rows + 1, |p| p.line());
@@ -155,97 +189,69 @@ fn read_csv(
             progress.set_position(record.position().map_or(0, |p| p.byte()));
         }
         if record.len() != header.len() {
-            let msg = format!("has {} fields, the header has {}", record.len(), header.len());
-            f(line, RawRow::Broken(msg))?;
+            chunks.push(
+                line,
+                RawCells::Broken(format!("has {} fields, the header has {}", record.len(), header.len())),
+            )?;
             continue;
         }
-        let mut cells: Vec<Option<&str>> = Vec::with_capacity(idx.len());
-        let mut bad_utf8 = None;
-        for (ci, &i) in idx.iter().enumerate() {
-            match std::str::from_utf8(&record[i]) {
-                Ok(s) => cells.push(Some(s)),
-                Err(_) => {
-                    bad_utf8 = Some(ci);
-                    break;
-                }
-            }
+        let mut projected = csv::ByteRecord::with_capacity(64, idx.len());
+        for &i in &idx {
+            projected.push_field(&record[i]);
         }
-        if let Some(ci) = bad_utf8 {
-            f(line, RawRow::Broken(format!("column {:?} is not valid UTF-8", columns[ci])))?;
-            continue;
-        }
-        f(line, RawRow::Values(&cells))?;
+        chunks.push(line, RawCells::Fields(projected))?;
     }
+    chunks.flush()?;
     Ok(rows)
 }
 
-fn read_jsonl(
-    path: &Path,
-    columns: &[String],
-    progress: &ProgressBar,
-    f: &mut dyn FnMut(u64, RawRow<'_>) -> Result<()>,
-) -> Result<u64> {
+fn read_jsonl(path: &Path, progress: &ProgressBar, f: &mut dyn FnMut(Vec<RawRecord>) -> Result<()>) -> Result<u64> {
     let mut reader = BufReader::with_capacity(1 << 20, open(path)?);
-    let wanted: Vec<String> = columns.iter().map(|c| c.trim().to_lowercase()).collect();
-    let mut buf = Vec::new();
-    let (mut line_no, mut rows, mut bytes, mut seen_object) = (0u64, 0u64, 0u64, false);
-    let mut texts: Vec<Option<String>> = vec![None; columns.len()];
+    let (mut line_no, mut rows, mut bytes, mut checked_first) = (0u64, 0u64, 0u64, false);
+    let mut chunks = Chunker { rows: Vec::with_capacity(CHUNK_ROWS), f };
     loop {
-        buf.clear();
+        let mut buf = Vec::new();
         let n = reader.read_until(b'\n', &mut buf).map_err(|e| Error::unreadable(path, e.to_string()))?;
         if n == 0 {
             break;
         }
         line_no += 1;
         bytes += n as u64;
-        let Ok(text) = std::str::from_utf8(&buf) else {
-            rows += 1;
-            f(line_no, RawRow::Broken("not valid UTF-8".into()))?;
-            continue;
-        };
-        let text = text.trim().trim_start_matches('\u{feff}');
-        if text.is_empty() {
+        if buf.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         rows += 1;
         if rows.is_multiple_of(8192) {
             progress.set_position(bytes);
         }
-        let obj = match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
-            Ok(o) => o,
-            Err(e) if !seen_object => {
+        if !checked_first {
+            // A file whose first record is not a JSON object is not JSON lines at all.
+            checked_first = true;
+            if let Err(e) = parse_json_object(&buf) {
                 return Err(Error::unreadable(
                     path,
                     format!("line {line_no} is not a JSON object ({e}); is this a JSON lines file?"),
                 ));
             }
-            Err(e) => {
-                f(line_no, RawRow::Broken(format!("not a JSON object: {e}")))?;
-                continue;
-            }
-        };
-        seen_object = true;
-        texts.iter_mut().for_each(|t| *t = None);
-        for (k, v) in &obj {
-            if let Some(i) = wanted.iter().position(|w| *w == k.trim().to_lowercase()) {
-                texts[i] = match v {
-                    serde_json::Value::Null => None,
-                    serde_json::Value::String(s) => Some(s.clone()),
-                    other => Some(other.to_string()),
-                };
-            }
         }
-        let view: Vec<Option<&str>> = texts.iter().map(|t| t.as_deref()).collect();
-        f(line_no, RawRow::Values(&view))?;
+        chunks.push(line_no, RawCells::JsonLine(buf))?;
     }
+    chunks.flush()?;
     Ok(rows)
+}
+
+/// Parse one JSON line (BOM tolerated) into an object.
+pub fn parse_json_object(line: &[u8]) -> std::result::Result<serde_json::Map<String, serde_json::Value>, String> {
+    let text = std::str::from_utf8(line).map_err(|_| "not valid UTF-8".to_string())?;
+    let text = text.trim().trim_start_matches('\u{feff}');
+    serde_json::from_str(text).map_err(|e| format!("not a JSON object: {e}"))
 }
 
 fn read_parquet(
     path: &Path,
     columns: &[String],
     progress: &ProgressBar,
-    f: &mut dyn FnMut(u64, RawRow<'_>) -> Result<()>,
+    f: &mut dyn FnMut(Vec<RawRecord>) -> Result<()>,
 ) -> Result<u64> {
     let mut file = open(path)?;
     let mut magic = [0u8; 4];
@@ -260,24 +266,26 @@ fn read_parquet(
     progress.set_length(total);
     let reader = builder.with_batch_size(8192).build().map_err(|e| Error::unreadable(path, e.to_string()))?;
     let mut row = 0u64;
+    let mut chunks = Chunker { rows: Vec::with_capacity(CHUNK_ROWS), f };
     for batch in reader {
         let batch = batch.map_err(|e| Error::unreadable(path, format!("corrupt data after row {row}: {e}")))?;
         let mut cols: Vec<StringArray> = Vec::with_capacity(idx.len());
         for &i in &idx {
-            let c = batch.column(i);
-            let as_text = arrow_cast::cast(c, &DataType::Utf8)
+            let as_text = arrow_cast::cast(batch.column(i), &DataType::Utf8)
                 .map_err(|e| Error::unreadable(path, format!("column {:?} cannot be read as text: {e}", header[i])))?;
             cols.push(as_text.as_string::<i32>().clone());
         }
-        let mut view: Vec<Option<&str>> = Vec::with_capacity(idx.len());
         for r in 0..batch.num_rows() {
             row += 1;
-            view.clear();
-            view.extend(cols.iter().map(|c| (!c.is_null(r)).then(|| c.value(r))));
-            f(row, RawRow::Values(&view))?;
+            let mut rec = csv::ByteRecord::with_capacity(64, idx.len());
+            for c in &cols {
+                rec.push_field(if c.is_null(r) { b"" } else { c.value(r).as_bytes() });
+            }
+            chunks.push(row, RawCells::Fields(rec))?;
         }
         progress.set_position(row);
     }
+    chunks.flush()?;
     Ok(row)
 }
 

@@ -16,12 +16,13 @@ use object_store::path::Path;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use sha2::{Digest, Sha256};
 
 use crate::tables::{Kind, PartitionRule, Table, TableDef};
 use crate::{Error, Lake, Result, Store};
 
-/// Rows buffered in Arrow builders (all partitions together) before they are encoded.
+/// Rows buffered in Arrow builders (all partitions together) before they are spilled.
 const BUFFERED_ROWS: usize = 64 * 1024;
 /// Rows per Parquet row group.
 const ROW_GROUP_ROWS: usize = 128 * 1024;
@@ -247,9 +248,9 @@ pub(crate) fn days_since_epoch(d: NaiveDate) -> i32 {
 
 struct Part {
     cols: Vec<Col>,
-    writer: Option<ArrowWriter<File>>,
-    staged: PathBuf,
     rows: u64,
+    /// Rows spilled so far, as an uncompressed Arrow IPC stream in the staging directory.
+    spill: Option<(arrow_ipc::writer::StreamWriter<std::io::BufWriter<File>>, PathBuf)>,
 }
 
 /// A file a batch added to the lake.
@@ -259,8 +260,11 @@ pub struct WrittenFile {
     pub rows: u64,
 }
 
-/// Writes one batch of rows into one table. Nothing is visible until [`commit`]; dropping the
-/// writer without committing leaves only staged files, which are removed.
+/// Writes one batch of rows into one table, in memory bounded by [`BUFFERED_ROWS`] whatever
+/// the input size and number of partitions: buffered rows are spilled per partition to Arrow
+/// IPC files (cheap to write), and each partition is encoded to Parquet once, at commit, on
+/// all cores. Nothing is visible until [`commit`]; dropping the writer without committing
+/// removes its staged files.
 ///
 /// [`commit`]: PartitionedWriter::commit
 pub struct PartitionedWriter {
@@ -274,7 +278,10 @@ pub struct PartitionedWriter {
     file_fields: Vec<usize>,
     parts: BTreeMap<String, Part>,
     buffered: usize,
+    schema: arrow_schema::SchemaRef,
     props: WriterProperties,
+    /// Files this writer created in staging, removed unless committed.
+    temp_files: Vec<PathBuf>,
     committed: bool,
 }
 
@@ -294,11 +301,17 @@ impl PartitionedWriter {
     ) -> Result<Self> {
         let def = table.def();
         let file_fields = (0..def.fields.len()).filter(|&i| !def.in_path_only(def.fields[i].name)).collect();
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+        // zstd level 1, as pyarrow and Spark use by default. Columns that are unique per row
+        // (keys, hashes, pseudonyms) skip dictionary encoding: a dictionary there only costs
+        // memory and time and saves nothing.
+        let mut props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .set_created_by(format!("hrloop {}", env!("CARGO_PKG_VERSION")))
-            .build();
+            .set_created_by(format!("hrloop {}", env!("CARGO_PKG_VERSION")));
+        let unique = def.fields.iter().filter(|f| matches!(f.kind, Kind::Pseudonym(_))).map(|f| f.name);
+        for name in unique.chain(["event_key", "row_hash"]) {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
+        }
         Ok(Self {
             def,
             store: lake.store().clone(),
@@ -309,7 +322,9 @@ impl PartitionedWriter {
             file_fields,
             parts: BTreeMap::new(),
             buffered: 0,
-            props,
+            schema: def.file_schema(),
+            props: props.build(),
+            temp_files: Vec::new(),
             committed: false,
         })
     }
@@ -337,8 +352,7 @@ impl PartitionedWriter {
             for k in [Kind::Utf8, Kind::Utf8, Kind::Utf8, Kind::Utf8, Kind::Timestamp] {
                 cols.push(Col::new(k));
             }
-            let staged = self.staging.join(format!("{}-{}.parquet", self.batch_id, uuid::Uuid::new_v4()));
-            self.parts.insert(partition.to_string(), Part { cols, writer: None, staged, rows: 0 });
+            self.parts.insert(partition.to_string(), Part { cols, rows: 0, spill: None });
         }
         let part = self.parts.get_mut(partition).expect("inserted above");
         let table = self.def.table.name();
@@ -346,15 +360,22 @@ impl PartitionedWriter {
             col.push(&row[i], self.def.fields[i].name, table)?;
         }
         let n = self.file_fields.len();
-        let sys = [
-            Value::Str(hex::encode(keys.event_key)),
-            Value::Str(hex::encode(keys.row_hash)),
-            Value::Str(self.batch_id.clone()),
-            Value::Str(self.source_file.clone()),
-            Value::Timestamp(self.ingested_at),
-        ];
-        for (col, v) in part.cols[n..].iter_mut().zip(sys.iter()) {
-            col.push(v, "system column", table)?;
+        let mut hex_buf = [0u8; 32];
+        let sys = &mut part.cols[n..];
+        if let Col::Utf8(b) = &mut sys[0] {
+            b.append_value(hex_str(&keys.event_key, &mut hex_buf));
+        }
+        if let Col::Utf8(b) = &mut sys[1] {
+            b.append_value(hex_str(&keys.row_hash, &mut hex_buf));
+        }
+        if let Col::Utf8(b) = &mut sys[2] {
+            b.append_value(&self.batch_id);
+        }
+        if let Col::Utf8(b) = &mut sys[3] {
+            b.append_value(&self.source_file);
+        }
+        if let Col::Ts(b) = &mut sys[4] {
+            b.append_value(self.ingested_at.timestamp_micros());
         }
         part.rows += 1;
         self.buffered += 1;
@@ -368,46 +389,53 @@ impl PartitionedWriter {
         self.parts.values().map(|p| p.rows).sum()
     }
 
-    /// Encode every partition's buffered rows into its staged file.
+    /// Append every partition's buffered rows to its spill file.
     fn spill(&mut self) -> Result<()> {
-        let schema = self.def.file_schema();
         for part in self.parts.values_mut() {
             if part.cols.first().is_none_or(|c| c.len() == 0) {
                 continue;
             }
             let arrays: Vec<ArrayRef> = part.cols.iter_mut().map(Col::finish).collect();
-            let batch = RecordBatch::try_new(schema.clone(), arrays)?;
-            if part.writer.is_none() {
-                let file = File::create(&part.staged).map_err(Error::io("create staged file", &part.staged))?;
-                part.writer = Some(ArrowWriter::try_new(file, schema.clone(), Some(self.props.clone()))?);
+            let batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
+            if part.spill.is_none() {
+                let path = self.staging.join(format!("{}-{}.arrows", self.batch_id, uuid::Uuid::new_v4()));
+                self.temp_files.push(path.clone());
+                let file = File::create(&path).map_err(Error::io("create spill file", &path))?;
+                let writer = arrow_ipc::writer::StreamWriter::try_new_buffered(file, &self.schema)?;
+                part.spill = Some((writer, path));
             }
-            let writer = part.writer.as_mut().expect("set above");
-            writer.write(&batch)?;
-            // Bound memory across many partitions: close the row group once it is sizeable.
-            if writer.in_progress_size() > 8 * 1024 * 1024 {
-                writer.flush()?;
-            }
+            part.spill.as_mut().expect("set above").0.write(&batch)?;
         }
         self.buffered = 0;
         Ok(())
     }
 
-    /// Finish every staged file and move it into the table. Returns the files written.
+    /// Encode every partition to a staged Parquet file (in parallel), then move the files into
+    /// the table. Returns the files written.
     pub async fn commit(mut self) -> Result<Vec<WrittenFile>> {
+        use rayon::prelude::*;
         self.spill()?;
-        let mut staged = Vec::new();
-        for (partition, part) in std::mem::take(&mut self.parts) {
-            if let Some(writer) = part.writer {
-                writer.close()?;
-                let name = format!("part-{}-{}.parquet", self.batch_id, staged.len());
+        let mut jobs = Vec::new();
+        for (i, (partition, part)) in std::mem::take(&mut self.parts).into_iter().enumerate() {
+            if let Some((mut writer, spill)) = part.spill {
+                writer.finish()?;
+                drop(writer);
+                let staged = self.staging.join(format!("{}-{i}.parquet", self.batch_id));
+                self.temp_files.push(staged.clone());
+                let name = format!("part-{}-{i}.parquet", self.batch_id);
                 let dest = Path::from(format!("lake/{}/{}/{}", self.def.table.name(), partition, name));
-                staged.push((part.staged, dest, part.rows));
+                jobs.push((spill, staged, dest, part.rows));
             }
         }
+        let (schema, props) = (self.schema.clone(), self.props.clone());
+        let encoded: Vec<Result<()>> =
+            jobs.par_iter().map(|(spill, staged, _, _)| encode(spill, staged, &schema, &props)).collect();
+        encoded.into_iter().collect::<Result<Vec<()>>>()?;
         crate::fault::hit("after_stage");
         let mut written = Vec::new();
-        for (src, dest, rows) in staged {
-            self.store.commit_file(&src, &dest).await?;
+        for (spill, staged, dest, rows) in jobs {
+            let _ = std::fs::remove_file(&spill);
+            self.store.commit_file(&staged, &dest).await?;
             written.push(WrittenFile { path: dest.to_string(), rows });
             crate::fault::hit("after_first_commit");
         }
@@ -416,11 +444,31 @@ impl PartitionedWriter {
     }
 }
 
+/// One partition's spilled rows to one Parquet file.
+fn encode(spill: &PathBuf, staged: &PathBuf, schema: &arrow_schema::SchemaRef, props: &WriterProperties) -> Result<()> {
+    let input = File::open(spill).map_err(Error::io("open spill file", spill))?;
+    let reader = arrow_ipc::reader::StreamReader::try_new_buffered(input, None)?;
+    let output = File::create(staged).map_err(Error::io("create staged file", staged))?;
+    let mut writer = ArrowWriter::try_new(output, schema.clone(), Some(props.clone()))?;
+    for batch in reader {
+        writer.write(&batch?)?;
+    }
+    writer.close()?;
+    Ok(())
+}
+
+fn hex_str<'a>(bytes: &[u8], buf: &'a mut [u8; 32]) -> &'a str {
+    let out = &mut buf[..bytes.len() * 2];
+    hex::encode_to_slice(bytes, out).expect("buffer fits");
+    std::str::from_utf8(out).expect("hex is ASCII")
+}
+
 impl Drop for PartitionedWriter {
     fn drop(&mut self) {
-        if !self.committed {
-            for part in self.parts.values() {
-                let _ = std::fs::remove_file(&part.staged);
+        self.parts.clear();
+        for path in &self.temp_files {
+            if !self.committed || path.extension().is_some_and(|e| e == "arrows") {
+                let _ = std::fs::remove_file(path);
             }
         }
     }

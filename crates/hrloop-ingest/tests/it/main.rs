@@ -400,3 +400,60 @@ fn shipped_mappings_all_resolve() {
     }
     assert!(n >= 4);
 }
+
+#[tokio::test]
+async fn no_input_panics_mutated_exports_are_quarantined_or_refused() {
+    // Deterministic mutation fuzzing: flip, delete, duplicate and insert bytes (including
+    // invalid UTF-8, quotes, delimiters and NULs) in a valid export. Each attempt must end in a
+    // report or a refusal; a panic fails the test.
+    let fx = Fixture::new();
+    let valid = outcomes_csv(&[
+        "E1;\"Ødegård, Åsa\";a@x.se;1;2025-01-10;2025-04-10;Ja;4;",
+        "E2;B;b@x.se;2;10.01.2025;2025-07-12T10:00:00Z;Nej;;resigned",
+        "E3;C;c@x.se;3;2025-01-10;2026-01-10;ja;5;",
+    ]);
+    let jsonl = b"{\"candidate_id\":\"C-1\",\"employee_number\":\"E1\",\"requisition\":\"R1\",\"job_family\":\"sales\",\"start_date\":\"2025-03-01\"}\n".to_vec();
+    let alphabet: &[u8] = b";,\"\n\r\x00\xff\xc3\xa5{}[]:9-.";
+    let mut x: u64 = 0x2545f4914f6cdd1d;
+    let mut rnd = |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n as u64) as usize
+    };
+    let (mut reports, mut refusals) = (0, 0);
+    for i in 0..300 {
+        let (base, name, mapping) = if i % 3 == 0 {
+            (&jsonl, format!("f{i}.jsonl"), "ats_hires")
+        } else {
+            (&valid, format!("f{i}.csv"), "hris_outcomes")
+        };
+        let mut bytes = base.clone();
+        for _ in 0..1 + rnd(6) {
+            let pos = rnd(bytes.len().max(1));
+            match rnd(4) {
+                0 if !bytes.is_empty() => {
+                    let at = pos.min(bytes.len() - 1);
+                    bytes[at] = alphabet[rnd(alphabet.len())];
+                }
+                1 if !bytes.is_empty() => {
+                    bytes.remove(pos.min(bytes.len() - 1));
+                }
+                2 => bytes.insert(pos, alphabet[rnd(alphabet.len())]),
+                _ => bytes.truncate(pos),
+            }
+        }
+        match fx.ingest(&fx.file(&name, &bytes), mapping).await {
+            Ok(r) => {
+                assert_eq!(
+                    r.rows_read,
+                    r.rows_accepted + r.rows_quarantined + r.rows_already_present + r.duplicates_in_file
+                );
+                reports += 1;
+            }
+            Err(hrloop_ingest::Error::Unreadable { .. }) => refusals += 1,
+            Err(other) => panic!("unexpected error kind for {name}: {other}"),
+        }
+    }
+    assert!(reports > 30 && refusals > 30, "both paths exercised: reports {reports}, refusals {refusals}");
+}
