@@ -1,0 +1,25 @@
+//! Errors of training, evaluation and the registry.
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("model spec {path}: {reason}")]
+    Spec { path: String, reason: String },
+    #[error("not enough data to train: {0}")]
+    NotEnoughData(String),
+    #[error("training failed: {0}")]
+    Training(String),
+    #[error("registry: {0}")]
+    Registry(String),
+    #[error("registry conflict: {0}")]
+    Conflict(String),
+    #[error("no model version {0}")]
+    UnknownVersion(String),
+    #[error(transparent)]
+    Lake(#[from] hrloop_lake::Error),
+    #[error("object store: {0}")]
+    ObjectStore(#[from] object_store::Error),
+    #[error("corrupt registry record {path}: {reason}")]
+    Corrupt { path: String, reason: String },
+}

@@ -1,0 +1,9 @@
+//! Learning: model specs, training on matured outcomes, evaluation, fairness and the model
+//! registry with champion/challenger aliases.
+
+mod error;
+pub mod metrics;
+pub mod spec;
+
+pub use error::{Error, Result};
+pub use spec::{Algorithm, Label, ModelSpec};
