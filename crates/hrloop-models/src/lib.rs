@@ -2,7 +2,9 @@
 //! registry with champion/challenger aliases.
 
 mod error;
+pub mod features;
 pub mod metrics;
+pub mod model;
 pub mod spec;
 
 pub use error::{Error, Result};

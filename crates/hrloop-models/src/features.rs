@@ -1,0 +1,138 @@
+//! The feature pipeline, fitted on training rows and stored inside the model artifact so that
+//! serving transforms a candidate exactly as training did: numeric features are imputed with
+//! the training median (plus a was-missing indicator) and standardised; categorical columns are
+//! one-hot encoded over the values seen in training (unseen values give all zeros).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::spec::FeatureSpec;
+
+/// One candidate as the pipeline sees it: named numbers and named categories.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawFeatures {
+    pub numeric: BTreeMap<String, f64>,
+    pub categorical: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NumericStep {
+    pub name: String,
+    pub median: f64,
+    pub mean: f64,
+    pub std: f64,
+    /// Whether any training row lacked the value (then a `<name>_missing` column exists).
+    pub indicator: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategoricalStep {
+    pub name: String,
+    pub levels: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeaturePipeline {
+    pub numeric: Vec<NumericStep>,
+    pub categorical: Vec<CategoricalStep>,
+}
+
+impl FeaturePipeline {
+    pub fn fit(spec: &FeatureSpec, rows: &[RawFeatures]) -> FeaturePipeline {
+        let numeric = spec
+            .numeric
+            .iter()
+            .map(|name| {
+                let mut vals: Vec<f64> = rows.iter().filter_map(|r| r.numeric.get(name).copied()).collect();
+                vals.sort_by(f64::total_cmp);
+                let median = if vals.is_empty() { 0.0 } else { vals[vals.len() / 2] };
+                let imputed: Vec<f64> = rows.iter().map(|r| r.numeric.get(name).copied().unwrap_or(median)).collect();
+                let n = imputed.len().max(1) as f64;
+                let mean = imputed.iter().sum::<f64>() / n;
+                let var = imputed.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+                let std = if var.sqrt() > 1e-12 { var.sqrt() } else { 1.0 };
+                NumericStep { name: name.clone(), median, mean, std, indicator: vals.len() < rows.len() }
+            })
+            .collect();
+        let categorical = spec
+            .categorical
+            .iter()
+            .map(|name| {
+                let mut levels: Vec<String> = rows.iter().filter_map(|r| r.categorical.get(name).cloned()).collect();
+                levels.sort();
+                levels.dedup();
+                CategoricalStep { name: name.clone(), levels }
+            })
+            .collect();
+        FeaturePipeline { numeric, categorical }
+    }
+
+    /// Names of the model's input columns, in order.
+    pub fn columns(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for s in &self.numeric {
+            out.push(s.name.clone());
+            if s.indicator {
+                out.push(format!("{}_missing", s.name));
+            }
+        }
+        for c in &self.categorical {
+            for l in &c.levels {
+                out.push(format!("{}={l}", c.name));
+            }
+        }
+        out
+    }
+
+    pub fn transform(&self, row: &RawFeatures) -> Vec<f64> {
+        let mut out = Vec::with_capacity(self.columns().len());
+        for s in &self.numeric {
+            let v = row.numeric.get(&s.name).copied().filter(|x| x.is_finite());
+            out.push((v.unwrap_or(s.median) - s.mean) / s.std);
+            if s.indicator {
+                out.push(if v.is_none() { 1.0 } else { 0.0 });
+            }
+        }
+        for c in &self.categorical {
+            let v = row.categorical.get(&c.name);
+            for l in &c.levels {
+                out.push(if v == Some(l) { 1.0 } else { 0.0 });
+            }
+        }
+        out
+    }
+
+    /// Whether a candidate is outside what training saw (an unseen category): serving routes
+    /// such profiles to a human.
+    pub fn unseen(&self, row: &RawFeatures) -> Vec<String> {
+        self.categorical
+            .iter()
+            .filter_map(|c| row.categorical.get(&c.name).filter(|v| !c.levels.contains(v)).map(|v| format!("{}={v}", c.name)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imputes_standardises_and_one_hot_encodes_as_trained() {
+        let spec = FeatureSpec { numeric: vec!["x".into()], categorical: vec!["job_family".into()] };
+        let row = |x: Option<f64>, jf: &str| RawFeatures {
+            numeric: x.map(|v| [("x".to_string(), v)].into_iter().collect()).unwrap_or_default(),
+            categorical: [("job_family".to_string(), jf.to_string())].into_iter().collect(),
+        };
+        let rows = vec![row(Some(1.0), "sales"), row(Some(3.0), "finance"), row(None, "sales")];
+        let p = FeaturePipeline::fit(&spec, &rows);
+        assert_eq!(p.columns(), vec!["x", "x_missing", "job_family=finance", "job_family=sales"]);
+        // Median of [1, 3] is 3 (upper); imputed column [1, 3, 3].
+        let t = p.transform(&row(None, "astronaut"));
+        assert_eq!(t[1], 1.0);
+        assert_eq!(&t[2..], &[0.0, 0.0], "unseen category: all zeros");
+        assert_eq!(p.unseen(&row(None, "astronaut")), vec!["job_family=astronaut".to_string()]);
+        let z: Vec<f64> = rows.iter().map(|r| p.transform(r)[0]).collect();
+        assert!(z.iter().sum::<f64>().abs() < 1e-12, "standardised to mean 0");
+    }
+}

@@ -1,0 +1,238 @@
+//! Estimators and the trained-model artifact: feature pipeline + estimator, scoring and
+//! explanations. The artifact is plain JSON, independent of the training library's types
+//! where possible, so serving needs no training code.
+
+use serde::{Deserialize, Serialize};
+use smartcore::linalg::basic::arrays::Array;
+use smartcore::linalg::basic::matrix::DenseMatrix;
+use smartcore::tree::decision_tree_classifier::{DecisionTreeClassifier, DecisionTreeClassifierParameters};
+
+use crate::features::{FeaturePipeline, RawFeatures};
+use crate::spec::Algorithm;
+use crate::{Error, Result};
+
+type Tree = DecisionTreeClassifier<f64, u32, DenseMatrix<f64>, Vec<u32>>;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ForestTree {
+    /// Input columns this tree was grown on (random subspace).
+    pub columns: Vec<usize>,
+    /// `None` when the bootstrap sample held one class only: then `constant` is the score.
+    pub tree: Option<Tree>,
+    pub constant: f64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Estimator {
+    Logistic { weights: Vec<f64>, intercept: f64 },
+    Forest { trees: Vec<ForestTree> },
+}
+
+/// One feature's share of a score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contribution {
+    pub feature: String,
+    pub value: String,
+    /// Change in the score (probability) this feature's value made, against the training
+    /// baseline (median/mean for numbers, no category for categories).
+    pub effect: f64,
+    /// The same in words for HR.
+    pub text: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TrainedModel {
+    pub pipeline: FeaturePipeline,
+    pub estimator: Estimator,
+}
+
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// Small deterministic generator for bootstraps (SplitMix64).
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+impl Estimator {
+    /// Fit on standardised rows `x` with labels `y`.
+    pub fn fit(algorithm: &Algorithm, x: &[Vec<f64>], y: &[bool]) -> Result<Estimator> {
+        let positives = y.iter().filter(|&&b| b).count();
+        if positives == 0 || positives == y.len() {
+            return Err(Error::NotEnoughData(format!("all {} labelled rows have the same outcome", y.len())));
+        }
+        let cols = x.first().map_or(0, Vec::len);
+        match algorithm {
+            Algorithm::LogisticRegression { l2, max_iterations } => {
+                use linfa::prelude::{Dataset, Fit};
+                let flat: Vec<f64> = x.iter().flatten().copied().collect();
+                let records = ndarray::Array2::from_shape_vec((x.len(), cols), flat)
+                    .map_err(|e| Error::Training(e.to_string()))?;
+                let targets = ndarray::Array1::from_vec(y.to_vec());
+                let fitted = linfa_logistic::LogisticRegression::default()
+                    .alpha(*l2)
+                    .max_iterations(*max_iterations)
+                    .fit(&Dataset::new(records, targets))
+                    .map_err(|e| Error::Training(e.to_string()))?;
+                // linfa's probabilities are for its "positive" label; make ours P(success).
+                let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
+                Ok(Estimator::Logistic {
+                    weights: fitted.params().iter().map(|w| sign * w).collect(),
+                    intercept: sign * fitted.intercept(),
+                })
+            }
+            Algorithm::RandomForest { trees, max_depth, min_samples_leaf, seed } => {
+                let mut rng = SplitMix(*seed ^ 0x5eed_f0e5);
+                let per_tree = ((cols as f64 * 0.6).ceil() as usize).clamp(1, cols.max(1));
+                let params = DecisionTreeClassifierParameters::default()
+                    .with_max_depth(*max_depth)
+                    .with_min_samples_leaf(*min_samples_leaf);
+                let mut out = Vec::with_capacity(*trees as usize);
+                for _ in 0..*trees {
+                    let rows: Vec<usize> = (0..x.len()).map(|_| rng.below(x.len())).collect();
+                    let mut columns: Vec<usize> = (0..cols).collect();
+                    for i in 0..per_tree {
+                        let j = i + rng.below(cols - i);
+                        columns.swap(i, j);
+                    }
+                    columns.truncate(per_tree);
+                    columns.sort_unstable();
+                    let labels: Vec<u32> = rows.iter().map(|&r| u32::from(y[r])).collect();
+                    let pos = labels.iter().filter(|&&l| l == 1).count();
+                    if pos == 0 || pos == labels.len() {
+                        out.push(ForestTree { columns, tree: None, constant: if pos == 0 { 0.0 } else { 1.0 } });
+                        continue;
+                    }
+                    let data: Vec<Vec<f64>> = rows.iter().map(|&r| columns.iter().map(|&c| x[r][c]).collect()).collect();
+                    let m = DenseMatrix::from_2d_vec(&data).map_err(|e| Error::Training(e.to_string()))?;
+                    let tree = Tree::fit(&m, &labels, params.clone()).map_err(|e| Error::Training(e.to_string()))?;
+                    out.push(ForestTree { columns, tree: Some(tree), constant: 0.0 });
+                }
+                Ok(Estimator::Forest { trees: out })
+            }
+        }
+    }
+
+    /// Probability of success for standardised rows.
+    pub fn predict(&self, x: &[Vec<f64>]) -> Result<Vec<f64>> {
+        match self {
+            Estimator::Logistic { weights, intercept } => Ok(x
+                .iter()
+                .map(|row| sigmoid(intercept + row.iter().zip(weights).map(|(a, w)| a * w).sum::<f64>()))
+                .collect()),
+            Estimator::Forest { trees } => {
+                let mut sum = vec![0.0; x.len()];
+                for t in trees {
+                    match &t.tree {
+                        None => sum.iter_mut().for_each(|s| *s += t.constant),
+                        Some(tree) => {
+                            let data: Vec<Vec<f64>> = x.iter().map(|r| t.columns.iter().map(|&c| r[c]).collect()).collect();
+                            let m = DenseMatrix::from_2d_vec(&data).map_err(|e| Error::Training(e.to_string()))?;
+                            let p = tree.predict_proba(&m).map_err(|e| Error::Training(e.to_string()))?;
+                            for (i, s) in sum.iter_mut().enumerate() {
+                                *s += *p.get((i, 1));
+                            }
+                        }
+                    }
+                }
+                let n = trees.len().max(1) as f64;
+                Ok(sum.into_iter().map(|s| s / n).collect())
+            }
+        }
+    }
+}
+
+impl TrainedModel {
+    pub fn score_many(&self, rows: &[RawFeatures]) -> Result<Vec<f64>> {
+        let x: Vec<Vec<f64>> = rows.iter().map(|r| self.pipeline.transform(r)).collect();
+        self.estimator.predict(&x)
+    }
+
+    /// The `top` features that moved this candidate's score most, in words. Each effect is the
+    /// score minus the score with that one feature at its training baseline (median for numbers,
+    /// no category for categories): exact for the model itself, linear or not, and the same
+    /// method for both so explanations read alike.
+    pub fn explain(&self, row: &RawFeatures, top: usize) -> Result<Vec<Contribution>> {
+        let base = self.score_many(std::slice::from_ref(row))?[0];
+        let mut variants = Vec::new();
+        let mut described = Vec::new();
+        for s in &self.pipeline.numeric {
+            let mut r = row.clone();
+            let value = r.numeric.remove(&s.name);
+            r.numeric.insert(s.name.clone(), s.median);
+            variants.push(r);
+            described.push((s.name.clone(), value.map_or("missing".to_string(), |v| format!("{v}"))));
+        }
+        for c in &self.pipeline.categorical {
+            let mut r = row.clone();
+            let value = r.categorical.remove(&c.name);
+            variants.push(r);
+            described.push((c.name.clone(), value.unwrap_or_else(|| "missing".into())));
+        }
+        let scores = self.score_many(&variants)?;
+        let mut out: Vec<Contribution> = described
+            .into_iter()
+            .zip(scores)
+            .map(|((feature, value), without)| {
+                let effect = base - without;
+                let words = feature.replace('_', " ");
+                let verb = if effect >= 0.0 { "raised" } else { "lowered" };
+                let text = format!("{words} {value} {verb} the score by {:.2}", effect.abs());
+                Contribution { feature, value, effect, text }
+            })
+            .collect();
+        out.sort_by(|a, b| b.effect.abs().total_cmp(&a.effect.abs()));
+        out.truncate(top);
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data() -> (Vec<Vec<f64>>, Vec<bool>) {
+        let mut rng = SplitMix(3);
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        for _ in 0..600 {
+            let a = (rng.below(1000) as f64 / 500.0) - 1.0;
+            let b = (rng.below(1000) as f64 / 500.0) - 1.0;
+            let noise = (rng.below(1000) as f64 / 1000.0) - 0.5;
+            x.push(vec![a, b]);
+            y.push(2.0 * a - 0.5 * b + noise > 0.0);
+        }
+        (x, y)
+    }
+
+    #[test]
+    fn both_estimators_learn_a_simple_rule() {
+        let (x, y) = data();
+        for algo in [
+            Algorithm::LogisticRegression { l2: 0.01, max_iterations: 200 },
+            Algorithm::RandomForest { trees: 30, max_depth: 6, min_samples_leaf: 5, seed: 1 },
+        ] {
+            let est = Estimator::fit(&algo, &x, &y).unwrap();
+            let p = est.predict(&x).unwrap();
+            let auc = crate::metrics::roc_auc(&y, &p).unwrap();
+            assert!(auc > 0.9, "{algo:?}: AUC {auc}");
+            let json = serde_json::to_string(&est).unwrap();
+            let back: Estimator = serde_json::from_str(&json).unwrap();
+            assert_eq!(back.predict(&x[..5]).unwrap(), p[..5].to_vec(), "artifact round-trips exactly");
+        }
+        assert!(Estimator::fit(&Algorithm::LogisticRegression { l2: 1.0, max_iterations: 10 }, &x, &vec![true; x.len()]).is_err());
+    }
+}
