@@ -39,6 +39,11 @@ enum Command {
     /// Inspect the lake: tables, files and row counts.
     #[command(subcommand)]
     Lake(cmd::lake::Command),
+    /// Train a new model version on matured outcomes and register it with its model card.
+    Train(cmd::train::Args),
+    /// The model registry: list, show cards, history, promote and roll back champions.
+    #[command(subcommand)]
+    Models(cmd::models::Command),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +63,8 @@ fn main() -> ExitCode {
             Command::Milestones(c) => cmd::milestones::run(&cli.global, c).await,
             Command::Simulate(args) => cmd::simulate::run(&cli.global, args),
             Command::Lake(c) => cmd::lake::run(&cli.global, c).await,
+            Command::Train(args) => cmd::train::run(&cli.global, args).await,
+            Command::Models(c) => cmd::models::run(&cli.global, c).await,
         }
     });
     match result {
@@ -67,5 +74,15 @@ fn main() -> ExitCode {
             eprintln!("error: {line}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

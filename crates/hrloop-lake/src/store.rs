@@ -14,7 +14,7 @@ use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 
 use crate::{Error, Result};
 
@@ -151,6 +151,26 @@ impl Store {
         let staged = self.staging_dir()?.join(format!("{}.tmp", uuid::Uuid::new_v4()));
         std::fs::write(&staged, &data).map_err(Error::io("write staged file", &staged))?;
         self.commit_file(&staged, dest).await
+    }
+
+    /// Create `dest` only if nothing is there yet: the compare-and-swap primitive the registry
+    /// builds on. Returns `false` when it already exists. Durable when it returns `true`.
+    pub async fn put_new(&self, dest: &Path, data: Bytes) -> Result<bool> {
+        let opts = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
+        match self.inner.put_opts(dest, PutPayload::from(data), opts).await {
+            Ok(_) => {
+                if let Some(root) = &self.local_root {
+                    let target = root.join(dest.as_ref());
+                    File::open(&target).and_then(|f| f.sync_all()).map_err(Error::io("fsync", &target))?;
+                    if let Some(dir) = target.parent() {
+                        File::open(dir).and_then(|f| f.sync_all()).map_err(Error::io("fsync directory", dir))?;
+                    }
+                }
+                Ok(true)
+            }
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub async fn get(&self, path: &Path) -> Result<Bytes> {

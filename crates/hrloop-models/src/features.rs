@@ -108,7 +108,9 @@ impl FeaturePipeline {
     pub fn unseen(&self, row: &RawFeatures) -> Vec<String> {
         self.categorical
             .iter()
-            .filter_map(|c| row.categorical.get(&c.name).filter(|v| !c.levels.contains(v)).map(|v| format!("{}={v}", c.name)))
+            .filter_map(|c| {
+                row.categorical.get(&c.name).filter(|v| !c.levels.contains(v)).map(|v| format!("{}={v}", c.name))
+            })
             .collect()
     }
 }

@@ -1,11 +1,17 @@
 //! Learning: model specs, training on matured outcomes, evaluation, fairness and the model
 //! registry with champion/challenger aliases.
 
+pub mod card;
 mod error;
 pub mod features;
 pub mod metrics;
 pub mod model;
+pub mod registry;
 pub mod spec;
+pub mod train;
 
+pub use card::ModelCard;
 pub use error::{Error, Result};
+pub use registry::{Alias, AliasEvent, AliasState, ChangeRequest, Registry};
 pub use spec::{Algorithm, Label, ModelSpec};
+pub use train::{TrainOptions, Trained, train};

@@ -116,7 +116,8 @@ impl Estimator {
                         out.push(ForestTree { columns, tree: None, constant: if pos == 0 { 0.0 } else { 1.0 } });
                         continue;
                     }
-                    let data: Vec<Vec<f64>> = rows.iter().map(|&r| columns.iter().map(|&c| x[r][c]).collect()).collect();
+                    let data: Vec<Vec<f64>> =
+                        rows.iter().map(|&r| columns.iter().map(|&c| x[r][c]).collect()).collect();
                     let m = DenseMatrix::from_2d_vec(&data).map_err(|e| Error::Training(e.to_string()))?;
                     let tree = Tree::fit(&m, &labels, params.clone()).map_err(|e| Error::Training(e.to_string()))?;
                     out.push(ForestTree { columns, tree: Some(tree), constant: 0.0 });
@@ -139,7 +140,8 @@ impl Estimator {
                     match &t.tree {
                         None => sum.iter_mut().for_each(|s| *s += t.constant),
                         Some(tree) => {
-                            let data: Vec<Vec<f64>> = x.iter().map(|r| t.columns.iter().map(|&c| r[c]).collect()).collect();
+                            let data: Vec<Vec<f64>> =
+                                x.iter().map(|r| t.columns.iter().map(|&c| r[c]).collect()).collect();
                             let m = DenseMatrix::from_2d_vec(&data).map_err(|e| Error::Training(e.to_string()))?;
                             let p = tree.predict_proba(&m).map_err(|e| Error::Training(e.to_string()))?;
                             for (i, s) in sum.iter_mut().enumerate() {
@@ -233,6 +235,9 @@ mod tests {
             let back: Estimator = serde_json::from_str(&json).unwrap();
             assert_eq!(back.predict(&x[..5]).unwrap(), p[..5].to_vec(), "artifact round-trips exactly");
         }
-        assert!(Estimator::fit(&Algorithm::LogisticRegression { l2: 1.0, max_iterations: 10 }, &x, &vec![true; x.len()]).is_err());
+        assert!(
+            Estimator::fit(&Algorithm::LogisticRegression { l2: 1.0, max_iterations: 10 }, &x, &vec![true; x.len()])
+                .is_err()
+        );
     }
 }

@@ -4,4 +4,6 @@ pub mod demo;
 pub mod ingest;
 pub mod lake;
 pub mod milestones;
+pub mod models;
 pub mod simulate;
+pub mod train;

@@ -1,0 +1,114 @@
+//! `hrloop train`: one new model version from the lake, registered with its card.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use comfy_table::{Table as TextTable, presets::UTF8_FULL_CONDENSED};
+use hrloop_models::{ModelCard, ModelSpec, Registry, TrainOptions};
+
+use crate::context::{Global, print_json};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Trains on hires whose label milestone has passed: a hire whose 12-month outcome is\n\
+    not yet due is left out (never counted as a failure); someone who left earlier counts as not\n\
+    retained. The newest months are held out for evaluation. The version is registered with its\n\
+    model card; it does not go live until `hrloop models promote`.")]
+pub struct Args {
+    /// Model spec, e.g. models/success12m_logistic.toml.
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// Who trains (recorded in the card). Defaults to $USER.
+    #[arg(long, env = "USER", default_value = "unknown")]
+    pub actor: String,
+    /// Print the model card as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn render_card(card: &ModelCard) -> String {
+    let m = &card.metrics;
+    let f = |x: Option<f64>| x.map_or("—".to_string(), |v| format!("{v:.3}"));
+    let mut out = format!(
+        "{}/{} — {}\ntrained by {} at {} on {} rows ({} positive), held out {} (hires after {}); parent {}\n",
+        card.name,
+        card.version,
+        card.spec.description,
+        card.created_by,
+        card.created_at.format("%Y-%m-%d %H:%M"),
+        card.rows.train,
+        card.rows.positives_train,
+        card.rows.holdout,
+        card.holdout_from.map_or("—".into(), |d| d.to_string()),
+        card.parent_version.as_deref().unwrap_or("none"),
+    );
+    out.push_str(&format!(
+        "excluded: {} not yet due, {} missing outcome, {} without features\n",
+        card.rows.excluded_not_due, card.rows.excluded_missing_outcome, card.rows.excluded_no_features
+    ));
+    let mut t = TextTable::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    t.set_header(vec!["metric (holdout)", "value"]);
+    t.add_row(vec!["ROC AUC".to_string(), f(m.roc_auc)]);
+    t.add_row(vec![
+        format!("NDCG@{} per requisition ({} requisitions)", card.spec.evaluation.ndcg_k, m.ranking_groups),
+        f(m.ndcg_at_k),
+    ]);
+    t.add_row(vec![format!("precision@{} per requisition", card.spec.evaluation.precision_k), f(m.precision_at_k)]);
+    t.add_row(vec!["Brier score".to_string(), format!("{:.3}", m.brier)]);
+    t.add_row(vec!["expected calibration error".to_string(), format!("{:.3}", m.expected_calibration_error)]);
+    t.add_row(vec!["training ROC AUC".to_string(), f(m.train_roc_auc)]);
+    out.push_str(&t.to_string());
+    out.push('\n');
+    let mut t = TextTable::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    t.set_header(vec!["fairness (top-k selection)", "groups (rate, n)", "adverse impact ratio"]);
+    for fr in &card.fairness {
+        let groups: Vec<String> = fr
+            .groups
+            .iter()
+            .map(|g| {
+                format!(
+                    "{} {:.2} (n={}){}",
+                    g.group,
+                    g.selection_rate,
+                    g.candidates,
+                    if g.small { " small" } else { "" }
+                )
+            })
+            .collect();
+        t.add_row(vec![
+            fr.attribute.clone(),
+            groups.join(", "),
+            match (fr.adverse_impact_ratio, fr.passes_four_fifths) {
+                (Some(r), Some(true)) => format!("{r:.2} ok"),
+                (Some(r), _) => format!("{r:.2} BELOW 0.8"),
+                (None, _) => "—".into(),
+            },
+        ]);
+    }
+    out.push_str(&t.to_string());
+    out.push('\n');
+    if card.gates.passed {
+        out.push_str("gates: passed — eligible for promotion\n");
+    } else {
+        out.push_str(&format!("gates: FAILED — {}\n", card.gates.failures.join("; ")));
+    }
+    out
+}
+
+pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
+    let spec = ModelSpec::load(&args.model)?;
+    let lake = global.lake()?;
+    let registry = Registry::new(lake.store().clone());
+    let opts = TrainOptions { now: global.clock()?.now(), actor: args.actor.clone(), grace_days: 14 };
+    let trained = hrloop_models::train(&lake, &registry, &spec, &opts)
+        .await
+        .with_context(|| format!("training {}", spec.name))?;
+    if args.json {
+        print_json(&trained.card)?;
+    } else {
+        println!("{}", render_card(&trained.card));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,404 @@
+//! Training one version from the lake: label hires at their milestone, split by time, fit,
+//! evaluate, measure fairness, write the card, register.
+
+use std::collections::{BTreeMap, HashMap};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Date32Type, Float64Type, Int64Type};
+use arrow_array::{Array, RecordBatch};
+use chrono::{DateTime, Duration, Months, NaiveDate, Utc};
+use hrloop_core::Milestone;
+use hrloop_lake::{Lake, Table};
+use sha2::{Digest, Sha256};
+
+use crate::card::{
+    CARD_FORMAT_VERSION, FairnessResult, GateResult, GroupRate, Metrics, ModelCard, RowCounts, SnapshotFile,
+    TrainingSnapshot,
+};
+use crate::features::{FeaturePipeline, RawFeatures};
+use crate::metrics;
+use crate::model::{Estimator, TrainedModel};
+use crate::registry::Registry;
+use crate::spec::ModelSpec;
+use crate::{Error, Result};
+
+/// Fewer labelled training rows than this and training refuses outright.
+const MIN_ROWS: usize = 20;
+
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub now: DateTime<Utc>,
+    pub actor: String,
+    /// Days after a milestone before its outcome counts as due.
+    pub grace_days: i64,
+}
+
+#[derive(Debug)]
+pub struct Trained {
+    pub version: String,
+    pub card: ModelCard,
+}
+
+fn strings<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a arrow_array::StringArray> {
+    Ok(b.column_by_name(name).ok_or_else(|| Error::Training(format!("lake column {name} missing")))?.as_string::<i32>())
+}
+
+fn epoch() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
+}
+
+/// One applicant as the decision log recorded them.
+#[derive(Debug, Clone)]
+struct Applicant {
+    requisition: String,
+    candidate: String,
+    raw: RawFeatures,
+    served: bool,
+}
+
+async fn applicants(lake: &Lake) -> Result<Vec<Applicant>> {
+    let scan = lake
+        .scan(Table::Decisions, Some(&["requisition_id", "candidate_id", "job_family", "source", "features"]))
+        .await?;
+    let mut out = Vec::new();
+    for b in &scan.batches {
+        let (req, cand, jf, src) = (
+            strings(b, "requisition_id")?,
+            strings(b, "candidate_id")?,
+            strings(b, "job_family")?,
+            strings(b, "source")?,
+        );
+        let feats = b
+            .column_by_name("features")
+            .ok_or_else(|| Error::Training("lake column features missing".into()))?
+            .as_map();
+        for i in 0..b.num_rows() {
+            let mut raw = RawFeatures::default();
+            raw.categorical.insert("job_family".into(), jf.value(i).to_string());
+            if !feats.is_null(i) {
+                let entries = feats.value(i);
+                let keys = entries.column(0).as_string::<i32>();
+                let vals = entries.column(1).as_primitive::<Float64Type>();
+                for j in 0..entries.len() {
+                    if !vals.is_null(j) {
+                        raw.numeric.insert(keys.value(j).to_string(), vals.value(j));
+                    }
+                }
+            }
+            out.push(Applicant {
+                requisition: req.value(i).to_string(),
+                candidate: cand.value(i).to_string(),
+                raw,
+                served: src.value(i) == "serving",
+            });
+        }
+    }
+    Ok(out)
+}
+
+struct Example {
+    raw: RawFeatures,
+    label: bool,
+    hire_date: NaiveDate,
+    requisition: String,
+}
+
+pub async fn train(lake: &Lake, registry: &Registry, spec: &ModelSpec, opts: &TrainOptions) -> Result<Trained> {
+    let label = spec.label().map_err(|reason| Error::Spec { path: spec.name.clone(), reason })?;
+    let today = opts.now.date_naive();
+    let mut rows = RowCounts::default();
+
+    // Outcomes per employee: milestone -> (employed, rating).
+    let outcomes =
+        lake.scan(Table::Outcomes, Some(&["employee_id", "milestone", "employed", "performance_rating"])).await?;
+    let mut reported: HashMap<String, BTreeMap<Milestone, (bool, Option<i64>)>> = HashMap::new();
+    for b in &outcomes.batches {
+        let (emp, ms) = (strings(b, "employee_id")?, strings(b, "milestone")?);
+        let employed =
+            b.column_by_name("employed").ok_or_else(|| Error::Training("employed missing".into()))?.as_boolean();
+        let rating = b
+            .column_by_name("performance_rating")
+            .ok_or_else(|| Error::Training("performance_rating missing".into()))?
+            .as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            let Ok(m) = ms.value(i).parse::<Milestone>() else { continue };
+            let r = (!rating.is_null(i)).then(|| rating.value(i));
+            reported.entry(emp.value(i).to_string()).or_default().insert(m, (employed.value(i), r));
+        }
+    }
+
+    let all_applicants = applicants(lake).await?;
+    let mut by_candidate: HashMap<(&str, &str), &Applicant> = HashMap::new();
+    for a in &all_applicants {
+        let key = (a.candidate.as_str(), a.requisition.as_str());
+        // Features as served beat imported history.
+        if by_candidate.get(&key).is_none_or(|prev| !prev.served && a.served) {
+            by_candidate.insert(key, a);
+        }
+    }
+
+    let hires = lake.scan(Table::Hires, Some(&["employee_id", "candidate_id", "requisition_id", "hire_date"])).await?;
+    let mut examples = Vec::new();
+    for b in &hires.batches {
+        let (emp, cand, req) = (strings(b, "employee_id")?, strings(b, "candidate_id")?, strings(b, "requisition_id")?);
+        let dates = b
+            .column_by_name("hire_date")
+            .ok_or_else(|| Error::Training("hire_date missing".into()))?
+            .as_primitive::<Date32Type>();
+        for i in 0..b.num_rows() {
+            let hire_date = epoch() + Duration::days(i64::from(dates.value(i)));
+            // Only cohorts whose label window has fully passed: including the early leavers of
+            // younger cohorts (known failures) but not their stayers (unknown) would bias both
+            // training and the time-based holdout towards failure.
+            if label.milestone.date_after(hire_date) + Duration::days(opts.grace_days) > today {
+                rows.excluded_not_due += 1;
+                continue;
+            }
+            let known = reported.get(emp.value(i));
+            let at = known.and_then(|k| k.get(&label.milestone)).copied();
+            let left_before = known.is_some_and(|k| k.iter().any(|(m, (e, _))| *m < label.milestone && !e));
+            let value = match (at, left_before) {
+                (Some((employed, rating)), _) => label.value(employed, rating),
+                (None, true) => false,
+                (None, false) => {
+                    rows.excluded_missing_outcome += 1;
+                    continue;
+                }
+            };
+            let Some(a) = by_candidate.get(&(cand.value(i), req.value(i))) else {
+                rows.excluded_no_features += 1;
+                continue;
+            };
+            examples.push(Example {
+                raw: a.raw.clone(),
+                label: value,
+                hire_date,
+                requisition: req.value(i).to_string(),
+            });
+        }
+    }
+    if examples.len() < MIN_ROWS {
+        return Err(Error::NotEnoughData(format!(
+            "{} hires have a known {} outcome ({} not yet due, {} missing); at least {MIN_ROWS} are needed",
+            examples.len(),
+            label.milestone,
+            rows.excluded_not_due,
+            rows.excluded_missing_outcome
+        )));
+    }
+
+    // Time-based holdout: the newest `holdout_months` of labelled hires.
+    let newest = examples.iter().map(|e| e.hire_date).max().expect("non-empty");
+    let holdout_from = newest.checked_sub_months(Months::new(spec.evaluation.holdout_months)).unwrap_or(newest);
+    let (holdout, train): (Vec<&Example>, Vec<&Example>) = examples.iter().partition(|e| e.hire_date > holdout_from);
+    rows.train = train.len();
+    rows.holdout = holdout.len();
+    rows.positives_train = train.iter().filter(|e| e.label).count();
+    if train.len() < MIN_ROWS || holdout.is_empty() {
+        return Err(Error::NotEnoughData(format!(
+            "{} training and {} holdout rows after the time split at {holdout_from}",
+            train.len(),
+            holdout.len()
+        )));
+    }
+
+    let train_raw: Vec<RawFeatures> = train.iter().map(|e| e.raw.clone()).collect();
+    let pipeline = FeaturePipeline::fit(&spec.features, &train_raw);
+    let x: Vec<Vec<f64>> = train_raw.iter().map(|r| pipeline.transform(r)).collect();
+    let y: Vec<bool> = train.iter().map(|e| e.label).collect();
+    tracing::info!(model = %spec.name, rows = x.len(), columns = pipeline.columns().len(), "training");
+    let estimator = Estimator::fit(&spec.algorithm, &x, &y)?;
+    let model = TrainedModel { pipeline, estimator };
+
+    // Evaluation on the holdout.
+    let hold_raw: Vec<RawFeatures> = holdout.iter().map(|e| e.raw.clone()).collect();
+    let p = model.score_many(&hold_raw)?;
+    let yh: Vec<bool> = holdout.iter().map(|e| e.label).collect();
+    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, e) in holdout.iter().enumerate() {
+        groups.entry(e.requisition.as_str()).or_default().push(i);
+    }
+    let ranked: Vec<&Vec<usize>> = groups.values().filter(|g| g.len() >= 2).collect();
+    let mean = |v: Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    let ndcg = mean(
+        ranked
+            .iter()
+            .map(|g| {
+                let rel: Vec<f64> = g.iter().map(|&i| f64::from(u8::from(yh[i]))).collect();
+                let s: Vec<f64> = g.iter().map(|&i| p[i]).collect();
+                metrics::ndcg_at_k(&rel, &s, spec.evaluation.ndcg_k)
+            })
+            .collect(),
+    );
+    let prec = mean(
+        ranked
+            .iter()
+            .map(|g| {
+                let rel: Vec<bool> = g.iter().map(|&i| yh[i]).collect();
+                let s: Vec<f64> = g.iter().map(|&i| p[i]).collect();
+                metrics::precision_at_k(&rel, &s, spec.evaluation.precision_k.min(g.len()))
+            })
+            .collect(),
+    );
+    let train_p = model.estimator.predict(&x)?;
+    let metrics = Metrics {
+        roc_auc: metrics::roc_auc(&yh, &p),
+        ndcg_at_k: ndcg,
+        precision_at_k: prec,
+        ranking_groups: ranked.len(),
+        brier: metrics::brier(&yh, &p),
+        expected_calibration_error: metrics::expected_calibration_error(&yh, &p, 10),
+        train_roc_auc: metrics::roc_auc(&y, &train_p),
+    };
+
+    let fairness =
+        fairness(lake, spec, &model, &all_applicants, &groups.keys().map(|s| s.to_string()).collect::<Vec<_>>())
+            .await?;
+    let gates = gates(spec, &metrics, &fairness, &rows);
+    let training_data = snapshot(lake).await?;
+    let parent_version = registry.state(&spec.name).await?.champion;
+    let card = ModelCard {
+        format_version: CARD_FORMAT_VERSION,
+        name: spec.name.clone(),
+        version: String::new(),
+        created_at: opts.now,
+        created_by: opts.actor.clone(),
+        hrloop_version: env!("CARGO_PKG_VERSION").to_string(),
+        parent_version,
+        spec: spec.clone(),
+        feature_columns: model.pipeline.columns(),
+        training_data,
+        holdout_from: Some(holdout_from),
+        rows,
+        metrics,
+        fairness,
+        gates,
+    };
+    let artifact = serde_json::to_vec(&model).map_err(|e| Error::Training(e.to_string()))?;
+    let version = registry.register(&spec.name, artifact.into(), card.clone()).await?;
+    let card = ModelCard { version: version.clone(), ..card };
+    Ok(Trained { version, card })
+}
+
+/// Selection rates in the model's top k per holdout requisition, per group and per pair of
+/// attributes, with the adverse impact ratio over groups of sufficient size.
+async fn fairness(
+    lake: &Lake,
+    spec: &ModelSpec,
+    model: &TrainedModel,
+    applicants: &[Applicant],
+    requisitions: &[String],
+) -> Result<Vec<FairnessResult>> {
+    let protected = lake.scan(Table::ProtectedAttributes, Some(&["candidate_id", "attributes"])).await?;
+    let mut attrs: HashMap<String, BTreeMap<String, String>> = HashMap::new();
+    for b in &protected.batches {
+        let cand = strings(b, "candidate_id")?;
+        let map = b.column_by_name("attributes").ok_or_else(|| Error::Training("attributes missing".into()))?.as_map();
+        for i in 0..b.num_rows() {
+            let entries = map.value(i);
+            let (k, v) = (entries.column(0).as_string::<i32>(), entries.column(1).as_string::<i32>());
+            let m = (0..entries.len()).map(|j| (k.value(j).to_string(), v.value(j).to_string())).collect();
+            attrs.insert(cand.value(i).to_string(), m);
+        }
+    }
+    let wanted: std::collections::HashSet<&str> = requisitions.iter().map(String::as_str).collect();
+    let mut per_req: BTreeMap<&str, Vec<&Applicant>> = BTreeMap::new();
+    for a in applicants.iter().filter(|a| wanted.contains(a.requisition.as_str())) {
+        per_req.entry(a.requisition.as_str()).or_default().push(a);
+    }
+    // candidate -> selected?
+    let mut selected: Vec<(&str, bool)> = Vec::new();
+    for pool in per_req.values() {
+        let raw: Vec<RawFeatures> = pool.iter().map(|a| a.raw.clone()).collect();
+        let s = model.score_many(&raw)?;
+        let mut idx: Vec<usize> = (0..pool.len()).collect();
+        idx.sort_by(|&a, &b| s[b].total_cmp(&s[a]));
+        for (rank, &i) in idx.iter().enumerate() {
+            selected.push((pool[i].candidate.as_str(), rank < spec.fairness.top_k));
+        }
+    }
+    let mut dims: Vec<Vec<&str>> = spec.fairness.attributes.iter().map(|a| vec![a.as_str()]).collect();
+    for i in 0..spec.fairness.attributes.len() {
+        for j in i + 1..spec.fairness.attributes.len() {
+            dims.push(vec![&spec.fairness.attributes[i], &spec.fairness.attributes[j]]);
+        }
+    }
+    let mut out = Vec::new();
+    for dim in dims {
+        let mut counts: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        for (cand, sel) in &selected {
+            let Some(a) = attrs.get(*cand) else { continue };
+            let key: Option<Vec<&str>> = dim.iter().map(|d| a.get(*d).map(String::as_str)).collect();
+            let Some(key) = key else { continue };
+            let c = counts.entry(key.join(" & ")).or_default();
+            c.0 += 1;
+            c.1 += usize::from(*sel);
+        }
+        let groups: Vec<GroupRate> = counts
+            .into_iter()
+            .map(|(group, (n, s))| GroupRate {
+                group,
+                candidates: n,
+                selected: s,
+                selection_rate: s as f64 / n as f64,
+                small: n < spec.fairness.min_group_size,
+            })
+            .collect();
+        let rates: Vec<f64> = groups.iter().filter(|g| !g.small).map(|g| g.selection_rate).collect();
+        let max = rates.iter().copied().fold(f64::NAN, f64::max);
+        let min = rates.iter().copied().fold(f64::NAN, f64::min);
+        let air = (rates.len() >= 2 && max > 0.0).then(|| min / max);
+        out.push(FairnessResult {
+            attribute: dim.join(" x "),
+            groups,
+            adverse_impact_ratio: air,
+            passes_four_fifths: air.map(|r| r >= 0.8),
+        });
+    }
+    Ok(out)
+}
+
+fn gates(spec: &ModelSpec, m: &Metrics, fairness: &[FairnessResult], rows: &RowCounts) -> GateResult {
+    let g = &spec.gates;
+    let mut failures = Vec::new();
+    match m.roc_auc {
+        Some(auc) if auc >= g.min_auc => {}
+        Some(auc) => failures.push(format!("holdout AUC {auc:.3} is below {}", g.min_auc)),
+        None => failures.push("holdout has one class only: AUC undefined".into()),
+    }
+    if m.expected_calibration_error > g.max_expected_calibration_error {
+        failures.push(format!(
+            "calibration error {:.3} is above {}",
+            m.expected_calibration_error, g.max_expected_calibration_error
+        ));
+    }
+    for f in fairness.iter().filter(|f| !f.attribute.contains(" x ")) {
+        if let Some(air) = f.adverse_impact_ratio
+            && air < g.min_adverse_impact_ratio
+        {
+            failures.push(format!(
+                "adverse impact ratio for {} is {air:.2}, below {}",
+                f.attribute, g.min_adverse_impact_ratio
+            ));
+        }
+    }
+    if rows.train < g.min_training_rows {
+        failures.push(format!("{} training rows, fewer than {}: not enough data yet", rows.train, g.min_training_rows));
+    }
+    GateResult { passed: failures.is_empty(), failures }
+}
+
+async fn snapshot(lake: &Lake) -> Result<TrainingSnapshot> {
+    let mut files = Vec::new();
+    let mut h = Sha256::new();
+    for t in [Table::Decisions, Table::Hires, Table::Outcomes, Table::ProtectedAttributes] {
+        for meta in lake.list_files(t, None).await? {
+            let bytes = lake.store().get(&meta.location).await?;
+            h.update(meta.location.as_ref().as_bytes());
+            h.update([0]);
+            h.update(&bytes);
+            files.push(SnapshotFile { path: meta.location.to_string(), size: meta.size });
+        }
+    }
+    Ok(TrainingSnapshot { files, content_sha256: hex::encode(h.finalize()) })
+}
