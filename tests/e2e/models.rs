@@ -1,0 +1,72 @@
+//! Training and the registry through the CLI, on a simulated company.
+
+use crate::{hrloop, json, run_ok};
+
+#[test]
+fn train_promote_rollback_with_reasons_and_refuse_protected_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("data");
+    let now = ["--now", "2026-11-05T12:00:00Z"];
+    run_ok(hrloop(&store).args(now).args(["demo", "--requisitions-per-month", "20", "--json"]));
+
+    let card =
+        json(&run_ok(hrloop(&store).args(now).args(["train", "--model", "models/success6m_logistic.toml", "--json"])));
+    assert_eq!(card["version"], "v1");
+    assert_eq!(card["format_version"], 1);
+    for metric in ["roc_auc", "ndcg_at_k", "precision_at_k", "brier", "expected_calibration_error"] {
+        assert!(card["metrics"][metric].is_number(), "card lacks {metric}: {}", card["metrics"]);
+    }
+    let auc = card["metrics"]["roc_auc"].as_f64().unwrap();
+    assert!(auc > 0.6, "6-month model should find the simulator's signal: AUC {auc}");
+    assert!(card["rows"]["excluded_not_due"].as_u64().unwrap() > 0, "recent hires are excluded, not failures");
+    assert!(!card["training_data"]["files"].as_array().unwrap().is_empty());
+    assert_eq!(card["training_data"]["content_sha256"].as_str().unwrap().len(), 64);
+    let genders = card["fairness"].as_array().unwrap().iter().find(|f| f["attribute"] == "gender").unwrap();
+    assert!(genders["groups"].as_array().unwrap().len() >= 2);
+    assert!(
+        card["fairness"].as_array().unwrap().iter().any(|f| f["attribute"] == "gender x age_band"),
+        "intersections"
+    );
+
+    let forest =
+        json(&run_ok(hrloop(&store).args(now).args(["train", "--model", "models/success12m_forest.toml", "--json"])));
+    assert_eq!(forest["name"], "success12m_forest");
+
+    // Second version of the 6-month model, then promote, promote, roll back.
+    run_ok(hrloop(&store).args([
+        "--now",
+        "2026-11-06T12:00:00Z",
+        "train",
+        "--model",
+        "models/success6m_logistic.toml",
+    ]));
+    let name = "success6m_logistic";
+    for (at, args) in [
+        ("2026-11-06T13:00:00Z", vec!["promote", name, "v1", "--reason", "first champion", "--force"]),
+        ("2026-11-07T13:00:00Z", vec!["promote", name, "v2", "--reason", "fresher data", "--force"]),
+        ("2026-11-08T13:00:00Z", vec!["rollback", name, "--reason", "override rate doubled"]),
+    ] {
+        run_ok(hrloop(&store).args(["--now", at, "models"]).args(args).args(["--actor", "oncall"]));
+    }
+    let history = json(&run_ok(hrloop(&store).args(["models", "history", name, "--json"])));
+    let events = history["events"].as_array().unwrap();
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[2]["action"], "rollback");
+    assert_eq!(events[2]["reason"], "override rate doubled");
+    assert_eq!(events[1]["reason"], "fresher data");
+    assert_eq!(history["state"]["champion"], "v1");
+    let then =
+        json(&run_ok(hrloop(&store).args(["models", "history", name, "--at", "2026-11-07T20:00:00Z", "--json"])));
+    assert_eq!(then["state"]["champion"], "v2", "what was champion then");
+
+    // A spec with a protected attribute as a feature is refused.
+    let bad = dir.path().join("bad.toml");
+    let text = std::fs::read_to_string(crate::repo().join("models/success6m_logistic.toml"))
+        .unwrap()
+        .replace("\"soft_skill_score\",", "\"soft_skill_score\", \"gender\",");
+    std::fs::write(&bad, text).unwrap();
+    let out = hrloop(&store).args(["train", "--model", bad.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("protected attribute") && err.contains("gender"), "{err}");
+}
