@@ -59,6 +59,19 @@ fn train_promote_rollback_with_reasons_and_refuse_protected_features() {
         json(&run_ok(hrloop(&store).args(["models", "history", name, "--at", "2026-11-07T20:00:00Z", "--json"])));
     assert_eq!(then["state"]["champion"], "v2", "what was champion then");
 
+    // Validity: which inputs predict later performance, with intervals.
+    let validity = json(&run_ok(hrloop(&store).args(now).args(["validity", "--json"])));
+    let row = validity["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["feature"] == "interview_score" && r["milestone"] == "6m" && r["outcome"] == "rating")
+        .unwrap();
+    assert!(row["n"].as_u64().unwrap() >= 10, "{row}");
+    let (rho, lo, hi) =
+        (row["spearman"].as_f64().unwrap(), row["ci_low"].as_f64().unwrap(), row["ci_high"].as_f64().unwrap());
+    assert!(lo < rho && rho < hi && rho > 0.0, "interview scores predict ratings in the simulator: {row}");
+
     // A spec with a protected attribute as a feature is refused.
     let bad = dir.path().join("bad.toml");
     let text = std::fs::read_to_string(crate::repo().join("models/success6m_logistic.toml"))

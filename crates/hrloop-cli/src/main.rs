@@ -44,6 +44,8 @@ enum Command {
     /// The model registry: list, show cards, history, promote and roll back champions.
     #[command(subcommand)]
     Models(cmd::models::Command),
+    /// Which inputs (interview, assessment, ...) predict later performance and retention.
+    Validity(cmd::validity::Args),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
             Command::Lake(c) => cmd::lake::run(&cli.global, c).await,
             Command::Train(args) => cmd::train::run(&cli.global, args).await,
             Command::Models(c) => cmd::models::run(&cli.global, c).await,
+            Command::Validity(args) => cmd::validity::run(&cli.global, args).await,
         }
     });
     match result {

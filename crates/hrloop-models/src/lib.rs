@@ -2,6 +2,7 @@
 //! registry with champion/challenger aliases.
 
 pub mod card;
+pub mod data;
 mod error;
 pub mod features;
 pub mod metrics;
@@ -9,6 +10,7 @@ pub mod model;
 pub mod registry;
 pub mod spec;
 pub mod train;
+pub mod validity;
 
 pub use card::ModelCard;
 pub use error::{Error, Result};

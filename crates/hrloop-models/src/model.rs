@@ -241,3 +241,37 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod explain_tests {
+    use super::*;
+    use crate::spec::FeatureSpec;
+
+    #[test]
+    fn explanations_name_the_feature_value_and_direction() {
+        let spec = FeatureSpec { numeric: vec!["interview_score".into(), "noise".into()], categorical: vec![] };
+        let mut rows = Vec::new();
+        let mut y = Vec::new();
+        for i in 0..200 {
+            let score = 1.0 + (i % 5) as f64;
+            let mut r = RawFeatures::default();
+            r.numeric.insert("interview_score".into(), score);
+            r.numeric.insert("noise".into(), ((i * 7919) % 13) as f64);
+            rows.push(r);
+            y.push(score + ((i * 31) % 3) as f64 > 4.0);
+        }
+        let pipeline = FeaturePipeline::fit(&spec, &rows);
+        let x: Vec<Vec<f64>> = rows.iter().map(|r| pipeline.transform(r)).collect();
+        let estimator =
+            Estimator::fit(&Algorithm::LogisticRegression { l2: 0.1, max_iterations: 200 }, &x, &y).unwrap();
+        let model = TrainedModel { pipeline, estimator };
+        let mut high = RawFeatures::default();
+        high.numeric.insert("interview_score".into(), 5.0);
+        high.numeric.insert("noise".into(), 6.0);
+        let top = model.explain(&high, 3).unwrap();
+        assert_eq!(top[0].feature, "interview_score");
+        assert!(top[0].effect > 0.0);
+        assert!(top[0].text.starts_with("interview score 5 raised the score by "), "{}", top[0].text);
+        assert_eq!(top.len(), 2);
+    }
+}

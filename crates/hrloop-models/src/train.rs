@@ -4,10 +4,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Date32Type, Float64Type, Int64Type};
-use arrow_array::{Array, RecordBatch};
+
+use arrow_array::Array;
 use chrono::{DateTime, Duration, Months, NaiveDate, Utc};
-use hrloop_core::Milestone;
+
 use hrloop_lake::{Lake, Table};
 use sha2::{Digest, Sha256};
 
@@ -15,6 +15,7 @@ use crate::card::{
     CARD_FORMAT_VERSION, FairnessResult, GateResult, GroupRate, Metrics, ModelCard, RowCounts, SnapshotFile,
     TrainingSnapshot,
 };
+use crate::data::{Applicant, LakeData, strings};
 use crate::features::{FeaturePipeline, RawFeatures};
 use crate::metrics;
 use crate::model::{Estimator, TrainedModel};
@@ -39,63 +40,6 @@ pub struct Trained {
     pub card: ModelCard,
 }
 
-fn strings<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a arrow_array::StringArray> {
-    Ok(b.column_by_name(name).ok_or_else(|| Error::Training(format!("lake column {name} missing")))?.as_string::<i32>())
-}
-
-fn epoch() -> NaiveDate {
-    NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
-}
-
-/// One applicant as the decision log recorded them.
-#[derive(Debug, Clone)]
-struct Applicant {
-    requisition: String,
-    candidate: String,
-    raw: RawFeatures,
-    served: bool,
-}
-
-async fn applicants(lake: &Lake) -> Result<Vec<Applicant>> {
-    let scan = lake
-        .scan(Table::Decisions, Some(&["requisition_id", "candidate_id", "job_family", "source", "features"]))
-        .await?;
-    let mut out = Vec::new();
-    for b in &scan.batches {
-        let (req, cand, jf, src) = (
-            strings(b, "requisition_id")?,
-            strings(b, "candidate_id")?,
-            strings(b, "job_family")?,
-            strings(b, "source")?,
-        );
-        let feats = b
-            .column_by_name("features")
-            .ok_or_else(|| Error::Training("lake column features missing".into()))?
-            .as_map();
-        for i in 0..b.num_rows() {
-            let mut raw = RawFeatures::default();
-            raw.categorical.insert("job_family".into(), jf.value(i).to_string());
-            if !feats.is_null(i) {
-                let entries = feats.value(i);
-                let keys = entries.column(0).as_string::<i32>();
-                let vals = entries.column(1).as_primitive::<Float64Type>();
-                for j in 0..entries.len() {
-                    if !vals.is_null(j) {
-                        raw.numeric.insert(keys.value(j).to_string(), vals.value(j));
-                    }
-                }
-            }
-            out.push(Applicant {
-                requisition: req.value(i).to_string(),
-                candidate: cand.value(i).to_string(),
-                raw,
-                served: src.value(i) == "serving",
-            });
-        }
-    }
-    Ok(out)
-}
-
 struct Example {
     raw: RawFeatures,
     label: bool,
@@ -108,74 +52,34 @@ pub async fn train(lake: &Lake, registry: &Registry, spec: &ModelSpec, opts: &Tr
     let today = opts.now.date_naive();
     let mut rows = RowCounts::default();
 
-    // Outcomes per employee: milestone -> (employed, rating).
-    let outcomes =
-        lake.scan(Table::Outcomes, Some(&["employee_id", "milestone", "employed", "performance_rating"])).await?;
-    let mut reported: HashMap<String, BTreeMap<Milestone, (bool, Option<i64>)>> = HashMap::new();
-    for b in &outcomes.batches {
-        let (emp, ms) = (strings(b, "employee_id")?, strings(b, "milestone")?);
-        let employed =
-            b.column_by_name("employed").ok_or_else(|| Error::Training("employed missing".into()))?.as_boolean();
-        let rating = b
-            .column_by_name("performance_rating")
-            .ok_or_else(|| Error::Training("performance_rating missing".into()))?
-            .as_primitive::<Int64Type>();
-        for i in 0..b.num_rows() {
-            let Ok(m) = ms.value(i).parse::<Milestone>() else { continue };
-            let r = (!rating.is_null(i)).then(|| rating.value(i));
-            reported.entry(emp.value(i).to_string()).or_default().insert(m, (employed.value(i), r));
-        }
-    }
-
-    let all_applicants = applicants(lake).await?;
-    let mut by_candidate: HashMap<(&str, &str), &Applicant> = HashMap::new();
-    for a in &all_applicants {
-        let key = (a.candidate.as_str(), a.requisition.as_str());
-        // Features as served beat imported history.
-        if by_candidate.get(&key).is_none_or(|prev| !prev.served && a.served) {
-            by_candidate.insert(key, a);
-        }
-    }
-
-    let hires = lake.scan(Table::Hires, Some(&["employee_id", "candidate_id", "requisition_id", "hire_date"])).await?;
+    let data = LakeData::load(lake).await?;
+    let by_candidate = data.decision_of_hire();
     let mut examples = Vec::new();
-    for b in &hires.batches {
-        let (emp, cand, req) = (strings(b, "employee_id")?, strings(b, "candidate_id")?, strings(b, "requisition_id")?);
-        let dates = b
-            .column_by_name("hire_date")
-            .ok_or_else(|| Error::Training("hire_date missing".into()))?
-            .as_primitive::<Date32Type>();
-        for i in 0..b.num_rows() {
-            let hire_date = epoch() + Duration::days(i64::from(dates.value(i)));
-            // Only cohorts whose label window has fully passed: including the early leavers of
-            // younger cohorts (known failures) but not their stayers (unknown) would bias both
-            // training and the time-based holdout towards failure.
-            if label.milestone.date_after(hire_date) + Duration::days(opts.grace_days) > today {
-                rows.excluded_not_due += 1;
+    for hire in &data.hires {
+        let hire_date = hire.hire_date;
+        // Only cohorts whose label window has fully passed: including the early leavers of
+        // younger cohorts (known failures) but not their stayers (unknown) would bias both
+        // training and the time-based holdout towards failure.
+        if label.milestone.date_after(hire_date) + Duration::days(opts.grace_days) > today {
+            rows.excluded_not_due += 1;
+            continue;
+        }
+        let known = data.outcomes.get(&hire.employee);
+        let at = known.and_then(|k| k.get(&label.milestone)).copied();
+        let left_before = known.is_some_and(|k| k.iter().any(|(m, (e, _))| *m < label.milestone && !e));
+        let value = match (at, left_before) {
+            (Some((employed, rating)), _) => label.value(employed, rating),
+            (None, true) => false,
+            (None, false) => {
+                rows.excluded_missing_outcome += 1;
                 continue;
             }
-            let known = reported.get(emp.value(i));
-            let at = known.and_then(|k| k.get(&label.milestone)).copied();
-            let left_before = known.is_some_and(|k| k.iter().any(|(m, (e, _))| *m < label.milestone && !e));
-            let value = match (at, left_before) {
-                (Some((employed, rating)), _) => label.value(employed, rating),
-                (None, true) => false,
-                (None, false) => {
-                    rows.excluded_missing_outcome += 1;
-                    continue;
-                }
-            };
-            let Some(a) = by_candidate.get(&(cand.value(i), req.value(i))) else {
-                rows.excluded_no_features += 1;
-                continue;
-            };
-            examples.push(Example {
-                raw: a.raw.clone(),
-                label: value,
-                hire_date,
-                requisition: req.value(i).to_string(),
-            });
-        }
+        };
+        let Some(a) = by_candidate.get(&(hire.candidate.as_str(), hire.requisition.as_str())) else {
+            rows.excluded_no_features += 1;
+            continue;
+        };
+        examples.push(Example { raw: a.raw.clone(), label: value, hire_date, requisition: hire.requisition.clone() });
     }
     if examples.len() < MIN_ROWS {
         return Err(Error::NotEnoughData(format!(
@@ -252,7 +156,7 @@ pub async fn train(lake: &Lake, registry: &Registry, spec: &ModelSpec, opts: &Tr
     };
 
     let fairness =
-        fairness(lake, spec, &model, &all_applicants, &groups.keys().map(|s| s.to_string()).collect::<Vec<_>>())
+        fairness(lake, spec, &model, &data.applicants, &groups.keys().map(|s| s.to_string()).collect::<Vec<_>>())
             .await?;
     let gates = gates(spec, &metrics, &fairness, &rows);
     let training_data = snapshot(lake).await?;

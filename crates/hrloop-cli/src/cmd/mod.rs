@@ -7,3 +7,4 @@ pub mod milestones;
 pub mod models;
 pub mod simulate;
 pub mod train;
+pub mod validity;

@@ -1,0 +1,139 @@
+//! Reading what training and the validity report need from the lake: the decision log's
+//! features, hires, and outcomes per employee and milestone.
+
+use std::collections::{BTreeMap, HashMap};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Date32Type, Float64Type, Int64Type};
+use arrow_array::{Array, RecordBatch};
+use chrono::{Duration, NaiveDate};
+use hrloop_core::Milestone;
+use hrloop_lake::{Lake, Table};
+
+use crate::features::RawFeatures;
+use crate::{Error, Result};
+
+pub(crate) fn strings<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a arrow_array::StringArray> {
+    Ok(b.column_by_name(name).ok_or_else(|| Error::Training(format!("lake column {name} missing")))?.as_string::<i32>())
+}
+
+fn epoch() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
+}
+
+/// One applicant as the decision log recorded them.
+#[derive(Debug, Clone)]
+pub struct Applicant {
+    pub requisition: String,
+    pub candidate: String,
+    pub raw: RawFeatures,
+    /// Scored by hrloop (features as served) rather than imported history.
+    pub served: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct HireRow {
+    pub employee: String,
+    pub candidate: String,
+    pub requisition: String,
+    pub hire_date: NaiveDate,
+}
+
+/// What the HRIS reported: employed and rating, per milestone.
+pub type Reported = BTreeMap<Milestone, (bool, Option<i64>)>;
+
+#[derive(Debug, Default)]
+pub struct LakeData {
+    pub applicants: Vec<Applicant>,
+    pub hires: Vec<HireRow>,
+    pub outcomes: HashMap<String, Reported>,
+}
+
+impl LakeData {
+    pub async fn load(lake: &Lake) -> Result<LakeData> {
+        let mut data = LakeData::default();
+        let scan = lake
+            .scan(Table::Decisions, Some(&["requisition_id", "candidate_id", "job_family", "source", "features"]))
+            .await?;
+        for b in &scan.batches {
+            let (req, cand, jf, src) = (
+                strings(b, "requisition_id")?,
+                strings(b, "candidate_id")?,
+                strings(b, "job_family")?,
+                strings(b, "source")?,
+            );
+            let feats = b
+                .column_by_name("features")
+                .ok_or_else(|| Error::Training("lake column features missing".into()))?
+                .as_map();
+            for i in 0..b.num_rows() {
+                let mut raw = RawFeatures::default();
+                raw.categorical.insert("job_family".into(), jf.value(i).to_string());
+                if !feats.is_null(i) {
+                    let entries = feats.value(i);
+                    let keys = entries.column(0).as_string::<i32>();
+                    let vals = entries.column(1).as_primitive::<Float64Type>();
+                    for j in 0..entries.len() {
+                        if !vals.is_null(j) {
+                            raw.numeric.insert(keys.value(j).to_string(), vals.value(j));
+                        }
+                    }
+                }
+                data.applicants.push(Applicant {
+                    requisition: req.value(i).to_string(),
+                    candidate: cand.value(i).to_string(),
+                    raw,
+                    served: src.value(i) == "serving",
+                });
+            }
+        }
+        let hires =
+            lake.scan(Table::Hires, Some(&["employee_id", "candidate_id", "requisition_id", "hire_date"])).await?;
+        for b in &hires.batches {
+            let (emp, cand, req) =
+                (strings(b, "employee_id")?, strings(b, "candidate_id")?, strings(b, "requisition_id")?);
+            let dates = b
+                .column_by_name("hire_date")
+                .ok_or_else(|| Error::Training("hire_date missing".into()))?
+                .as_primitive::<Date32Type>();
+            for i in 0..b.num_rows() {
+                data.hires.push(HireRow {
+                    employee: emp.value(i).to_string(),
+                    candidate: cand.value(i).to_string(),
+                    requisition: req.value(i).to_string(),
+                    hire_date: epoch() + Duration::days(i64::from(dates.value(i))),
+                });
+            }
+        }
+        let outcomes =
+            lake.scan(Table::Outcomes, Some(&["employee_id", "milestone", "employed", "performance_rating"])).await?;
+        for b in &outcomes.batches {
+            let (emp, ms) = (strings(b, "employee_id")?, strings(b, "milestone")?);
+            let employed =
+                b.column_by_name("employed").ok_or_else(|| Error::Training("employed missing".into()))?.as_boolean();
+            let rating = b
+                .column_by_name("performance_rating")
+                .ok_or_else(|| Error::Training("performance_rating missing".into()))?
+                .as_primitive::<Int64Type>();
+            for i in 0..b.num_rows() {
+                let Ok(m) = ms.value(i).parse::<Milestone>() else { continue };
+                let r = (!rating.is_null(i)).then(|| rating.value(i));
+                data.outcomes.entry(emp.value(i).to_string()).or_default().insert(m, (employed.value(i), r));
+            }
+        }
+        Ok(data)
+    }
+
+    /// The decision-log row of each (candidate, requisition); features as served win over
+    /// imported history.
+    pub fn decision_of_hire(&self) -> HashMap<(&str, &str), &Applicant> {
+        let mut by: HashMap<(&str, &str), &Applicant> = HashMap::new();
+        for a in &self.applicants {
+            let key = (a.candidate.as_str(), a.requisition.as_str());
+            if by.get(&key).is_none_or(|prev| !prev.served && a.served) {
+                by.insert(key, a);
+            }
+        }
+        by
+    }
+}
