@@ -59,6 +59,12 @@ fn train_promote_rollback_with_reasons_and_refuse_protected_features() {
         json(&run_ok(hrloop(&store).args(["models", "history", name, "--at", "2026-11-07T20:00:00Z", "--json"])));
     assert_eq!(then["state"]["champion"], "v2", "what was champion then");
 
+    // Calibration: a numbered record beside the champion, fitted on fresh outcomes.
+    let cal = json(&run_ok(hrloop(&store).args(now).args(["calibrate", name, "--json"])));
+    assert_eq!(cal["seq"], 1);
+    assert!(cal["rows"].as_u64().unwrap() >= 30);
+    assert!(cal["ece_after"].as_f64().unwrap() <= cal["ece_before"].as_f64().unwrap() + 1e-9, "{cal}");
+
     // Validity: which inputs predict later performance, with intervals.
     let validity = json(&run_ok(hrloop(&store).args(now).args(["validity", "--json"])));
     let row = validity["rows"]

@@ -46,6 +46,8 @@ enum Command {
     Models(cmd::models::Command),
     /// Which inputs (interview, assessment, ...) predict later performance and retention.
     Validity(cmd::validity::Args),
+    /// Refit a version's score-to-probability calibration on the newest matured outcomes.
+    Calibrate(cmd::calibrate::Args),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +70,7 @@ fn main() -> ExitCode {
             Command::Train(args) => cmd::train::run(&cli.global, args).await,
             Command::Models(c) => cmd::models::run(&cli.global, c).await,
             Command::Validity(args) => cmd::validity::run(&cli.global, args).await,
+            Command::Calibrate(args) => cmd::calibrate::run(&cli.global, args).await,
         }
     });
     match result {

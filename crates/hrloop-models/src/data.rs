@@ -10,7 +10,9 @@ use chrono::{Duration, NaiveDate};
 use hrloop_core::Milestone;
 use hrloop_lake::{Lake, Table};
 
+use crate::card::RowCounts;
 use crate::features::RawFeatures;
+use crate::spec::Label;
 use crate::{Error, Result};
 
 pub(crate) fn strings<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a arrow_array::StringArray> {
@@ -41,6 +43,15 @@ pub struct HireRow {
 
 /// What the HRIS reported: employed and rating, per milestone.
 pub type Reported = BTreeMap<Milestone, (bool, Option<i64>)>;
+
+/// A hire with features and a known label.
+#[derive(Debug, Clone)]
+pub struct Example {
+    pub raw: RawFeatures,
+    pub label: bool,
+    pub hire_date: NaiveDate,
+    pub requisition: String,
+}
 
 #[derive(Debug, Default)]
 pub struct LakeData {
@@ -135,5 +146,43 @@ impl LakeData {
             }
         }
         by
+    }
+
+    /// Hires whose label milestone has passed, with their label. Counts what was left out in
+    /// `rows`: not yet due (never counted as failures), missing outcome, no features.
+    pub fn labelled(&self, label: &Label, today: NaiveDate, grace_days: i64, rows: &mut RowCounts) -> Vec<Example> {
+        let by_candidate = self.decision_of_hire();
+        let mut examples = Vec::new();
+        for hire in &self.hires {
+            // Only cohorts whose label window has fully passed: including the early leavers of
+            // younger cohorts (known failures) but not their stayers (unknown) would bias both
+            // training and the time-based holdout towards failure.
+            if label.milestone.date_after(hire.hire_date) + Duration::days(grace_days) > today {
+                rows.excluded_not_due += 1;
+                continue;
+            }
+            let known = self.outcomes.get(&hire.employee);
+            let at = known.and_then(|k| k.get(&label.milestone)).copied();
+            let left_before = known.is_some_and(|k| k.iter().any(|(m, (e, _))| *m < label.milestone && !e));
+            let value = match (at, left_before) {
+                (Some((employed, rating)), _) => label.value(employed, rating),
+                (None, true) => false,
+                (None, false) => {
+                    rows.excluded_missing_outcome += 1;
+                    continue;
+                }
+            };
+            let Some(a) = by_candidate.get(&(hire.candidate.as_str(), hire.requisition.as_str())) else {
+                rows.excluded_no_features += 1;
+                continue;
+            };
+            examples.push(Example {
+                raw: a.raw.clone(),
+                label: value,
+                hire_date: hire.hire_date,
+                requisition: hire.requisition.clone(),
+            });
+        }
+        examples
     }
 }

@@ -1,6 +1,7 @@
 //! Learning: model specs, training on matured outcomes, evaluation, fairness and the model
 //! registry with champion/challenger aliases.
 
+pub mod calibrate;
 pub mod card;
 pub mod data;
 mod error;

@@ -18,6 +18,7 @@ use hrloop_lake::Store;
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
+use crate::calibrate::Calibration;
 use crate::card::ModelCard;
 use crate::{Error, Result};
 
@@ -195,6 +196,35 @@ impl Registry {
     pub async fn artifact(&self, name: &str, version: &str) -> Result<Bytes> {
         let path = Path::from(format!("registry/{name}/versions/{version}/model.json"));
         Ok(self.store.get(&path).await?)
+    }
+
+    /// Store a calibration record beside a version; returns it with its number.
+    pub async fn add_calibration(&self, name: &str, version: &str, mut cal: Calibration) -> Result<Calibration> {
+        self.card(name, version).await?;
+        let mut seq = self.calibrations(name, version).await?.last().map_or(0, |c| c.seq);
+        loop {
+            seq += 1;
+            cal.seq = seq;
+            let path = Path::from(format!("registry/{name}/versions/{version}/calibrations/{seq:06}.json"));
+            let json = serde_json::to_vec_pretty(&cal).map_err(|e| Error::Registry(e.to_string()))?;
+            if self.store.put_new(&path, json.into()).await? {
+                return Ok(cal);
+            }
+        }
+    }
+
+    /// Calibrations of a version, oldest first; serving applies the last.
+    pub async fn calibrations(&self, name: &str, version: &str) -> Result<Vec<Calibration>> {
+        let mut out = Vec::new();
+        for meta in self.store.list(&Path::from(format!("registry/{name}/versions/{version}/calibrations"))).await? {
+            let bytes = self.store.get(&meta.location).await?;
+            out.push(
+                serde_json::from_slice::<Calibration>(&bytes)
+                    .map_err(|e| Error::Corrupt { path: meta.location.to_string(), reason: e.to_string() })?,
+            );
+        }
+        out.sort_by_key(|c| c.seq);
+        Ok(out)
     }
 
     /// Every alias event of a model, in order.

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use arrow_array::cast::AsArray;
 
 use arrow_array::Array;
-use chrono::{DateTime, Duration, Months, NaiveDate, Utc};
+use chrono::{DateTime, Months, Utc};
 
 use hrloop_lake::{Lake, Table};
 use sha2::{Digest, Sha256};
@@ -15,7 +15,7 @@ use crate::card::{
     CARD_FORMAT_VERSION, FairnessResult, GateResult, GroupRate, Metrics, ModelCard, RowCounts, SnapshotFile,
     TrainingSnapshot,
 };
-use crate::data::{Applicant, LakeData, strings};
+use crate::data::{Applicant, Example, LakeData, strings};
 use crate::features::{FeaturePipeline, RawFeatures};
 use crate::metrics;
 use crate::model::{Estimator, TrainedModel};
@@ -40,47 +40,13 @@ pub struct Trained {
     pub card: ModelCard,
 }
 
-struct Example {
-    raw: RawFeatures,
-    label: bool,
-    hire_date: NaiveDate,
-    requisition: String,
-}
-
 pub async fn train(lake: &Lake, registry: &Registry, spec: &ModelSpec, opts: &TrainOptions) -> Result<Trained> {
     let label = spec.label().map_err(|reason| Error::Spec { path: spec.name.clone(), reason })?;
     let today = opts.now.date_naive();
     let mut rows = RowCounts::default();
 
     let data = LakeData::load(lake).await?;
-    let by_candidate = data.decision_of_hire();
-    let mut examples = Vec::new();
-    for hire in &data.hires {
-        let hire_date = hire.hire_date;
-        // Only cohorts whose label window has fully passed: including the early leavers of
-        // younger cohorts (known failures) but not their stayers (unknown) would bias both
-        // training and the time-based holdout towards failure.
-        if label.milestone.date_after(hire_date) + Duration::days(opts.grace_days) > today {
-            rows.excluded_not_due += 1;
-            continue;
-        }
-        let known = data.outcomes.get(&hire.employee);
-        let at = known.and_then(|k| k.get(&label.milestone)).copied();
-        let left_before = known.is_some_and(|k| k.iter().any(|(m, (e, _))| *m < label.milestone && !e));
-        let value = match (at, left_before) {
-            (Some((employed, rating)), _) => label.value(employed, rating),
-            (None, true) => false,
-            (None, false) => {
-                rows.excluded_missing_outcome += 1;
-                continue;
-            }
-        };
-        let Some(a) = by_candidate.get(&(hire.candidate.as_str(), hire.requisition.as_str())) else {
-            rows.excluded_no_features += 1;
-            continue;
-        };
-        examples.push(Example { raw: a.raw.clone(), label: value, hire_date, requisition: hire.requisition.clone() });
-    }
+    let examples = data.labelled(&label, today, opts.grace_days, &mut rows);
     if examples.len() < MIN_ROWS {
         return Err(Error::NotEnoughData(format!(
             "{} hires have a known {} outcome ({} not yet due, {} missing); at least {MIN_ROWS} are needed",
