@@ -82,9 +82,13 @@ impl Estimator {
                 let records = ndarray::Array2::from_shape_vec((x.len(), cols), flat)
                     .map_err(|e| Error::Training(e.to_string()))?;
                 let targets = ndarray::Array1::from_vec(y.to_vec());
+                // linfa's loss is a sum over rows, so its gradient grows with n; a tolerance per
+                // row (as scikit-learn's averaged loss uses) stops it once converged instead of
+                // running every allowed iteration.
                 let fitted = linfa_logistic::LogisticRegression::default()
                     .alpha(*l2)
                     .max_iterations(*max_iterations)
+                    .gradient_tolerance(1e-4 * x.len() as f64)
                     .fit(&Dataset::new(records, targets))
                     .map_err(|e| Error::Training(e.to_string()))?;
                 // linfa's probabilities are for its "positive" label; make ours P(success).

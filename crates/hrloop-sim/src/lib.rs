@@ -15,7 +15,7 @@ mod company;
 mod export;
 mod people;
 
-pub use company::{Applicant, Company, Hire, OutcomeRow, Requisition, SimConfig};
+pub use company::{Applicant, Company, Features, Hire, OutcomeRow, Requisition, SimConfig, success_logit};
 pub use export::{ExportManifest, write_exports};
 
 /// Simulate and write exports into `out`. Returns what was written.
