@@ -17,4 +17,4 @@ pub use card::ModelCard;
 pub use error::{Error, Result};
 pub use registry::{Alias, AliasEvent, AliasState, ChangeRequest, Registry};
 pub use spec::{Algorithm, Label, ModelSpec};
-pub use train::{TrainOptions, Trained, train};
+pub use train::{TrainOptions, Trained, train, train_with_progress};

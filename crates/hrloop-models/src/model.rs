@@ -70,6 +70,16 @@ impl SplitMix {
 impl Estimator {
     /// Fit on standardised rows `x` with labels `y`.
     pub fn fit(algorithm: &Algorithm, x: &[Vec<f64>], y: &[bool]) -> Result<Estimator> {
+        Self::fit_with_progress(algorithm, x, y, &mut |_, _| {})
+    }
+
+    /// [`Estimator::fit`], reporting `(done, total)` steps (trees) as it goes.
+    pub fn fit_with_progress(
+        algorithm: &Algorithm,
+        x: &[Vec<f64>],
+        y: &[bool],
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Estimator> {
         let positives = y.iter().filter(|&&b| b).count();
         if positives == 0 || positives == y.len() {
             return Err(Error::NotEnoughData(format!("all {} labelled rows have the same outcome", y.len())));
@@ -105,7 +115,8 @@ impl Estimator {
                     .with_max_depth(*max_depth)
                     .with_min_samples_leaf(*min_samples_leaf);
                 let mut out = Vec::with_capacity(*trees as usize);
-                for _ in 0..*trees {
+                for t in 0..*trees {
+                    progress(t as usize, *trees as usize);
                     let rows: Vec<usize> = (0..x.len()).map(|_| rng.below(x.len())).collect();
                     let mut columns: Vec<usize> = (0..cols).collect();
                     for i in 0..per_tree {
@@ -126,6 +137,7 @@ impl Estimator {
                     let tree = Tree::fit(&m, &labels, params.clone()).map_err(|e| Error::Training(e.to_string()))?;
                     out.push(ForestTree { columns, tree: Some(tree), constant: 0.0 });
                 }
+                progress(*trees as usize, *trees as usize);
                 Ok(Estimator::Forest { trees: out })
             }
         }

@@ -41,6 +41,17 @@ pub struct Trained {
 }
 
 pub async fn train(lake: &Lake, registry: &Registry, spec: &ModelSpec, opts: &TrainOptions) -> Result<Trained> {
+    train_with_progress(lake, registry, spec, opts, &mut |_, _| {}).await
+}
+
+/// [`train`], reporting fitting progress as `(done, total)`.
+pub async fn train_with_progress(
+    lake: &Lake,
+    registry: &Registry,
+    spec: &ModelSpec,
+    opts: &TrainOptions,
+    progress: &mut (dyn FnMut(usize, usize) + Send),
+) -> Result<Trained> {
     let label = spec.label().map_err(|reason| Error::Spec { path: spec.name.clone(), reason })?;
     let today = opts.now.date_naive();
     let mut rows = RowCounts::default();
@@ -77,7 +88,7 @@ pub async fn train(lake: &Lake, registry: &Registry, spec: &ModelSpec, opts: &Tr
     let x: Vec<Vec<f64>> = train_raw.iter().map(|r| pipeline.transform(r)).collect();
     let y: Vec<bool> = train.iter().map(|e| e.label).collect();
     tracing::info!(model = %spec.name, rows = x.len(), columns = pipeline.columns().len(), "training");
-    let estimator = Estimator::fit(&spec.algorithm, &x, &y)?;
+    let estimator = Estimator::fit_with_progress(&spec.algorithm, &x, &y, progress)?;
     let model = TrainedModel { pipeline, estimator };
 
     // Evaluation on the holdout.

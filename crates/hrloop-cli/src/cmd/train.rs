@@ -102,9 +102,24 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let lake = global.lake()?;
     let registry = Registry::new(lake.store().clone());
     let opts = TrainOptions { now: global.clock()?.now(), actor: args.actor.clone(), grace_days: 14 };
-    let trained = hrloop_models::train(&lake, &registry, &spec, &opts)
+    let bar = if args.json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr())
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} fitting {msg} [{bar:30}] {pos}/{len}")
+            .expect("static template"),
+    );
+    bar.set_message(spec.name.clone());
+    let mut progress = |done: usize, total: usize| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    };
+    let trained = hrloop_models::train_with_progress(&lake, &registry, &spec, &opts, &mut progress)
         .await
         .with_context(|| format!("training {}", spec.name))?;
+    bar.finish_and_clear();
     if args.json {
         print_json(&trained.card)?;
     } else {
