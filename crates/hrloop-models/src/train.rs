@@ -198,16 +198,26 @@ async fn fairness(
             selected.push((pool[i].candidate.as_str(), rank < spec.fairness.top_k));
         }
     }
-    let mut dims: Vec<Vec<&str>> = spec.fairness.attributes.iter().map(|a| vec![a.as_str()]).collect();
-    for i in 0..spec.fairness.attributes.len() {
-        for j in i + 1..spec.fairness.attributes.len() {
-            dims.push(vec![&spec.fairness.attributes[i], &spec.fairness.attributes[j]]);
+    Ok(selection_fairness(&selected, &attrs, &spec.fairness))
+}
+
+/// Selection rate per group of each attribute and of each pair of attributes, and the adverse
+/// impact ratio (lowest rate / highest rate) over groups of at least `min_group_size`.
+pub fn selection_fairness(
+    selected: &[(&str, bool)],
+    attrs: &HashMap<String, BTreeMap<String, String>>,
+    spec: &crate::spec::FairnessSpec,
+) -> Vec<FairnessResult> {
+    let mut dims: Vec<Vec<&str>> = spec.attributes.iter().map(|a| vec![a.as_str()]).collect();
+    for i in 0..spec.attributes.len() {
+        for j in i + 1..spec.attributes.len() {
+            dims.push(vec![&spec.attributes[i], &spec.attributes[j]]);
         }
     }
     let mut out = Vec::new();
     for dim in dims {
         let mut counts: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-        for (cand, sel) in &selected {
+        for (cand, sel) in selected {
             let Some(a) = attrs.get(*cand) else { continue };
             let key: Option<Vec<&str>> = dim.iter().map(|d| a.get(*d).map(String::as_str)).collect();
             let Some(key) = key else { continue };
@@ -222,7 +232,7 @@ async fn fairness(
                 candidates: n,
                 selected: s,
                 selection_rate: s as f64 / n as f64,
-                small: n < spec.fairness.min_group_size,
+                small: n < spec.min_group_size,
             })
             .collect();
         let rates: Vec<f64> = groups.iter().filter(|g| !g.small).map(|g| g.selection_rate).collect();
@@ -236,7 +246,7 @@ async fn fairness(
             passes_four_fifths: air.map(|r| r >= 0.8),
         });
     }
-    Ok(out)
+    out
 }
 
 fn gates(spec: &ModelSpec, m: &Metrics, fairness: &[FairnessResult], rows: &RowCounts) -> GateResult {
@@ -282,4 +292,42 @@ async fn snapshot(lake: &Lake) -> Result<TrainingSnapshot> {
         }
     }
     Ok(TrainingSnapshot { files, content_sha256: hex::encode(h.finalize()) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::FairnessSpec;
+
+    #[test]
+    fn adverse_impact_ratio_with_intersections_and_small_groups() {
+        let mut attrs = HashMap::new();
+        let mut selected = Vec::new();
+        let names: Vec<String> = (0..260).map(|i| format!("c{i}")).collect();
+        for (i, name) in names.iter().enumerate() {
+            // 100 F (20 selected), 100 M (40 selected), 60 X (only 10 people, 5 selected, are "young").
+            let (gender, sel) = match i {
+                0..100 => ("F", i < 20),
+                100..200 => ("M", i < 140),
+                _ => ("X", i < 205),
+            };
+            let age = if i % 2 == 0 { "<30" } else { "30-44" };
+            attrs.insert(
+                name.clone(),
+                [("gender".to_string(), gender.to_string()), ("age_band".to_string(), age.to_string())].into(),
+            );
+            selected.push((name.as_str(), sel));
+        }
+        let spec = FairnessSpec { attributes: vec!["gender".into(), "age_band".into()], top_k: 5, min_group_size: 70 };
+        let r = selection_fairness(&selected, &attrs, &spec);
+        let gender = &r[0];
+        assert_eq!(gender.attribute, "gender");
+        // X (n=60) is under the minimum size: reported, not used for the ratio.
+        assert!(gender.groups.iter().any(|g| g.group == "X" && g.small));
+        assert!((gender.adverse_impact_ratio.unwrap() - 0.2 / 0.4).abs() < 1e-12);
+        assert_eq!(gender.passes_four_fifths, Some(false));
+        let both = r.iter().find(|f| f.attribute == "gender x age_band").unwrap();
+        assert_eq!(both.groups.len(), 6);
+        assert!(both.groups.iter().any(|g| g.group == "F & <30"));
+    }
 }
