@@ -129,20 +129,20 @@ fn main() -> Result<()> {
         rf_auc
     );
 
-    let run = |train: &str| -> Result<serde_json::Value> {
+    let run = |train: &str, which: &str| -> Result<serde_json::Value> {
         // One thread for BLAS too, so both sides are measured single-threaded.
         let out = Command::new("python3")
             .envs([("OMP_NUM_THREADS", "1"), ("OPENBLAS_NUM_THREADS", "1"), ("MKL_NUM_THREADS", "1")])
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/train_sklearn.py"))
             .arg(dir.path().join(train))
             .arg(dir.path().join("hold.csv"))
-            .args([trees.to_string(), depth.to_string(), leaf.to_string()])
+            .args([trees.to_string(), depth.to_string(), leaf.to_string(), which.to_string()])
             .output()?;
         anyhow::ensure!(out.status.success(), "scikit-learn failed: {}", String::from_utf8_lossy(&out.stderr));
         Ok(serde_json::from_slice(&out.stdout)?)
     };
-    let full = run("train.csv")?;
-    let sub = run("train_trees.csv")?;
+    let full = run("train.csv", "lr,hgb")?;
+    let sub = run("train_trees.csv", "rf")?;
     let sk = |v: &serde_json::Value, k: &str| {
         (v[k]["seconds"].as_f64().unwrap_or(f64::NAN), v[k]["auc"].as_f64().unwrap_or(f64::NAN))
     };
