@@ -48,6 +48,11 @@ enum Command {
     Validity(cmd::validity::Args),
     /// Refit a version's score-to-probability calibration on the newest matured outcomes.
     Calibrate(cmd::calibrate::Args),
+    /// Serve ranked shortlists over HTTP (A/B or shadow, human review routing, decision log).
+    Serve(cmd::serve::Args),
+    /// API tokens: add (printed once), list, revoke.
+    #[command(subcommand)]
+    Tokens(cmd::tokens::Command),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +76,8 @@ fn main() -> ExitCode {
             Command::Models(c) => cmd::models::run(&cli.global, c).await,
             Command::Validity(args) => cmd::validity::run(&cli.global, args).await,
             Command::Calibrate(args) => cmd::calibrate::run(&cli.global, args).await,
+            Command::Serve(args) => cmd::serve::run(&cli.global, args).await,
+            Command::Tokens(c) => cmd::tokens::run(&cli.global, c),
         }
     });
     match result {

@@ -127,12 +127,15 @@ static DECISIONS: TableDef = TableDef {
         f("decision", Kind::Utf8, false, "advanced, rejected, hired or withdrawn"),
         f("skills", Kind::Utf8, false, "Skills, separated by |, from data/taxonomy/skills.txt"),
         f("features", Kind::FloatMap, false, "Feature values as seen at decision time"),
+        f("decision_id", Kind::Utf8, false, "One ranking request (served decisions); empty for imported history"),
         f("model_version", Kind::Utf8, false, "Model version that scored it (served decisions)"),
-        f("arm", Kind::Utf8, false, "champion, challenger or shadow"),
-        f("score", Kind::Float, false, "Model score"),
+        f("arm", Kind::Utf8, false, "champion or challenger: the arm that served the ranking"),
+        f("score", Kind::Float, false, "Model score (probability of success) of the serving arm"),
         f("route", Kind::Utf8, false, "auto or human:<reason>"),
+        f("shadow_version", Kind::Utf8, false, "The other model, when both scored (shadow mode)"),
+        f("shadow_score", Kind::Float, false, "The other model's score"),
     ],
-    key: &["requisition_id", "candidate_id", "source"],
+    key: &["requisition_id", "candidate_id", "source", "decision_id"],
     partitions: &[("month", PartitionRule::Month("decided_at"))],
 };
 

@@ -6,6 +6,8 @@ pub mod ingest;
 pub mod lake;
 pub mod milestones;
 pub mod models;
+pub mod serve;
 pub mod simulate;
+pub mod tokens;
 pub mod train;
 pub mod validity;

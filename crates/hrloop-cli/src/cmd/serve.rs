@@ -1,0 +1,80 @@
+//! `hrloop serve`: the ranking API.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow};
+use hrloop_serve::{Mode, ServeConfig};
+
+use crate::context::Global;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Endpoints: POST /v1/rank (recruiter), GET /v1/models (any role),\n\
+    POST /v1/models/NAME/promote|rollback (on_call), /healthz, /readyz, /metrics (no token).\n\
+    Create tokens with `hrloop tokens add NAME --role ROLE`. Every ranked candidate is logged\n\
+    durably (write-ahead log, fsync) before the response, then moved to lake/decisions.\n\n\
+    Example:\n  \
+    curl -s -H \"Authorization: Bearer $TOKEN\" localhost:8080/v1/rank -d '{\"requisition\": \\\n    \
+    {\"id\": \"REQ-1\", \"job_family\": \"sales\"}, \"candidates\": [{\"id\": \"C-1\", \"features\": \\\n    \
+    {\"interview_score\": 4.5, \"assessment_score\": 80}}]}'")]
+pub struct Args {
+    /// Address to listen on. Loopback unless you mean it.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Registry model whose champion (and challenger) are served.
+    #[arg(long, default_value = "success12m_logistic")]
+    pub model: String,
+    /// `ab`: a share of requisitions goes to the challenger; `shadow`: the champion serves all
+    /// and the challenger scores the same candidates off the request path.
+    #[arg(long, default_value = "ab", value_parser = ["ab", "shadow"])]
+    pub mode: String,
+    /// Share of requisitions on the challenger (A/B mode).
+    #[arg(long, default_value_t = 0.20)]
+    pub challenger_share: f64,
+    /// Candidates below this confidence go to a human.
+    #[arg(long, default_value_t = 0.70)]
+    pub low_confidence: f64,
+    /// Share of decisions sampled for human review regardless of confidence.
+    #[arg(long, default_value_t = 0.10)]
+    pub audit_rate: f64,
+    /// Most candidates in one request.
+    #[arg(long, default_value_t = 500)]
+    pub max_candidates: usize,
+}
+
+pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
+    for (name, v) in [
+        ("--challenger-share", args.challenger_share),
+        ("--low-confidence", args.low_confidence),
+        ("--audit-rate", args.audit_rate),
+    ] {
+        anyhow::ensure!((0.0..=1.0).contains(&v), "{name} must be between 0 and 1");
+    }
+    let lake = global.lake()?;
+    let pseudo = global.pseudonymiser(&lake)?;
+    let config = ServeConfig {
+        model: args.model,
+        mode: if args.mode == "shadow" { Mode::Shadow } else { Mode::Ab },
+        challenger_share: args.challenger_share,
+        low_confidence: args.low_confidence,
+        audit_rate: args.audit_rate,
+        max_candidates: args.max_candidates,
+        ..ServeConfig::default()
+    };
+    let state = hrloop_serve::start(config, lake, pseudo, global.clock()?).await.map_err(|e| anyhow!(e))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let ready =
+        state.live.snapshot().champion.as_ref().map_or("no champion yet (readyz will say 503)".to_string(), |c| c.id());
+    eprintln!("hrloop serving on http://{} — {}", listener.local_addr()?, ready);
+    let app = hrloop_serve::router(state.clone());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    state.log.flush().await.map_err(|e| anyhow!(e))?;
+    eprintln!("hrloop: stopped; decisions flushed to the lake");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,436 @@
+//! HTTP: routes, auth, request validation with the path of the offending field, ranking with
+//! A/B assignment and human-in-the-loop routing, model management.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use hrloop_ingest::Pseudonymiser;
+use hrloop_models::features::RawFeatures;
+use hrloop_models::{Alias, ChangeRequest, Registry};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::auth::{Role, Tokens};
+use crate::config::{Mode, ServeConfig};
+use crate::decision_log::{DecisionLog, DecisionRow};
+use crate::live::{Live, LiveModels, Loaded};
+use crate::metrics::Metrics;
+
+pub struct AppState {
+    pub config: ServeConfig,
+    pub live: Arc<LiveModels>,
+    pub registry: Registry,
+    pub tokens: arc_swap::ArcSwap<Tokens>,
+    pub pseudo: Pseudonymiser,
+    pub log: DecisionLog,
+    pub metrics: Metrics,
+    pub clock: Arc<dyn hrloop_core::Clock>,
+}
+
+/// An error as the caller sees it: a status, a code, a message; never a panic or a stack.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+    fn bad(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+fn authorize(state: &AppState, headers: &HeaderMap, allowed: &[Role]) -> Result<(String, Role), ApiError> {
+    let header = headers.get(header::AUTHORIZATION).and_then(|h| h.to_str().ok());
+    let Some((name, role)) = state.tokens.load().identify(header) else {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "a valid bearer token is required"));
+    };
+    if role != Role::Admin && !allowed.contains(&role) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "role {} may not do this; allowed: {}",
+                role.name(),
+                allowed.iter().map(|r| r.name()).collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
+    Ok((name, role))
+}
+
+/// Parse JSON, naming the offending field on failure (`candidates[3].features.years_experience`).
+fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let status = if inner.is_syntax() || inner.is_eof() {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        };
+        ApiError::new(status, "invalid_json", if path == "." { inner.to_string() } else { format!("{path}: {inner}") })
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RankRequest {
+    pub requisition: RequisitionIn,
+    pub candidates: Vec<CandidateIn>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequisitionIn {
+    pub id: String,
+    pub job_family: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CandidateIn {
+    /// The ATS's candidate id: pseudonymised before anything is logged.
+    pub id: String,
+    #[serde(default)]
+    pub features: BTreeMap<String, Option<f64>>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Route {
+    /// `auto` or `human`.
+    pub kind: String,
+    /// For `human`: `low_confidence`, `random_audit` or `edge_case`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RankedCandidate {
+    pub id: String,
+    pub rank: usize,
+    /// Probability of success at the model's milestone (calibrated when a calibration exists).
+    pub score: f64,
+    /// How sure the model is either way: max(score, 1 − score).
+    pub confidence: f64,
+    pub route: Route,
+    pub explanation: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RankResponse {
+    pub decision_id: String,
+    pub requisition_id: String,
+    pub model_version: String,
+    /// `champion` or `challenger`.
+    pub arm: String,
+    pub candidates: Vec<RankedCandidate>,
+}
+
+/// Uniform number in [0, 1) from text: stable across processes and versions.
+pub fn bucket(parts: &[&str]) -> f64 {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0x1f]);
+    }
+    let d = h.finalize();
+    u64::from_be_bytes(d[..8].try_into().expect("8 bytes")) as f64 / 2f64.powi(64)
+}
+
+/// Which arm serves a requisition: sticky per requisition and experiment.
+pub fn assign(live: &Live, config: &ServeConfig, requisition: &str) -> &'static str {
+    match (&live.challenger, config.mode) {
+        (Some(ch), Mode::Ab) if bucket(&[&ch.id(), requisition]) < config.challenger_share => "challenger",
+        _ => "champion",
+    }
+}
+
+fn score(model: &Loaded, rows: &[RawFeatures]) -> Result<Vec<f64>, ApiError> {
+    let raw = model
+        .model
+        .score_many(rows)
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "scoring_failed", e.to_string()))?;
+    Ok(match &model.calibration {
+        Some(c) => raw.into_iter().map(|p| c.apply(p)).collect(),
+        None => raw,
+    })
+}
+
+async fn rank(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    authorize(&state, &headers, &[Role::Recruiter])?;
+    let req: RankRequest = parse(&body)?;
+    let cfg = &state.config;
+    if req.candidates.is_empty() {
+        return Err(ApiError::bad("candidates: at least one candidate is needed"));
+    }
+    if req.candidates.len() > cfg.max_candidates {
+        return Err(ApiError::bad(format!(
+            "candidates: {} given, at most {} per request",
+            req.candidates.len(),
+            cfg.max_candidates
+        )));
+    }
+    if req.requisition.id.trim().is_empty() {
+        return Err(ApiError::bad("requisition.id: must not be empty"));
+    }
+    for (i, c) in req.candidates.iter().enumerate() {
+        if c.id.trim().is_empty() {
+            return Err(ApiError::bad(format!("candidates[{i}].id: must not be empty")));
+        }
+        for (k, v) in &c.features {
+            if v.is_some_and(|x| !x.is_finite()) {
+                return Err(ApiError::bad(format!("candidates[{i}].features.{k}: must be a finite number")));
+            }
+        }
+    }
+    // One snapshot for the whole request: never two versions in one response.
+    let live = state.live.snapshot();
+    let arm = assign(&live, cfg, &req.requisition.id);
+    let serving = if arm == "challenger" { live.challenger.clone() } else { live.champion.clone() };
+    let Some(serving) = serving else {
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_champion", "no champion model is loaded yet"));
+    };
+    let rows: Vec<RawFeatures> = req
+        .candidates
+        .iter()
+        .map(|c| RawFeatures {
+            numeric: c.features.iter().filter_map(|(k, v)| v.map(|x| (k.clone(), x))).collect(),
+            categorical: [("job_family".to_string(), req.requisition.job_family.clone())].into(),
+        })
+        .collect();
+    let scores = score(&serving, &rows)?;
+    let shadow = match (&live.challenger, cfg.mode) {
+        (Some(ch), Mode::Shadow) => Some(ch.clone()),
+        _ => None,
+    };
+    let decision_id = uuid::Uuid::new_v4().to_string();
+    let now = state.clock.now();
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let expected = serving.model.pipeline.numeric.len();
+    let mut out = Vec::with_capacity(rows.len());
+    let mut log = Vec::with_capacity(rows.len());
+    for (rank, &i) in order.iter().enumerate() {
+        let c = &req.candidates[i];
+        let p = scores[i];
+        let confidence = p.max(1.0 - p);
+        let known = serving.model.pipeline.numeric.iter().filter(|s| rows[i].numeric.contains_key(&s.name)).count();
+        let reason = if !serving.model.pipeline.unseen(&rows[i]).is_empty() || known * 2 < expected {
+            Some("edge_case")
+        } else if confidence < cfg.low_confidence {
+            Some("low_confidence")
+        } else if bucket(&["audit", &req.requisition.id, &c.id]) < cfg.audit_rate {
+            Some("random_audit")
+        } else {
+            None
+        };
+        state.metrics.routes.with_label_values(&[reason.unwrap_or("auto")]).inc();
+        let explanation =
+            serving.model.explain(&rows[i], 3).map(|v| v.into_iter().map(|c| c.text).collect()).unwrap_or_default();
+        let pseudonym = state.pseudo.pseudonym("candidate", &c.id);
+        log.push(DecisionRow {
+            decision_id: decision_id.clone(),
+            requisition_id: req.requisition.id.clone(),
+            candidate_id: pseudonym,
+            job_family: req.requisition.job_family.clone(),
+            decided_at: now,
+            features: rows[i].numeric.clone(),
+            model_version: serving.id(),
+            arm: arm.to_string(),
+            score: p,
+            route: reason.map_or("auto".to_string(), |r| format!("human:{r}")),
+            shadow_version: None,
+            shadow_score: None,
+        });
+        out.push(RankedCandidate {
+            id: c.id.clone(),
+            rank: rank + 1,
+            score: p,
+            confidence,
+            route: Route {
+                kind: if reason.is_some() { "human" } else { "auto" }.into(),
+                reason: reason.map(String::from),
+            },
+            explanation,
+        });
+    }
+    // Shadow: the challenger scores the same candidates off the request path; its scores are
+    // logged beside the champion's, and a slow challenger never delays this response.
+    let logged = log.clone();
+    state.log.append(log).await.map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "log_unavailable", e))?;
+    if let Some(ch) = shadow {
+        let st = state.clone();
+        tokio::spawn(async move {
+            if let Ok(s) = score(&ch, &rows) {
+                let rows: Vec<DecisionRow> = logged
+                    .into_iter()
+                    .zip(order.iter().map(|&i| s[i]))
+                    .map(|(mut r, sc)| {
+                        r.decision_id = format!("{}-shadow", r.decision_id);
+                        r.arm = "shadow".into();
+                        r.shadow_version = Some(r.model_version.clone());
+                        r.shadow_score = Some(r.score);
+                        r.model_version = ch.id();
+                        r.score = sc;
+                        r
+                    })
+                    .collect();
+                let _ = st.log.append(rows).await;
+            }
+        });
+    }
+    state.metrics.requests.with_label_values(&[arm, "ok"]).inc();
+    state.metrics.latency.with_label_values(&[arm]).observe(started.elapsed().as_secs_f64());
+    let resp = RankResponse {
+        decision_id,
+        requisition_id: req.requisition.id,
+        model_version: serving.id(),
+        arm: arm.into(),
+        candidates: out,
+    };
+    Ok(axum::Json(resp).into_response())
+}
+
+#[derive(Debug, Serialize)]
+struct ModelsView {
+    name: String,
+    champion: Option<String>,
+    challenger: Option<String>,
+    versions: Vec<String>,
+    serving_seq: u64,
+}
+
+async fn list_models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authorize(&state, &headers, &Role::ALL)?;
+    let name = state.live.name().to_string();
+    let reg = |e: hrloop_models::Error| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "registry", e.to_string());
+    let st = state.registry.state(&name).await.map_err(reg)?;
+    let versions = state.registry.versions(&name).await.map_err(reg)?;
+    let view = ModelsView {
+        name,
+        champion: st.champion,
+        challenger: st.challenger,
+        versions,
+        serving_seq: state.live.snapshot().seq,
+    };
+    Ok(axum::Json(view).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangeIn {
+    #[serde(default)]
+    version: Option<String>,
+    reason: String,
+    #[serde(default)]
+    alias: Option<Alias>,
+}
+
+async fn change(
+    state: Arc<AppState>,
+    headers: HeaderMap,
+    name: String,
+    body: Bytes,
+    rollback: bool,
+) -> Result<Response, ApiError> {
+    let (who, _) = authorize(&state, &headers, &[Role::OnCall])?;
+    let input: ChangeIn = parse(&body)?;
+    if input.reason.trim().is_empty() {
+        return Err(ApiError::bad("reason: say why"));
+    }
+    let req = ChangeRequest {
+        actor: who,
+        reason: input.reason,
+        evidence: serde_json::json!({"via": "http"}),
+        at: state.clock.now(),
+    };
+    let result = if rollback {
+        state.registry.rollback(&name, input.version.as_deref(), req).await
+    } else {
+        let Some(v) = input.version.as_deref() else { return Err(ApiError::bad("version: required")) };
+        state.registry.promote(&name, v, input.alias.unwrap_or(Alias::Champion), req).await
+    };
+    let event = result.map_err(|e| match e {
+        hrloop_models::Error::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+        hrloop_models::Error::UnknownVersion(m) => ApiError::new(StatusCode::NOT_FOUND, "unknown_version", m),
+        other => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "refused", other.to_string()),
+    })?;
+    if name == state.live.name() {
+        let _ = state.live.refresh().await;
+    }
+    state.metrics.alias_changes.with_label_values(&[if rollback { "rollback" } else { "promote" }]).inc();
+    Ok(axum::Json(event).into_response())
+}
+
+async fn promote(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    change(state, headers, name, body, false).await
+}
+
+async fn rollback(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    change(state, headers, name, body, true).await
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    match &state.live.snapshot().champion {
+        Some(c) => (StatusCode::OK, format!("ready: serving {}", c.id())).into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "not ready: no champion loaded").into_response(),
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.config.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/v1/rank", post(rank))
+        .route("/v1/models", get(list_models))
+        .route("/v1/models/{name}/promote", post(promote))
+        .route("/v1/models/{name}/rollback", post(rollback))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}

@@ -1,0 +1,47 @@
+//! Serving settings, with the defaults DESIGN.md names.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// A share of requisitions is served by the challenger.
+    Ab,
+    /// The champion serves everything; the challenger scores the same candidates off the path.
+    Shadow,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServeConfig {
+    /// Model name in the registry whose champion/challenger are served.
+    pub model: String,
+    pub mode: Mode,
+    /// Share of requisitions on the challenger in A/B mode.
+    pub challenger_share: f64,
+    /// Below this confidence a candidate goes to a human.
+    pub low_confidence: f64,
+    /// Share of decisions sampled for human review whatever their confidence.
+    pub audit_rate: f64,
+    pub max_candidates: usize,
+    pub max_body_bytes: usize,
+    /// How often the registry is checked for alias changes, milliseconds.
+    pub poll_ms: u64,
+    /// How often logged decisions are moved into the lake, milliseconds.
+    pub flush_ms: u64,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            model: "success12m_logistic".into(),
+            mode: Mode::Ab,
+            challenger_share: 0.20,
+            low_confidence: 0.70,
+            audit_rate: 0.10,
+            max_candidates: 500,
+            max_body_bytes: 2 * 1024 * 1024,
+            poll_ms: 500,
+            flush_ms: 5000,
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! `hrloop serve`: ranked shortlists over HTTP with champion/challenger A/B or shadow,
+//! human-in-the-loop routing, a durable decision log, model management and bearer-token auth.
+//! The only crate that knows HTTP.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod decision_log;
+pub mod live;
+pub mod metrics;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use api::{AppState, router};
+pub use auth::{Role, TokenStore};
+pub use config::{Mode, ServeConfig};
+
+/// Build the state: load the models, open the decision log, start the registry poller.
+pub async fn start(
+    config: ServeConfig,
+    lake: hrloop_lake::Lake,
+    pseudo: hrloop_ingest::Pseudonymiser,
+    clock: Arc<dyn hrloop_core::Clock>,
+) -> Result<Arc<AppState>, String> {
+    let root = lake
+        .store()
+        .local_root()
+        .map(|p| p.to_path_buf())
+        .ok_or("hrloop serve needs a local store for its write-ahead log and tokens")?;
+    let registry = hrloop_models::Registry::new(lake.store().clone());
+    let live = Arc::new(live::LiveModels::new(&config.model, registry.clone()));
+    live.refresh().await.map_err(|e| e.to_string())?;
+    let (log, _writer) =
+        decision_log::DecisionLog::open(lake.clone(), root.join("_wal"), Duration::from_millis(config.flush_ms))
+            .await
+            .map_err(|e| format!("decision log: {e}"))?;
+    let tokens = TokenStore::in_store(&root);
+    let state = Arc::new(AppState {
+        tokens: arc_swap::ArcSwap::from_pointee(tokens.load().map_err(|e| format!("tokens: {e}"))?),
+        config,
+        live: live.clone(),
+        registry,
+        pseudo,
+        log,
+        metrics: metrics::Metrics::default(),
+        clock,
+    });
+    let st = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(st.config.poll_ms));
+        loop {
+            tick.tick().await;
+            if let Err(e) = st.live.refresh().await {
+                tracing::warn!(error = %e, "registry poll failed");
+            }
+            if let Ok(t) = tokens.load() {
+                st.tokens.store(Arc::new(t));
+            }
+        }
+    });
+    Ok(state)
+}

@@ -1,0 +1,102 @@
+//! The models being served, swapped atomically: a request takes one snapshot and is served
+//! wholly by it, so a promote or rollback never mixes versions within a response. A poller
+//! follows the registry, so a change made by any process takes effect within a poll interval.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use hrloop_models::calibrate::Calibration;
+use hrloop_models::model::TrainedModel;
+use hrloop_models::{Registry, Result};
+
+#[derive(Debug)]
+pub struct Loaded {
+    pub name: String,
+    pub version: String,
+    pub model: TrainedModel,
+    pub calibration: Option<Calibration>,
+}
+
+impl Loaded {
+    /// `name/version`, as logged and returned.
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.name, self.version)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Live {
+    /// Registry event the snapshot reflects.
+    pub seq: u64,
+    pub champion: Option<Arc<Loaded>>,
+    pub challenger: Option<Arc<Loaded>>,
+}
+
+#[derive(Debug)]
+pub struct LiveModels {
+    name: String,
+    registry: Registry,
+    current: ArcSwap<Live>,
+}
+
+impl LiveModels {
+    pub fn new(name: &str, registry: Registry) -> Self {
+        Self { name: name.to_string(), registry, current: ArcSwap::from_pointee(Live::default()) }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn snapshot(&self) -> Arc<Live> {
+        self.current.load_full()
+    }
+
+    async fn load(&self, version: &str, reuse: &[&Option<Arc<Loaded>>]) -> Result<Arc<Loaded>> {
+        if let Some(l) = reuse.iter().filter_map(|o| o.as_ref()).find(|l| l.version == version) {
+            // Calibrations can change under a fixed version: refresh just that.
+            let calibration = self.registry.calibrations(&self.name, version).await?.pop();
+            if calibration == l.calibration {
+                return Ok(l.clone());
+            }
+        }
+        let bytes = self.registry.artifact(&self.name, version).await?;
+        let model: TrainedModel = serde_json::from_slice(&bytes).map_err(|e| hrloop_models::Error::Corrupt {
+            path: format!("{}/{version}/model.json", self.name),
+            reason: e.to_string(),
+        })?;
+        let calibration = self.registry.calibrations(&self.name, version).await?.pop();
+        Ok(Arc::new(Loaded { name: self.name.clone(), version: version.to_string(), model, calibration }))
+    }
+
+    /// Follow the registry; returns whether the served models changed.
+    pub async fn refresh(&self) -> Result<bool> {
+        let state = self.registry.state(&self.name).await?;
+        let old = self.snapshot();
+        let champion = match &state.champion {
+            Some(v) => Some(self.load(v, &[&old.champion, &old.challenger]).await?),
+            None => None,
+        };
+        let challenger = match &state.challenger {
+            Some(v) => Some(self.load(v, &[&old.champion, &old.challenger]).await?),
+            None => None,
+        };
+        let same = |a: &Option<Arc<Loaded>>, b: &Option<Arc<Loaded>>| match (a, b) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        let changed = !same(&champion, &old.champion) || !same(&challenger, &old.challenger);
+        if changed || state.seq != old.seq {
+            if changed {
+                tracing::info!(
+                    champion = ?champion.as_ref().map(|l| l.id()),
+                    challenger = ?challenger.as_ref().map(|l| l.id()),
+                    "serving models changed"
+                );
+            }
+            self.current.store(Arc::new(Live { seq: state.seq, champion, challenger }));
+        }
+        Ok(changed)
+    }
+}
