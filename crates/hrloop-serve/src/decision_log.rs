@@ -162,7 +162,9 @@ async fn write_rows(lake: &Lake, rows: &[DecisionRow], source: &Path) -> Result<
 }
 
 async fn writer(lake: Lake, dir: PathBuf, mut file: std::fs::File, mut rx: mpsc::Receiver<Msg>, flush_every: Duration) {
-    let mut tick = tokio::time::interval(flush_every);
+    // No immediate first tick: a flush right after start would race the first appends.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + flush_every, flush_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut pending_rows = 0usize;
     loop {
         let msg = tokio::select! {

@@ -1,0 +1,285 @@
+//! The API in process (no network): auth matrix, sticky A/B shares, human-review routing,
+//! bad input, hot swaps under load, the decision log.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use chrono::{TimeZone, Utc};
+use hrloop_core::ManualClock;
+use hrloop_ingest::Pseudonymiser;
+use hrloop_lake::{Lake, Table};
+use hrloop_models::features::{FeaturePipeline, RawFeatures};
+use hrloop_models::model::{Estimator, TrainedModel};
+use hrloop_models::spec::FeatureSpec;
+use hrloop_models::{Alias, ChangeRequest, ModelCard, ModelSpec, Registry};
+use hrloop_serve::{AppState, Role, ServeConfig, TokenStore, router};
+use tower::ServiceExt;
+
+const FEATURES: [&str; 3] = ["interview_score", "assessment_score", "soft_skill_score"];
+
+fn model(weight: f64) -> TrainedModel {
+    let spec = FeatureSpec {
+        numeric: FEATURES.iter().map(|s| s.to_string()).collect(),
+        categorical: vec!["job_family".into()],
+    };
+    let rows: Vec<RawFeatures> = (0..50)
+        .map(|i| RawFeatures {
+            numeric: FEATURES.iter().map(|f| (f.to_string(), (i % 10) as f64)).collect(),
+            categorical: [("job_family".to_string(), if i % 2 == 0 { "sales" } else { "finance" }.to_string())].into(),
+        })
+        .collect();
+    let pipeline = FeaturePipeline::fit(&spec, &rows);
+    let n = pipeline.columns().len();
+    TrainedModel { pipeline, estimator: Estimator::Logistic { weights: vec![weight; n], intercept: 0.0 } }
+}
+
+fn card() -> ModelCard {
+    let spec: ModelSpec = toml::from_str(include_str!("../../../../models/success12m_logistic.toml")).unwrap();
+    ModelCard {
+        format_version: 1,
+        name: String::new(),
+        version: String::new(),
+        created_at: Utc::now(),
+        created_by: "test".into(),
+        hrloop_version: "test".into(),
+        parent_version: None,
+        spec,
+        feature_columns: vec![],
+        training_data: Default::default(),
+        holdout_from: None,
+        rows: Default::default(),
+        metrics: Default::default(),
+        fairness: vec![],
+        gates: Default::default(),
+    }
+}
+
+fn req(reason: &str) -> ChangeRequest {
+    ChangeRequest { actor: "test".into(), reason: reason.into(), evidence: serde_json::Value::Null, at: Utc::now() }
+}
+
+struct Fx {
+    _dir: tempfile::TempDir,
+    lake: Lake,
+    registry: Registry,
+    state: Arc<AppState>,
+    tokens: Vec<(Role, String)>,
+}
+
+async fn fixture(config: ServeConfig) -> Fx {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+    let registry = Registry::new(lake.store().clone());
+    for w in [3.0, -3.0] {
+        registry.register("m", serde_json::to_vec(&model(w)).unwrap().into(), card()).await.unwrap();
+    }
+    registry.promote("m", "v1", Alias::Champion, req("first")).await.unwrap();
+    registry.promote("m", "v2", Alias::Challenger, req("try")).await.unwrap();
+    let store = TokenStore::in_store(dir.path());
+    let tokens = Role::ALL.iter().map(|r| (*r, store.add(r.name(), *r, Utc::now()).unwrap())).collect();
+    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()));
+    let config = ServeConfig { model: "m".into(), flush_ms: 3_600_000, ..config };
+    let state =
+        hrloop_serve::start(config, lake.clone(), Pseudonymiser::new(&[9u8; 32]).unwrap(), clock).await.unwrap();
+    Fx { _dir: dir, lake, registry, state, tokens }
+}
+
+impl Fx {
+    fn token(&self, role: Role) -> &str {
+        &self.tokens.iter().find(|(r, _)| *r == role).unwrap().1
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: impl Into<Body>,
+    ) -> (StatusCode, serde_json::Value) {
+        let mut b = Request::builder().method(method).uri(path).header("content-type", "application/json");
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        let resp = router(self.state.clone()).oneshot(b.body(body.into()).unwrap()).await.unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 16 << 20).await.unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::String(String::from_utf8_lossy(&bytes).into())),
+        )
+    }
+
+    async fn rank(&self, requisition: &str, n: usize) -> (StatusCode, serde_json::Value) {
+        let candidates: Vec<serde_json::Value> = (0..n)
+            .map(|i| serde_json::json!({"id": format!("{requisition}-C{i}"), "features": {
+                "interview_score": (i % 10) as f64, "assessment_score": ((i * 7) % 10) as f64, "soft_skill_score": ((i * 3) % 10) as f64}}))
+            .collect();
+        let body =
+            serde_json::json!({"requisition": {"id": requisition, "job_family": "sales"}, "candidates": candidates});
+        self.call("POST", "/v1/rank", Some(self.token(Role::Recruiter)), body.to_string()).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_by_every_role() {
+    let fx = fixture(ServeConfig::default()).await;
+    let rank = serde_json::json!({"requisition": {"id": "R1", "job_family": "sales"}, "candidates": [{"id": "C1", "features": {}}]}).to_string();
+    let change = r#"{"version": "v1", "reason": "matrix"}"#;
+    // (method, path, body, roles allowed besides admin)
+    let endpoints: Vec<(&str, &str, &str, Vec<Role>)> = vec![
+        ("POST", "/v1/rank", &rank, vec![Role::Recruiter]),
+        ("GET", "/v1/models", "", Role::ALL.to_vec()),
+        ("POST", "/v1/models/m/promote", change, vec![Role::OnCall]),
+        ("POST", "/v1/models/m/rollback", change, vec![Role::OnCall]),
+    ];
+    for (method, path, body, allowed) in &endpoints {
+        let (s, _) = fx.call(method, path, None, body.to_string()).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{method} {path} without a token");
+        let (s, _) = fx.call(method, path, Some("hrl_forged"), body.to_string()).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{method} {path} with a forged token");
+        for role in Role::ALL {
+            let (s, v) = fx.call(method, path, Some(fx.token(role)), body.to_string()).await;
+            if role == Role::Admin || allowed.contains(&role) {
+                assert!(
+                    s != StatusCode::UNAUTHORIZED && s != StatusCode::FORBIDDEN && !s.is_server_error(),
+                    "{method} {path} as {role:?}: {s} {v}"
+                );
+            } else {
+                assert_eq!(s, StatusCode::FORBIDDEN, "{method} {path} as {role:?}: {v}");
+            }
+        }
+    }
+    for open in ["/healthz", "/readyz", "/metrics"] {
+        let (s, _) = fx.call("GET", open, None, "").await;
+        assert_eq!(s, StatusCode::OK, "{open} needs no token");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_percent_of_requisitions_go_to_the_challenger_and_stay_there() {
+    let fx = fixture(ServeConfig::default()).await;
+    let live = fx.state.live.snapshot();
+    let n = 10_000;
+    let on_challenger = (0..n)
+        .filter(|i| hrloop_serve::api::assign(&live, &fx.state.config, &format!("REQ-{i}")) == "challenger")
+        .count();
+    let share = on_challenger as f64 / n as f64;
+    assert!((0.18..=0.22).contains(&share), "challenger share {share}");
+    // Sticky: the same requisition always lands on the same arm, through the API too.
+    for i in 0..30 {
+        let r = format!("REQ-{i}");
+        let (_, a) = fx.rank(&r, 2).await;
+        let (_, b) = fx.rank(&r, 2).await;
+        assert_eq!(a["arm"], b["arm"]);
+        assert_eq!(a["arm"], hrloop_serve::api::assign(&live, &fx.state.config, &r));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn about_ten_percent_are_sampled_for_human_audit() {
+    // A confident model (|weight| large) on complete profiles: only the audit sample goes to humans.
+    let fx = fixture(ServeConfig { challenger_share: 0.0, ..ServeConfig::default() }).await;
+    let mut reasons = std::collections::BTreeMap::<String, usize>::new();
+    let mut total = 0;
+    for r in 0..100 {
+        let (s, v) = fx.rank(&format!("REQ-{r}"), 100).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        for c in v["candidates"].as_array().unwrap() {
+            total += 1;
+            let key = c["route"]["reason"].as_str().unwrap_or("auto").to_string();
+            *reasons.entry(key).or_default() += 1;
+            assert_eq!(c["explanation"].as_array().unwrap().len(), 3);
+        }
+    }
+    let audit = *reasons.get("random_audit").unwrap_or(&0) as f64 / total as f64;
+    let low = *reasons.get("low_confidence").unwrap_or(&0) as f64 / total as f64;
+    // Audit is drawn among candidates not already routed for low confidence.
+    let expected = 0.10 * (1.0 - low);
+    assert!((audit - expected).abs() < 0.015, "audit share {audit}, expected about {expected} ({reasons:?})");
+    assert_eq!(reasons.get("edge_case"), None, "complete profiles in a known job family are not edge cases");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_4xx_with_the_offending_field() {
+    let fx = fixture(ServeConfig { max_candidates: 5, max_body_bytes: 64 * 1024, ..ServeConfig::default() }).await;
+    let t = fx.token(Role::Recruiter);
+    let cases: Vec<(String, StatusCode, &str)> = vec![
+        ("{not json".into(), StatusCode::BAD_REQUEST, "key must be a string"),
+        ("".into(), StatusCode::BAD_REQUEST, "EOF"),
+        (r#"{"candidates": []}"#.into(), StatusCode::UNPROCESSABLE_ENTITY, "requisition"),
+        (r#"{"requisition": {"id": "R", "job_family": "sales"}, "candidates": []}"#.into(), StatusCode::UNPROCESSABLE_ENTITY, "candidates: at least one"),
+        (r#"{"requisition": {"id": 7, "job_family": "sales"}, "candidates": []}"#.into(), StatusCode::UNPROCESSABLE_ENTITY, "requisition.id"),
+        (r#"{"requisition": {"id": "R", "job_family": "sales"}, "candidates": [{"id": "C", "features": {"interview_score": "high"}}]}"#.into(), StatusCode::UNPROCESSABLE_ENTITY, "candidates[0].features.interview_score"),
+        (r#"{"requisition": {"id": "R", "job_family": "sales"}, "candidates": [{"id": "C", "features": {"x": 1e999}}]}"#.into(), StatusCode::BAD_REQUEST, "candidates[0].features.x"),
+        (r#"{"requisition": {"id": "R", "job_family": "sales"}, "candidates": [{"id": "C", "colour": 1}]}"#.into(), StatusCode::UNPROCESSABLE_ENTITY, "candidates[0]"),
+        (r#"{"requisition": {"id": "R", "job_family": "sales"}, "candidates": [{"id": ""}]}"#.into(), StatusCode::UNPROCESSABLE_ENTITY, "candidates[0].id"),
+        (format!(r#"{{"requisition": {{"id": "R", "job_family": "sales"}}, "candidates": [{}]}}"#, vec![r#"{"id": "C"}"#; 6].join(",")), StatusCode::UNPROCESSABLE_ENTITY, "at most 5"),
+        (format!(r#"{{"requisition": {{"id": "R", "job_family": "{}"}}, "candidates": []}}"#, "x".repeat(100_000)), StatusCode::PAYLOAD_TOO_LARGE, ""),
+    ];
+    for (body, want, text) in cases {
+        let (s, v) = fx.call("POST", "/v1/rank", Some(t), body.clone()).await;
+        assert_eq!(s, want, "body {}: {v}", &body[..body.len().min(80)]);
+        assert!(v.to_string().contains(text), "{v} should mention {text:?}");
+    }
+    let (s, _) = fx.call("GET", "/v1/nothing", Some(t), "").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swaps_under_load_never_fail_or_mix_versions() {
+    let fx = Arc::new(fixture(ServeConfig { challenger_share: 0.0, ..ServeConfig::default() }).await);
+    let mut load = Vec::new();
+    for w in 0..4 {
+        let fx = fx.clone();
+        load.push(tokio::spawn(async move {
+            let mut versions = std::collections::BTreeSet::new();
+            for i in 0..60 {
+                let (s, v) = fx.rank(&format!("W{w}-{i}"), 20).await;
+                assert_eq!(s, StatusCode::OK, "{v}");
+                versions.insert(v["model_version"].as_str().unwrap().to_string());
+            }
+            versions
+        }));
+    }
+    for i in 0..20 {
+        // Another process changes the registry; the server follows on refresh (its poller).
+        let target = if i % 2 == 0 { "v2" } else { "v1" };
+        fx.registry.promote("m", target, Alias::Champion, req("swap")).await.unwrap();
+        fx.state.live.refresh().await.unwrap();
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for t in load {
+        seen.extend(t.await.unwrap());
+    }
+    assert!(seen.iter().all(|v| v == "m/v1" || v == "m/v2"), "{seen:?}");
+    // Rollback through the API: the very next response comes from the previous version.
+    let (_, before) = fx.rank("R-after", 3).await;
+    let (s, e) = fx
+        .call("POST", "/v1/models/m/rollback", Some(fx.token(Role::OnCall)), r#"{"reason": "bad override rate"}"#)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{e}");
+    let (_, after) = fx.rank("R-after", 3).await;
+    assert_eq!(after["model_version"], format!("m/{}", e["to_version"].as_str().unwrap()));
+    assert_ne!(after["model_version"], before["model_version"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_decisions_reach_the_lake_pseudonymised() {
+    let fx = fixture(ServeConfig::default()).await;
+    let (s, v) = fx.rank("REQ-LOG", 7).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // Durable before the response: the write-ahead log already holds all seven.
+    let wal_dir = fx.lake.store().local_root().unwrap().join("_wal");
+    let listing: Vec<_> = std::fs::read_dir(&wal_dir).unwrap().flatten().map(|e| e.file_name()).collect();
+    let wal = std::fs::read_to_string(wal_dir.join("decisions.wal")).unwrap_or_else(|e| panic!("{e}: {listing:?}"));
+    assert_eq!(wal.lines().count(), 7);
+    assert!(!wal.contains("REQ-LOG-C0"), "raw candidate ids never reach the log");
+    fx.state.log.flush().await.unwrap();
+    let scan =
+        fx.lake.scan(Table::Decisions, Some(&["decision_id", "candidate_id", "source", "arm", "route"])).await.unwrap();
+    assert_eq!(scan.num_rows(), 7);
+    // Flushing again adds nothing.
+    fx.state.log.flush().await.unwrap();
+    assert_eq!(fx.lake.scan(Table::Decisions, Some(&["decision_id"])).await.unwrap().num_rows(), 7);
+}
