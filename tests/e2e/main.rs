@@ -7,6 +7,7 @@ mod cli;
 mod crash;
 mod demo;
 mod models;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

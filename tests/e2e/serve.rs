@@ -1,0 +1,97 @@
+//! `hrloop serve` as a process: rank over real HTTP, kill -9, restart, and find every
+//! acknowledged decision in the lake exactly once.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+
+use crate::{hrloop, run_ok};
+
+fn post(addr: &str, path: &str, token: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+/// Start the server on a free port; returns it and its address once it listens.
+fn start(store: &std::path::Path) -> (Child, String) {
+    let mut child = hrloop(store)
+        .args(["--demo-key", "serve", "--listen", "127.0.0.1:0", "--model", "success6m_logistic"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("server printed its address").unwrap();
+        if let Some(rest) = line.strip_prefix("hrloop serving on http://") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+fn serving_decisions(store: &std::path::Path) -> usize {
+    let out = crate::python(&format!(
+        "import duckdb; print(duckdb.sql(\"select count(*) from read_parquet('{}/lake/decisions/**/*.parquet', hive_partitioning=true, union_by_name=true) where source = 'serving'\").fetchall()[0][0])",
+        store.display()
+    ));
+    out.parse().unwrap()
+}
+
+#[test]
+fn a_killed_server_loses_no_acknowledged_decision() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("data");
+    let now = ["--now", "2026-11-05T12:00:00Z"];
+    run_ok(hrloop(&store).args(now).args(["demo", "--requisitions-per-month", "20", "--json"]));
+    run_ok(hrloop(&store).args(now).args(["train", "--model", "models/success6m_logistic.toml", "--json"]));
+    run_ok(hrloop(&store).args(["models", "promote", "success6m_logistic", "v1", "--reason", "e2e", "--force"]));
+    let token =
+        String::from_utf8(run_ok(hrloop(&store).args(["tokens", "add", "ats", "--role", "recruiter"])).stdout).unwrap();
+    let token = token.trim();
+
+    let (mut server, addr) = start(&store);
+    let mut acknowledged = 0;
+    for r in 0..5 {
+        let candidates: Vec<String> = (0..10)
+            .map(|i| {
+                format!(
+                    r#"{{"id": "E2E-{r}-{i}", "features": {{"interview_score": {}, "assessment_score": 70}}}}"#,
+                    1 + i % 5
+                )
+            })
+            .collect();
+        let body = format!(
+            r#"{{"requisition": {{"id": "REQ-E2E-{r}", "job_family": "sales"}}, "candidates": [{}]}}"#,
+            candidates.join(",")
+        );
+        let (status, resp) = post(&addr, "/v1/rank", token, &body);
+        assert_eq!(status, 200, "{resp}");
+        assert!(resp.contains("success6m_logistic/v1"));
+        acknowledged += 10;
+    }
+    server.kill().unwrap(); // SIGKILL: no graceful flush
+    server.wait().unwrap();
+
+    // Restart: the write-ahead log is moved into the lake before serving resumes.
+    let (mut server, _) = start(&store);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(serving_decisions(&store), acknowledged);
+    // And once more: nothing is duplicated.
+    let (mut server, _) = start(&store);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(serving_decisions(&store), acknowledged);
+}
