@@ -116,6 +116,8 @@ pub struct Slot {
     pub range: Option<(f64, f64)>,
     values: HashMap<String, String>,
     pub taxonomy: Option<String>,
+    /// The catalog's closed set of values for this field, if any.
+    pub allowed: Option<&'static [&'static str]>,
 }
 
 #[derive(Debug, Clone)]
@@ -232,7 +234,8 @@ impl ResolvedMapping {
                             spec: &FieldSpec,
                             kind: Kind,
                             required: bool,
-                            default_range: Option<(f64, f64)>|
+                            default_range: Option<(f64, f64)>,
+                            allowed: Option<&'static [&'static str]>|
          -> Result<usize> {
             let column = spec.column.clone().expect("checked by caller");
             let lc = lower(&column);
@@ -274,6 +277,7 @@ impl ResolvedMapping {
                 range: spec.range.map(|[a, b]| (a, b)).or(default_range),
                 values: spec.values.iter().map(|(k, v)| (lower(k), v.clone())).collect(),
                 taxonomy: spec.taxonomy.clone(),
+                allowed,
             });
             Ok(slots.len() - 1)
         };
@@ -289,14 +293,16 @@ impl ResolvedMapping {
                         return Err(err(format!("{name}: map entries need a column")));
                     }
                     let key = name[prefix.len()..].to_string();
-                    entries.push((key, new_slot(name, spec, entry_kind, false, None)?));
+                    entries.push((key, new_slot(name, spec, entry_kind, false, None, None)?));
                 }
                 if entries.is_empty() { Source::Absent } else { Source::Map(entries) }
             } else {
                 match mapping.fields.get(fd.name) {
                     None => Source::Absent,
                     Some(spec) => match (&spec.column, &spec.value, spec.derive) {
-                        (Some(_), None, None) => Source::Slot(new_slot(fd.name, spec, fd.kind, fd.required, fd.range)?),
+                        (Some(_), None, None) => {
+                            Source::Slot(new_slot(fd.name, spec, fd.kind, fd.required, fd.range, fd.allowed)?)
+                        }
                         (None, Some(v), None) => {
                             let value = parse_value(fd.kind, v, None)
                                 .map_err(|e| err(format!("{}: constant {}", fd.name, e.reason)))?;
@@ -354,6 +360,13 @@ impl ResolvedMapping {
             let parsed = match slot.kind {
                 Kind::Pseudonym(ns) => Ok(Value::Str(pseudo.pseudonym(ns, text))),
                 kind => parse_value(kind, text, slot.range),
+            };
+            let parsed = match (parsed, slot.allowed) {
+                (Ok(Value::Str(s)), Some(allowed)) if !allowed.contains(&s.as_str()) => Err(ValueError {
+                    reason: format!("{s:?} is not one of {}", allowed.join(", ")),
+                    out_of_range: false,
+                }),
+                (other, _) => other,
             };
             match parsed {
                 Ok(v) => {

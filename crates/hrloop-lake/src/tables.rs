@@ -70,6 +70,8 @@ pub struct FieldDef {
     pub required: bool,
     /// Allowed range for numbers (inclusive).
     pub range: Option<(f64, f64)>,
+    /// The only values a text field may take.
+    pub allowed: Option<&'static [&'static str]>,
     pub doc: &'static str,
 }
 
@@ -107,12 +109,19 @@ pub enum Table {
 }
 
 const fn f(name: &'static str, kind: Kind, required: bool, doc: &'static str) -> FieldDef {
-    FieldDef { name, kind, required, range: None, doc }
+    FieldDef { name, kind, required, range: None, allowed: None, doc }
 }
 
 const fn ranged(name: &'static str, kind: Kind, required: bool, lo: f64, hi: f64, doc: &'static str) -> FieldDef {
-    FieldDef { name, kind, required, range: Some((lo, hi)), doc }
+    FieldDef { name, kind, required, range: Some((lo, hi)), allowed: None, doc }
 }
+
+const fn one_of(name: &'static str, required: bool, allowed: &'static [&'static str], doc: &'static str) -> FieldDef {
+    FieldDef { name, kind: Kind::Utf8, required, range: None, allowed: Some(allowed), doc }
+}
+
+const DECISIONS_MADE: &[&str] = &["advanced", "rejected", "hired", "withdrawn"];
+const STAGES: &[&str] = &["applied", "screened", "interviewed", "offered", "hired"];
 
 static DECISIONS: TableDef = TableDef {
     table: Table::Decisions,
@@ -123,8 +132,8 @@ static DECISIONS: TableDef = TableDef {
         f("job_family", Kind::Utf8, true, "Job family from data/taxonomy/job_families.txt"),
         f("decided_at", Kind::Timestamp, true, "When the decision was made (or the application received)"),
         f("source", Kind::Utf8, true, "ats_import or serving"),
-        f("stage_reached", Kind::Utf8, false, "applied, screened, interviewed, offered or hired"),
-        f("decision", Kind::Utf8, false, "advanced, rejected, hired or withdrawn"),
+        one_of("stage_reached", false, STAGES, "applied, screened, interviewed, offered or hired"),
+        one_of("decision", false, DECISIONS_MADE, "advanced, rejected, hired or withdrawn"),
         f("skills", Kind::Utf8, false, "Skills, separated by |, from data/taxonomy/skills.txt"),
         f("features", Kind::FloatMap, false, "Feature values as seen at decision time"),
         f("decision_id", Kind::Utf8, false, "One ranking request (served decisions); empty for imported history"),
@@ -146,7 +155,7 @@ static FEEDBACK: TableDef = TableDef {
         f("requisition_id", Kind::Utf8, true, "Requisition identifier"),
         f("candidate_id", Kind::Pseudonym("candidate"), true, "Candidate pseudonym"),
         f("recruiter_id", Kind::Pseudonym("recruiter"), false, "Recruiter pseudonym"),
-        f("decision", Kind::Utf8, true, "advanced, rejected or hired"),
+        one_of("decision", true, DECISIONS_MADE, "advanced, rejected, hired or withdrawn"),
         f("overrides_model", Kind::Bool, true, "The recruiter went against the model's suggestion"),
         f("reason_code", Kind::Utf8, false, "Why, as a code"),
         f("reason_text", Kind::Utf8, false, "Why, in the recruiter's words"),

@@ -25,6 +25,10 @@ use crate::metrics::Metrics;
 
 pub struct AppState {
     pub config: ServeConfig,
+    pub lake: hrloop_lake::Lake,
+    pub taxonomy: hrloop_ingest::Taxonomy,
+    pub outcomes_mapping: hrloop_ingest::ResolvedMapping,
+    pub feedback_mapping: hrloop_ingest::ResolvedMapping,
     pub live: Arc<LiveModels>,
     pub registry: Registry,
     pub tokens: arc_swap::ArcSwap<Tokens>,
@@ -401,6 +405,77 @@ async fn rollback(
     change(state, headers, name, body, true).await
 }
 
+/// Rows posted as JSON (an array of objects, or `{"rows": [...]}`) or CSV, through the same
+/// ingestion path as export files: same validation, quarantine and report.
+async fn ingest_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
+    mapping: &hrloop_ingest::ResolvedMapping,
+    stamp: Option<&str>,
+) -> Result<Response, ApiError> {
+    let is_csv =
+        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/csv"));
+    let staging = state
+        .lake
+        .store()
+        .staging_dir()
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string()))?;
+    let id = uuid::Uuid::new_v4();
+    let path = staging.join(format!("api-{id}.{}", if is_csv { "csv" } else { "jsonl" }));
+    let content = if is_csv {
+        body.to_vec()
+    } else {
+        let v: serde_json::Value = parse(body)?;
+        let rows = match v {
+            serde_json::Value::Array(rows) => rows,
+            serde_json::Value::Object(mut o) => match o.remove("rows") {
+                Some(serde_json::Value::Array(rows)) => rows,
+                _ => return Err(ApiError::bad("rows: expected an array of objects (or send a JSON array)")),
+            },
+            _ => return Err(ApiError::bad("expected an array of objects")),
+        };
+        if rows.is_empty() {
+            return Err(ApiError::bad("rows: at least one row is needed"));
+        }
+        let mut out = Vec::new();
+        let now = state.clock.now().to_rfc3339();
+        for (i, mut row) in rows.into_iter().enumerate() {
+            let Some(obj) = row.as_object_mut() else {
+                return Err(ApiError::bad(format!("[{i}]: expected an object")));
+            };
+            if let Some(field) = stamp {
+                obj.insert(field.to_string(), serde_json::Value::String(now.clone()));
+            }
+            serde_json::to_writer(&mut out, &row).expect("JSON values serialise");
+            out.push(b'\n');
+        }
+        out
+    };
+    std::fs::write(&path, content)
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string()))?;
+    let opts = hrloop_ingest::IngestOptions { clock: state.clock.clone(), progress: false };
+    let result = hrloop_ingest::ingest_file(&state.lake, &path, mapping, &state.pseudo, &state.taxonomy, &opts).await;
+    let _ = std::fs::remove_file(&path);
+    match result {
+        Ok(report) => Ok(axum::Json(report).into_response()),
+        Err(e @ hrloop_ingest::Error::Unreadable { .. }) => {
+            Err(ApiError::bad(e.to_string().replace(&path.display().to_string(), "body")))
+        }
+        Err(e) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ingest_failed", e.to_string())),
+    }
+}
+
+async fn feedback(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    authorize(&state, &headers, &[Role::Recruiter])?;
+    ingest_body(&state, &headers, &body, &state.feedback_mapping, Some("recorded_at")).await
+}
+
+async fn outcomes(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    authorize(&state, &headers, &[Role::DataTeam])?;
+    ingest_body(&state, &headers, &body, &state.outcomes_mapping, None).await
+}
+
 async fn healthz() -> &'static str {
     "ok"
 }
@@ -427,6 +502,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/v1/rank", post(rank))
+        .route("/v1/feedback", post(feedback))
+        .route("/v1/outcomes", post(outcomes))
         .route("/v1/models", get(list_models))
         .route("/v1/models/{name}/promote", post(promote))
         .route("/v1/models/{name}/rollback", post(rollback))

@@ -28,6 +28,12 @@ pub struct ServeConfig {
     pub poll_ms: u64,
     /// How often logged decisions are moved into the lake, milliseconds.
     pub flush_ms: u64,
+    /// Mapping for `POST /v1/outcomes` bodies (the HRIS export's columns).
+    pub outcomes_mapping: std::path::PathBuf,
+    /// Mapping for `POST /v1/feedback` bodies.
+    pub feedback_mapping: std::path::PathBuf,
+    /// Vocabularies for the quality report.
+    pub taxonomy: std::path::PathBuf,
 }
 
 impl Default for ServeConfig {
@@ -42,6 +48,9 @@ impl Default for ServeConfig {
             max_body_bytes: 2 * 1024 * 1024,
             poll_ms: 500,
             flush_ms: 5000,
+            outcomes_mapping: "data/mappings/hris_outcomes.toml".into(),
+            feedback_mapping: "data/mappings/api_feedback.toml".into(),
+            taxonomy: "data/taxonomy".into(),
         }
     }
 }

@@ -36,7 +36,16 @@ pub async fn start(
             .await
             .map_err(|e| format!("decision log: {e}"))?;
     let tokens = TokenStore::in_store(&root);
+    let taxonomy = hrloop_ingest::Taxonomy::load(&config.taxonomy).map_err(|e| e.to_string())?;
+    let outcomes_mapping =
+        hrloop_ingest::ResolvedMapping::load(&config.outcomes_mapping, &taxonomy).map_err(|e| e.to_string())?;
+    let feedback_mapping =
+        hrloop_ingest::ResolvedMapping::load(&config.feedback_mapping, &taxonomy).map_err(|e| e.to_string())?;
     let state = Arc::new(AppState {
+        lake: lake.clone(),
+        taxonomy,
+        outcomes_mapping,
+        feedback_mapping,
         tokens: arc_swap::ArcSwap::from_pointee(tokens.load().map_err(|e| format!("tokens: {e}"))?),
         config,
         live: live.clone(),

@@ -79,7 +79,15 @@ async fn fixture(config: ServeConfig) -> Fx {
     let store = TokenStore::in_store(dir.path());
     let tokens = Role::ALL.iter().map(|r| (*r, store.add(r.name(), *r, Utc::now()).unwrap())).collect();
     let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()));
-    let config = ServeConfig { model: "m".into(), flush_ms: 3_600_000, ..config };
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data");
+    let config = ServeConfig {
+        model: "m".into(),
+        flush_ms: 3_600_000,
+        outcomes_mapping: data.join("mappings/hris_outcomes.toml"),
+        feedback_mapping: data.join("mappings/api_feedback.toml"),
+        taxonomy: data.join("taxonomy"),
+        ..config
+    };
     let state =
         hrloop_serve::start(config, lake.clone(), Pseudonymiser::new(&[9u8; 32]).unwrap(), clock).await.unwrap();
     Fx { _dir: dir, lake, registry, state, tokens }
@@ -126,11 +134,16 @@ async fn every_endpoint_by_every_role() {
     let fx = fixture(ServeConfig::default()).await;
     let rank = serde_json::json!({"requisition": {"id": "R1", "job_family": "sales"}, "candidates": [{"id": "C1", "features": {}}]}).to_string();
     let change = r#"{"version": "v1", "reason": "matrix"}"#;
+    let feedback =
+        r#"[{"requisition_id": "R1", "candidate_id": "C1", "decision": "advanced", "overrides_model": true}]"#;
+    let outcomes = r#"[{"Employee ID": "E1", "Hire date": "2025-01-10", "Milestone date": "2025-04-10", "Still employed": "Ja", "Performance rating": "4", "Exit reason": ""}]"#;
     // (method, path, body, roles allowed besides admin)
     let endpoints: Vec<(&str, &str, &str, Vec<Role>)> = vec![
         ("POST", "/v1/rank", &rank, vec![Role::Recruiter]),
         ("GET", "/v1/models", "", Role::ALL.to_vec()),
         ("POST", "/v1/models/m/promote", change, vec![Role::OnCall]),
+        ("POST", "/v1/feedback", feedback, vec![Role::Recruiter]),
+        ("POST", "/v1/outcomes", outcomes, vec![Role::DataTeam]),
         ("POST", "/v1/models/m/rollback", change, vec![Role::OnCall]),
     ];
     for (method, path, body, allowed) in &endpoints {
@@ -282,4 +295,39 @@ async fn acknowledged_decisions_reach_the_lake_pseudonymised() {
     // Flushing again adds nothing.
     fx.state.log.flush().await.unwrap();
     assert_eq!(fx.lake.scan(Table::Decisions, Some(&["decision_id"])).await.unwrap().num_rows(), 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feedback_and_outcomes_go_through_ingestion_with_quarantine() {
+    let fx = fixture(ServeConfig::default()).await;
+    let fb = r#"{"rows": [
+        {"requisition_id": "R1", "candidate_id": "ATS-77", "recruiter_id": "rec-9", "decision": "reject", "overrides_model": true, "reason_code": "culture", "reason_text": "not now"},
+        {"requisition_id": "R1", "candidate_id": "ATS-78", "decision": "maybe", "overrides_model": false}
+    ]}"#;
+    let (s, report) = fx.call("POST", "/v1/feedback", Some(fx.token(Role::Recruiter)), fb).await;
+    assert_eq!(s, StatusCode::OK, "{report}");
+    assert_eq!((report["rows_accepted"].as_u64(), report["rows_quarantined"].as_u64()), (Some(1), Some(1)), "{report}");
+    let scan = fx.lake.scan(Table::Feedback, Some(&["candidate_id", "decision", "overrides_model"])).await.unwrap();
+    assert_eq!(scan.num_rows(), 1);
+    let dump = format!("{:?}", scan.batches);
+    assert!(!dump.contains("ATS-77") && dump.contains("rejected"), "pseudonymised, canonical decision: {dump}");
+
+    let csv = "Employee ID;Hire date;Milestone date;Still employed;Performance rating;Exit reason\nE1;2025-01-10;2025-04-10;Ja;4;\nE2;2025-01-10;2025-04-10;Ja;9;\n";
+    let mut b = Request::builder().method("POST").uri("/v1/outcomes").header("content-type", "text/csv");
+    b = b.header("authorization", format!("Bearer {}", fx.token(Role::DataTeam)));
+    let resp = router(fx.state.clone()).oneshot(b.body(Body::from(csv)).unwrap()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let report: serde_json::Value =
+        serde_json::from_slice(&axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap()).unwrap();
+    assert_eq!((report["rows_accepted"].as_u64(), report["rows_quarantined"].as_u64()), (Some(1), Some(1)), "{report}");
+    assert!(report["quarantine_samples"][0].as_str().unwrap().contains("9 is above the maximum 5"));
+    // A JSON row without the export's fields is quarantined like a bad file row.
+    let (s, r) = fx.call("POST", "/v1/outcomes", Some(fx.token(Role::DataTeam)), r#"[{"nope": 1}]"#).await;
+    assert_eq!((s, r["rows_quarantined"].as_u64()), (StatusCode::OK, Some(1)), "{r}");
+    assert!(r["quarantine_samples"][0].as_str().unwrap().contains("employee_id"), "{r}");
+    // A body that is not rows at all is refused whole.
+    let (s, e) = fx.call("POST", "/v1/outcomes", Some(fx.token(Role::DataTeam)), r#"{"rows": 3}"#).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    let (s, e) = fx.call("POST", "/v1/feedback", Some(fx.token(Role::Recruiter)), r#"[]"#).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
 }
