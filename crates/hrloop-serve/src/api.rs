@@ -38,6 +38,20 @@ pub struct AppState {
     pub clock: Arc<dyn hrloop_core::Clock>,
 }
 
+/// The body of every error response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `invalid_json`, `forbidden`.
+    pub code: String,
+    /// What went wrong, naming the field when one is to blame.
+    pub message: String,
+}
+
 /// An error as the caller sees it: a status, a code, a message; never a panic or a stack.
 #[derive(Debug)]
 pub struct ApiError {
@@ -57,7 +71,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        let body = ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message } };
         (self.status, axum::Json(body)).into_response()
     }
 }
@@ -96,21 +110,21 @@ fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RankRequest {
     pub requisition: RequisitionIn,
     pub candidates: Vec<CandidateIn>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequisitionIn {
     pub id: String,
     pub job_family: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CandidateIn {
     /// The ATS's candidate id: pseudonymised before anything is logged.
@@ -119,7 +133,7 @@ pub struct CandidateIn {
     pub features: BTreeMap<String, Option<f64>>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Route {
     /// `auto` or `human`.
     pub kind: String,
@@ -128,7 +142,7 @@ pub struct Route {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RankedCandidate {
     pub id: String,
     pub rank: usize,
@@ -140,7 +154,7 @@ pub struct RankedCandidate {
     pub explanation: Vec<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RankResponse {
     pub decision_id: String,
     pub requisition_id: String,
@@ -180,6 +194,12 @@ fn score(model: &Loaded, rows: &[RawFeatures]) -> Result<Vec<f64>, ApiError> {
     })
 }
 
+#[utoipa::path(post, path = "/v1/rank", tag = "ranking", request_body = RankRequest,
+    responses((status = 200, description = "Candidates ranked; every one logged durably", body = RankResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, description = "Body too large"), (status = 422, description = "Invalid field, named by its path", body = ErrorBody),
+        (status = 503, description = "No champion loaded", body = ErrorBody)),
+    security(("bearer" = [])))]
 async fn rank(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let started = Instant::now();
     authorize(&state, &headers, &[Role::Recruiter])?;
@@ -316,7 +336,7 @@ async fn rank(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byte
     Ok(axum::Json(resp).into_response())
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ModelsView {
     name: String,
     champion: Option<String>,
@@ -325,6 +345,8 @@ struct ModelsView {
     serving_seq: u64,
 }
 
+#[utoipa::path(get, path = "/v1/models", tag = "models",
+    responses((status = 200, body = ModelsView), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
 async fn list_models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
     authorize(&state, &headers, &Role::ALL)?;
     let name = state.live.name().to_string();
@@ -341,13 +363,17 @@ async fn list_models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> 
     Ok(axum::Json(view).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangeIn {
+    /// Version to promote, or to roll back to (default: the previous champion).
     #[serde(default)]
     version: Option<String>,
+    /// Why: recorded in the history.
     reason: String,
+    /// `champion` (default) or `challenger`; promote only.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     alias: Option<Alias>,
 }
 
@@ -387,6 +413,11 @@ async fn change(
     Ok(axum::Json(event).into_response())
 }
 
+#[utoipa::path(post, path = "/v1/models/{name}/promote", tag = "models", request_body = ChangeIn,
+    params(("name" = String, Path, description = "Model name")),
+    responses((status = 200, description = "The alias event", body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "Changed concurrently", body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
 async fn promote(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -396,6 +427,11 @@ async fn promote(
     change(state, headers, name, body, false).await
 }
 
+#[utoipa::path(post, path = "/v1/models/{name}/rollback", tag = "models", request_body = ChangeIn,
+    params(("name" = String, Path, description = "Model name")),
+    responses((status = 200, description = "The alias event", body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "Changed concurrently", body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
 async fn rollback(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -466,20 +502,30 @@ async fn ingest_body(
     }
 }
 
+#[utoipa::path(post, path = "/v1/feedback", tag = "feedback",
+    request_body(content = Object, description = "Rows as a JSON array (or {\"rows\": [...]}): requisition_id, candidate_id, decision, overrides_model, reason_code, reason_text"),
+    responses((status = 200, description = "The batch quality report", body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
 async fn feedback(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     authorize(&state, &headers, &[Role::Recruiter])?;
     ingest_body(&state, &headers, &body, &state.feedback_mapping, Some("recorded_at")).await
 }
 
+#[utoipa::path(post, path = "/v1/outcomes", tag = "feedback",
+    request_body(content = Object, description = "Outcome rows in the HRIS export's columns, as a JSON array or text/csv"),
+    responses((status = 200, description = "The batch quality report", body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
 async fn outcomes(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     authorize(&state, &headers, &[Role::DataTeam])?;
     ingest_body(&state, &headers, &body, &state.outcomes_mapping, None).await
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process is up")))]
 async fn healthz() -> &'static str {
     "ok"
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "A champion is loaded"), (status = 503, description = "No champion yet")))]
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     match &state.live.snapshot().champion {
         Some(c) => (StatusCode::OK, format!("ready: serving {}", c.id())).into_response(),
@@ -487,8 +533,36 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format")))]
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI document, generated from the handlers' annotations.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "hrloop", description = "Ranked shortlists with human review routing, recruiter feedback, outcomes, model management"),
+    paths(rank, feedback, outcomes, list_models, promote, rollback, healthz, readyz, metrics),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+async fn openapi() -> Response {
+    use utoipa::OpenApi;
+    axum::Json(ApiDoc::openapi()).into_response()
 }
 
 async fn not_found() -> ApiError {
@@ -501,6 +575,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
         .route("/v1/rank", post(rank))
         .route("/v1/feedback", post(feedback))
         .route("/v1/outcomes", post(outcomes))

@@ -331,3 +331,38 @@ async fn feedback_and_outcomes_go_through_ingestion_with_quarantine() {
     let (s, e) = fx.call("POST", "/v1/feedback", Some(fx.token(Role::Recruiter)), r#"[]"#).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_matches_the_routes() {
+    let fx = fixture(ServeConfig::default()).await;
+    let (s, doc) = fx.call("GET", "/openapi.json", None, "").await;
+    assert_eq!(s, StatusCode::OK);
+    let paths = doc["paths"].as_object().unwrap();
+    let mut documented = Vec::new();
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            documented.push(format!("{} {path}", method.to_uppercase()));
+            // Every documented operation is routed: no 404/405 (401 without a token is fine).
+            let concrete = path.replace("{name}", "m");
+            let (s, v) = fx.call(&method.to_uppercase(), &concrete, None, "{}").await;
+            assert!(s != StatusCode::NOT_FOUND && s != StatusCode::METHOD_NOT_ALLOWED, "{method} {path}: {s} {v}");
+        }
+    }
+    documented.sort();
+    assert_eq!(
+        documented,
+        vec![
+            "GET /healthz",
+            "GET /metrics",
+            "GET /readyz",
+            "GET /v1/models",
+            "POST /v1/feedback",
+            "POST /v1/models/{name}/promote",
+            "POST /v1/models/{name}/rollback",
+            "POST /v1/outcomes",
+            "POST /v1/rank",
+        ]
+    );
+    assert!(doc["components"]["schemas"]["RankRequest"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
