@@ -184,23 +184,18 @@ impl TrainedModel {
     /// no category for categories): exact for the model itself, linear or not, and the same
     /// method for both so explanations read alike.
     pub fn explain(&self, row: &RawFeatures, top: usize) -> Result<Vec<Contribution>> {
-        let base = self.score_many(std::slice::from_ref(row))?[0];
-        let mut variants = Vec::new();
         let mut described = Vec::new();
         for s in &self.pipeline.numeric {
-            let mut r = row.clone();
-            let value = r.numeric.remove(&s.name);
-            r.numeric.insert(s.name.clone(), s.median);
-            variants.push(r);
+            let value = row.numeric.get(&s.name).copied().filter(|v| v.is_finite());
             described.push((s.name.clone(), value.map_or("missing".to_string(), |v| format!("{v}"))));
         }
         for c in &self.pipeline.categorical {
-            let mut r = row.clone();
-            let value = r.categorical.remove(&c.name);
-            variants.push(r);
-            described.push((c.name.clone(), value.unwrap_or_else(|| "missing".into())));
+            described.push((c.name.clone(), row.categorical.get(&c.name).cloned().unwrap_or_else(|| "missing".into())));
         }
-        let scores = self.score_many(&variants)?;
+        let (base, scores) = match &self.estimator {
+            Estimator::Logistic { weights, intercept } => self.linear_baselines(row, weights, *intercept),
+            Estimator::Forest { .. } => self.generic_baselines(row)?,
+        };
         let mut out: Vec<Contribution> = described
             .into_iter()
             .zip(scores)
@@ -215,6 +210,49 @@ impl TrainedModel {
         out.sort_by(|a, b| b.effect.abs().total_cmp(&a.effect.abs()));
         out.truncate(top);
         Ok(out)
+    }
+
+    /// Score, and the score with each feature at its baseline, by re-scoring variants (any model).
+    fn generic_baselines(&self, row: &RawFeatures) -> Result<(f64, Vec<f64>)> {
+        let base = self.score_many(std::slice::from_ref(row))?[0];
+        let mut variants = Vec::new();
+        for s in &self.pipeline.numeric {
+            let mut r = row.clone();
+            r.numeric.insert(s.name.clone(), s.median);
+            variants.push(r);
+        }
+        for c in &self.pipeline.categorical {
+            let mut r = row.clone();
+            r.categorical.remove(&c.name);
+            variants.push(r);
+        }
+        Ok((base, self.score_many(&variants)?))
+    }
+
+    /// The same numbers for a linear model in O(features): each baseline only changes that
+    /// feature's terms of the logit. This is the serving hot path.
+    fn linear_baselines(&self, row: &RawFeatures, weights: &[f64], intercept: f64) -> (f64, Vec<f64>) {
+        let z = self.pipeline.transform(row);
+        let logit = intercept + z.iter().zip(weights).map(|(a, w)| a * w).sum::<f64>();
+        let mut out = Vec::with_capacity(self.pipeline.numeric.len() + self.pipeline.categorical.len());
+        let mut col = 0;
+        for s in &self.pipeline.numeric {
+            let baseline = (s.median - s.mean) / s.std;
+            let mut delta = weights[col] * (z[col] - baseline);
+            col += 1;
+            if s.indicator {
+                delta += weights[col] * z[col];
+                col += 1;
+            }
+            out.push(sigmoid(logit - delta));
+        }
+        for c in &self.pipeline.categorical {
+            let n = c.levels.len();
+            let delta: f64 = (col..col + n).map(|i| weights[i] * z[i]).sum();
+            col += n;
+            out.push(sigmoid(logit - delta));
+        }
+        (sigmoid(logit), out)
     }
 }
 
@@ -285,6 +323,16 @@ mod explain_tests {
         high.numeric.insert("interview_score".into(), 5.0);
         high.numeric.insert("noise".into(), 6.0);
         let top = model.explain(&high, 3).unwrap();
+        // The linear shortcut gives exactly what re-scoring gives.
+        let Estimator::Logistic { weights, intercept } = &model.estimator else { panic!("a logistic model") };
+        let mut other = high.clone();
+        other.numeric.remove("noise");
+        for r in [&high, &other] {
+            let (b1, v1) = model.linear_baselines(r, weights, *intercept);
+            let (b2, v2) = model.generic_baselines(r).unwrap();
+            assert!((b1 - b2).abs() < 1e-12);
+            assert!(v1.iter().zip(&v2).all(|(a, b)| (a - b).abs() < 1e-12), "{v1:?} vs {v2:?}");
+        }
         assert_eq!(top[0].feature, "interview_score");
         assert!(top[0].effect > 0.0);
         assert!(top[0].text.starts_with("interview score 5 raised the score by "), "{}", top[0].text);

@@ -110,21 +110,21 @@ fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     })
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RankRequest {
     pub requisition: RequisitionIn,
     pub candidates: Vec<CandidateIn>,
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequisitionIn {
     pub id: String,
     pub job_family: String,
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CandidateIn {
     /// The ATS's candidate id: pseudonymised before anything is logged.
@@ -520,6 +520,13 @@ async fn outcomes(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
     ingest_body(&state, &headers, &body, &state.outcomes_mapping, None).await
 }
 
+/// Parse a rank request and return it unchanged: HTTP + auth + JSON cost with no scoring.
+async fn echo(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    authorize(&state, &headers, &[Role::Recruiter])?;
+    let req: RankRequest = parse(&body)?;
+    Ok(axum::Json(req).into_response())
+}
+
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process is up")))]
 async fn healthz() -> &'static str {
     "ok"
@@ -571,7 +578,8 @@ async fn not_found() -> ApiError {
 
 pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.max_body_bytes;
-    Router::new()
+    let echo_enabled = state.config.echo;
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -582,7 +590,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/models", get(list_models))
         .route("/v1/models/{name}/promote", post(promote))
         .route("/v1/models/{name}/rollback", post(rollback))
-        .fallback(not_found)
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(state)
+        .fallback(not_found);
+    let router = if echo_enabled { router.route("/v1/echo", post(echo)) } else { router };
+    router.layer(DefaultBodyLimit::max(limit)).with_state(state)
 }

@@ -34,6 +34,9 @@ pub struct ServeConfig {
     pub feedback_mapping: std::path::PathBuf,
     /// Vocabularies for the quality report.
     pub taxonomy: std::path::PathBuf,
+    /// Also serve `POST /v1/echo`, which parses a rank request and returns it: the benchmark's
+    /// floor for what HTTP + JSON cost without any scoring.
+    pub echo: bool,
 }
 
 impl Default for ServeConfig {
@@ -51,6 +54,7 @@ impl Default for ServeConfig {
             outcomes_mapping: "data/mappings/hris_outcomes.toml".into(),
             feedback_mapping: "data/mappings/api_feedback.toml".into(),
             taxonomy: "data/taxonomy".into(),
+            echo: false,
         }
     }
 }
