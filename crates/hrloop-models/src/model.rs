@@ -184,32 +184,32 @@ impl TrainedModel {
     /// no category for categories): exact for the model itself, linear or not, and the same
     /// method for both so explanations read alike.
     pub fn explain(&self, row: &RawFeatures, top: usize) -> Result<Vec<Contribution>> {
-        let mut described = Vec::new();
-        for s in &self.pipeline.numeric {
-            let value = row.numeric.get(&s.name).copied().filter(|v| v.is_finite());
-            described.push((s.name.clone(), value.map_or("missing".to_string(), |v| format!("{v}"))));
-        }
-        for c in &self.pipeline.categorical {
-            described.push((c.name.clone(), row.categorical.get(&c.name).cloned().unwrap_or_else(|| "missing".into())));
-        }
-        let (base, scores) = match &self.estimator {
+        let (base, without) = match &self.estimator {
             Estimator::Logistic { weights, intercept } => self.linear_baselines(row, weights, *intercept),
             Estimator::Forest { .. } => self.generic_baselines(row)?,
         };
-        let mut out: Vec<Contribution> = described
+        // Rank first, put into words only the few that are shown (this is the serving hot path).
+        let mut idx: Vec<usize> = (0..without.len()).collect();
+        idx.sort_by(|&a, &b| (base - without[b]).abs().total_cmp(&(base - without[a]).abs()));
+        idx.truncate(top);
+        let n = self.pipeline.numeric.len();
+        Ok(idx
             .into_iter()
-            .zip(scores)
-            .map(|((feature, value), without)| {
-                let effect = base - without;
-                let words = feature.replace('_', " ");
+            .map(|i| {
+                let (feature, value) = if i < n {
+                    let s = &self.pipeline.numeric[i];
+                    let v = row.numeric.get(&s.name).copied().filter(|v| v.is_finite());
+                    (s.name.clone(), v.map_or("missing".to_string(), |v| format!("{v}")))
+                } else {
+                    let c = &self.pipeline.categorical[i - n];
+                    (c.name.clone(), row.categorical.get(&c.name).cloned().unwrap_or_else(|| "missing".into()))
+                };
+                let effect = base - without[i];
                 let verb = if effect >= 0.0 { "raised" } else { "lowered" };
-                let text = format!("{words} {value} {verb} the score by {:.2}", effect.abs());
+                let text = format!("{} {value} {verb} the score by {:.2}", feature.replace('_', " "), effect.abs());
                 Contribution { feature, value, effect, text }
             })
-            .collect();
-        out.sort_by(|a, b| b.effect.abs().total_cmp(&a.effect.abs()));
-        out.truncate(top);
-        Ok(out)
+            .collect())
     }
 
     /// Score, and the score with each feature at its baseline, by re-scoring variants (any model).

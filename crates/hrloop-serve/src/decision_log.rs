@@ -166,20 +166,33 @@ async fn writer(lake: Lake, dir: PathBuf, mut file: std::fs::File, mut rx: mpsc:
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + flush_every, flush_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut pending_rows = 0usize;
+    let mover = std::sync::Arc::new(tokio::sync::Mutex::new(()));
     loop {
         let msg = tokio::select! {
             m = rx.recv() => m,
             _ = tick.tick() => {
                 if pending_rows > 0 {
                     pending_rows = 0;
-                    if let Err(e) = flush_to_lake(&lake, &dir, &mut file).await {
-                        tracing::error!(error = %e, "moving decisions to the lake failed; will retry");
+                    // Seal here (a rename), move in the background: appends never wait for
+                    // Parquet encoding.
+                    match seal_and_reopen(&dir, &mut file) {
+                        Ok(()) => {
+                            let (lake, dir, mover) = (lake.clone(), dir.clone(), mover.clone());
+                            tokio::spawn(async move {
+                                let _one_at_a_time = mover.lock().await;
+                                if let Err(e) = move_sealed(&lake, &dir).await {
+                                    tracing::error!(error = %e, "moving decisions to the lake failed; will retry");
+                                }
+                            });
+                        }
+                        Err(e) => tracing::error!(error = %e, "sealing the decision log failed"),
                     }
                 }
                 continue;
             }
         };
         let Some(first) = msg else {
+            let _guard = mover.lock().await;
             let _ = flush_to_lake(&lake, &dir, &mut file).await;
             return;
         };
@@ -214,6 +227,7 @@ async fn writer(lake: Lake, dir: PathBuf, mut file: std::fs::File, mut rx: mpsc:
         }
         if !flushes.is_empty() {
             pending_rows = 0;
+            let _guard = mover.lock().await;
             let r = flush_to_lake(&lake, &dir, &mut file).await;
             for ack in flushes {
                 let _ = ack.send(r.clone());
@@ -222,12 +236,16 @@ async fn writer(lake: Lake, dir: PathBuf, mut file: std::fs::File, mut rx: mpsc:
     }
 }
 
-async fn flush_to_lake(lake: &Lake, dir: &Path, file: &mut std::fs::File) -> Result<(), String> {
+fn seal_and_reopen(dir: &Path, file: &mut std::fs::File) -> Result<(), String> {
     tokio::task::block_in_place(|| -> std::io::Result<()> {
         seal(dir)?;
         *file = open_current(dir)?;
         Ok(())
     })
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())
+}
+
+async fn flush_to_lake(lake: &Lake, dir: &Path, file: &mut std::fs::File) -> Result<(), String> {
+    seal_and_reopen(dir, file)?;
     move_sealed(lake, dir).await
 }
