@@ -301,7 +301,8 @@ async fn rank(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byte
     }
     // Shadow: the challenger scores the same candidates off the request path; its scores are
     // logged beside the champion's, and a slow challenger never delays this response.
-    let logged = log.clone();
+    // Only shadow mode needs a second copy of the rows.
+    let logged = if shadow.is_some() { log.clone() } else { Vec::new() };
     state.log.append(log).await.map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "log_unavailable", e))?;
     if let Some(ch) = shadow {
         let st = state.clone();
@@ -311,6 +312,8 @@ async fn rank(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byte
                     .into_iter()
                     .zip(order.iter().map(|&i| s[i]))
                     .map(|(mut r, sc)| {
+                        // The champion's row already holds the features; join on decision_id.
+                        r.features.clear();
                         r.decision_id = format!("{}-shadow", r.decision_id);
                         r.arm = "shadow".into();
                         r.shadow_version = Some(r.model_version.clone());
