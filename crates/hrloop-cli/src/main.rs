@@ -53,6 +53,9 @@ enum Command {
     /// API tokens: add (printed once), list, revoke.
     #[command(subcommand)]
     Tokens(cmd::tokens::Command),
+    /// The tamper-evident audit trail: show it, verify it.
+    #[command(subcommand)]
+    Audit(cmd::audit::Command),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
             Command::Calibrate(args) => cmd::calibrate::run(&cli.global, args).await,
             Command::Serve(args) => cmd::serve::run(&cli.global, args).await,
             Command::Tokens(c) => cmd::tokens::run(&cli.global, c),
+            Command::Audit(c) => cmd::audit::run(&cli.global, c).await,
         }
     });
     match result {

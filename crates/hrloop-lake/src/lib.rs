@@ -11,6 +11,7 @@
 //! made durable, then renamed into place), and a write that returned `Ok` survives a crash
 //! (fsync of the file and its directory on local disk; object stores acknowledge durable PUTs).
 
+pub mod audit;
 mod error;
 mod fault;
 mod read;

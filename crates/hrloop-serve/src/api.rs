@@ -25,6 +25,7 @@ use crate::metrics::Metrics;
 
 pub struct AppState {
     pub config: ServeConfig,
+    pub audit: crate::audit_sink::AuditSink,
     pub lake: hrloop_lake::Lake,
     pub taxonomy: hrloop_ingest::Taxonomy,
     pub outcomes_mapping: hrloop_ingest::ResolvedMapping,
@@ -202,7 +203,7 @@ fn score(model: &Loaded, rows: &[RawFeatures]) -> Result<Vec<f64>, ApiError> {
     security(("bearer" = [])))]
 async fn rank(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let started = Instant::now();
-    authorize(&state, &headers, &[Role::Recruiter])?;
+    let (who, _) = authorize(&state, &headers, &[Role::Recruiter])?;
     let req: RankRequest = parse(&body)?;
     let cfg = &state.config;
     if req.candidates.is_empty() {
@@ -327,6 +328,16 @@ async fn rank(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byte
             }
         });
     }
+    state
+        .audit
+        .record(hrloop_lake::audit::AuditEntry {
+            at: now,
+            actor: who,
+            action: "rank".into(),
+            target: format!("requisition {}", req.requisition.id),
+            details: serde_json::json!({"decision_id": decision_id, "candidates": out.len(), "model": serving.id(), "arm": arm}),
+        })
+        .await;
     state.metrics.requests.with_label_values(&[arm, "ok"]).inc();
     state.metrics.latency.with_label_values(&[arm]).observe(started.elapsed().as_secs_f64());
     let resp = RankResponse {
@@ -393,7 +404,7 @@ async fn change(
         return Err(ApiError::bad("reason: say why"));
     }
     let req = ChangeRequest {
-        actor: who,
+        actor: who.clone(),
         reason: input.reason,
         evidence: serde_json::json!({"via": "http"}),
         at: state.clock.now(),
@@ -413,6 +424,16 @@ async fn change(
         let _ = state.live.refresh().await;
     }
     state.metrics.alias_changes.with_label_values(&[if rollback { "rollback" } else { "promote" }]).inc();
+    state
+        .audit
+        .record(hrloop_lake::audit::AuditEntry {
+            at: event.at,
+            actor: who,
+            action: if rollback { "model.rollback" } else { "model.promote" }.into(),
+            target: format!("model {name}"),
+            details: serde_json::json!({"seq": event.seq, "from": event.from_version, "to": event.to_version, "reason": event.reason}),
+        })
+        .await;
     Ok(axum::Json(event).into_response())
 }
 
@@ -448,6 +469,7 @@ async fn rollback(
 /// ingestion path as export files: same validation, quarantine and report.
 async fn ingest_body(
     state: &AppState,
+    who: String,
     headers: &HeaderMap,
     body: &Bytes,
     mapping: &hrloop_ingest::ResolvedMapping,
@@ -497,7 +519,20 @@ async fn ingest_body(
     let result = hrloop_ingest::ingest_file(&state.lake, &path, mapping, &state.pseudo, &state.taxonomy, &opts).await;
     let _ = std::fs::remove_file(&path);
     match result {
-        Ok(report) => Ok(axum::Json(report).into_response()),
+        Ok(report) => {
+            state
+                .audit
+                .record(hrloop_lake::audit::AuditEntry {
+                    at: state.clock.now(),
+                    actor: who,
+                    action: format!("{}.write", report.table),
+                    target: format!("table {}", report.table),
+                    details: serde_json::json!({"batch_id": report.batch_id, "rows_read": report.rows_read,
+                        "accepted": report.rows_accepted, "quarantined": report.rows_quarantined}),
+                })
+                .await;
+            Ok(axum::Json(report).into_response())
+        }
         Err(e @ hrloop_ingest::Error::Unreadable { .. }) => {
             Err(ApiError::bad(e.to_string().replace(&path.display().to_string(), "body")))
         }
@@ -510,8 +545,8 @@ async fn ingest_body(
     responses((status = 200, description = "The batch quality report", body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn feedback(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    authorize(&state, &headers, &[Role::Recruiter])?;
-    ingest_body(&state, &headers, &body, &state.feedback_mapping, Some("recorded_at")).await
+    let (who, _) = authorize(&state, &headers, &[Role::Recruiter])?;
+    ingest_body(&state, who, &headers, &body, &state.feedback_mapping, Some("recorded_at")).await
 }
 
 #[utoipa::path(post, path = "/v1/outcomes", tag = "feedback",
@@ -519,8 +554,8 @@ async fn feedback(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
     responses((status = 200, description = "The batch quality report", body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn outcomes(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    authorize(&state, &headers, &[Role::DataTeam])?;
-    ingest_body(&state, &headers, &body, &state.outcomes_mapping, None).await
+    let (who, _) = authorize(&state, &headers, &[Role::DataTeam])?;
+    ingest_body(&state, who, &headers, &body, &state.outcomes_mapping, None).await
 }
 
 /// Parse a rank request and return it unchanged: HTTP + auth + JSON cost with no scoring.

@@ -3,6 +3,7 @@
 //! The only crate that knows HTTP.
 
 pub mod api;
+pub mod audit_sink;
 pub mod auth;
 pub mod config;
 pub mod decision_log;
@@ -42,6 +43,7 @@ pub async fn start(
     let feedback_mapping =
         hrloop_ingest::ResolvedMapping::load(&config.feedback_mapping, &taxonomy).map_err(|e| e.to_string())?;
     let state = Arc::new(AppState {
+        audit: audit_sink::AuditSink::start(lake.store().clone()),
         lake: lake.clone(),
         taxonomy,
         outcomes_mapping,

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod audit;
 pub mod calibrate;
 pub mod demo;
 pub mod ingest;

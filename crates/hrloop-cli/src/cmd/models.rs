@@ -176,6 +176,7 @@ pub async fn run(global: &Global, command: Command) -> Result<ExitCode> {
                 AliasArg::Challenger => Alias::Challenger,
             };
             let e = registry.promote(&name, &version, alias, req).await.context("promote")?;
+            record(&lake, &e, "model.promote").await?;
             if json {
                 print_json(&e)?;
             } else {
@@ -194,6 +195,7 @@ pub async fn run(global: &Global, command: Command) -> Result<ExitCode> {
         Command::Rollback { name, to, reason, actor, json } => {
             let req = ChangeRequest { actor, reason, evidence: serde_json::Value::Null, at: now };
             let e = registry.rollback(&name, to.as_deref(), req).await.context("rollback")?;
+            record(&lake, &e, "model.rollback").await?;
             if json {
                 print_json(&e)?;
             } else {
@@ -207,4 +209,17 @@ pub async fn run(global: &Global, command: Command) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Model state changes go to the audit trail too.
+async fn record(lake: &hrloop_lake::Lake, e: &hrloop_models::AliasEvent, action: &str) -> Result<()> {
+    let entry = hrloop_lake::audit::AuditEntry {
+        at: e.at,
+        actor: e.actor.clone(),
+        action: action.into(),
+        target: format!("model {}", e.name),
+        details: serde_json::json!({"seq": e.seq, "alias": e.alias, "from": e.from_version, "to": e.to_version, "reason": e.reason}),
+    };
+    hrloop_lake::audit::Audit::new(lake.store().clone()).append(vec![entry]).await?;
+    Ok(())
 }

@@ -75,6 +75,7 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
         })
         .await?;
     state.log.flush().await.map_err(|e| anyhow!(e))?;
+    state.audit.flush().await;
     eprintln!("hrloop: stopped; decisions flushed to the lake");
     Ok(ExitCode::SUCCESS)
 }

@@ -295,6 +295,15 @@ async fn acknowledged_decisions_reach_the_lake_pseudonymised() {
     // Flushing again adds nothing.
     fx.state.log.flush().await.unwrap();
     assert_eq!(fx.lake.scan(Table::Decisions, Some(&["decision_id"])).await.unwrap().num_rows(), 7);
+    // The read of person-level data is in the audit trail: who, what, when.
+    fx.state.audit.flush().await;
+    let audit = hrloop_lake::audit::Audit::new(fx.lake.store().clone());
+    let records = audit.records().await.unwrap();
+    let rank = records.iter().find(|r| r.entry.action == "rank").expect("a rank record");
+    assert_eq!(rank.entry.actor, "recruiter");
+    assert_eq!(rank.entry.target, "requisition REQ-LOG");
+    assert_eq!(rank.entry.details["candidates"], 7);
+    assert!(audit.verify().await.unwrap().ok);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
