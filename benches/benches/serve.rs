@@ -21,6 +21,9 @@ use hrloop_models::spec::{Algorithm, FeatureSpec};
 use hrloop_models::{Alias, ChangeRequest, ModelCard, ModelSpec, Registry};
 use hrloop_serve::{Mode, Role, ServeConfig, TokenStore};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const FEATURES: usize = 30;
 const FAMILIES: [&str; 6] =
     ["software_engineering", "data_science", "product_management", "sales", "customer_support", "finance"];
@@ -233,6 +236,12 @@ fn main() -> Result<()> {
     let row = |name: &str, l: &Load| {
         println!("{name:<52} {:>10.0} {:>9.2} {:>9.2} {:>8}", l.rps, l.p50_ms, l.p99_ms, l.non_2xx)
     };
+    if std::env::var("HRLOOP_BENCH_ONLY").is_ok_and(|v| v == "rank") {
+        // For profiling: just the ranking path.
+        let ab = wrk(&format!("{ab_url}/v1/rank"), &body_path, &token, seconds)?;
+        row("hrloop /v1/rank, A/B 20 %", &ab);
+        return Ok(());
+    }
     let echo = wrk(&format!("{ab_url}/v1/echo"), &body_path, &token, seconds)?;
     row("hrloop parse-and-echo (floor)", &echo);
     let ab = wrk(&format!("{ab_url}/v1/rank"), &body_path, &token, seconds)?;

@@ -11,6 +11,11 @@ use clap::{Parser, Subcommand};
 
 use context::Global;
 
+/// mimalloc: the serving path allocates per candidate and glibc's allocator spent a third of
+/// the CPU in malloc/free under load (measured with perf in benches/serve).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// hrloop closes the feedback loop for HR ranking models: it ingests hiring decisions and the
 /// outcomes that arrive 3, 6, 12 and 24 months after each hire into a Parquet lake, so models
 /// can be retrained, compared and promoted or rolled back on what really happened.

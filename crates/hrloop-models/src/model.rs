@@ -184,6 +184,11 @@ impl TrainedModel {
     /// no category for categories): exact for the model itself, linear or not, and the same
     /// method for both so explanations read alike.
     pub fn explain(&self, row: &RawFeatures, top: usize) -> Result<Vec<Contribution>> {
+        Ok(self.score_and_explain(row, top)?.1)
+    }
+
+    /// The score and its explanation in one pass (one feature transform for linear models).
+    pub fn score_and_explain(&self, row: &RawFeatures, top: usize) -> Result<(f64, Vec<Contribution>)> {
         let (base, without) = match &self.estimator {
             Estimator::Logistic { weights, intercept } => self.linear_baselines(row, weights, *intercept),
             Estimator::Forest { .. } => self.generic_baselines(row)?,
@@ -193,7 +198,7 @@ impl TrainedModel {
         idx.sort_by(|&a, &b| (base - without[b]).abs().total_cmp(&(base - without[a]).abs()));
         idx.truncate(top);
         let n = self.pipeline.numeric.len();
-        Ok(idx
+        let contributions = idx
             .into_iter()
             .map(|i| {
                 let (feature, value) = if i < n {
@@ -209,7 +214,8 @@ impl TrainedModel {
                 let text = format!("{} {value} {verb} the score by {:.2}", feature.replace('_', " "), effect.abs());
                 Contribution { feature, value, effect, text }
             })
-            .collect())
+            .collect();
+        Ok((base, contributions))
     }
 
     /// Score, and the score with each feature at its baseline, by re-scoring variants (any model).

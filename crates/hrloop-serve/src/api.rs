@@ -204,7 +204,7 @@ fn score(model: &Loaded, rows: &[RawFeatures]) -> Result<Vec<f64>, ApiError> {
 async fn rank(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let started = Instant::now();
     let (who, _) = authorize(&state, &headers, &[Role::Recruiter])?;
-    let req: RankRequest = parse(&body)?;
+    let mut req: RankRequest = parse(&body)?;
     let cfg = &state.config;
     if req.candidates.is_empty() {
         return Err(ApiError::bad("candidates: at least one candidate is needed"));
@@ -236,15 +236,27 @@ async fn rank(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byte
     let Some(serving) = serving else {
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_champion", "no champion model is loaded yet"));
     };
-    let rows: Vec<RawFeatures> = req
-        .candidates
-        .iter()
-        .map(|c| RawFeatures {
-            numeric: c.features.iter().filter_map(|(k, v)| v.map(|x| (k.clone(), x))).collect(),
-            categorical: [("job_family".to_string(), req.requisition.job_family.clone())].into(),
-        })
-        .collect();
-    let scores = score(&serving, &rows)?;
+    let job_family = req.requisition.job_family.clone();
+    let mut ids = Vec::with_capacity(req.candidates.len());
+    let mut rows: Vec<RawFeatures> = Vec::with_capacity(req.candidates.len());
+    for c in std::mem::take(&mut req.candidates) {
+        ids.push(c.id);
+        rows.push(RawFeatures {
+            numeric: c.features.into_iter().filter_map(|(k, v)| v.map(|x| (k, x))).collect(),
+            categorical: [("job_family".to_string(), job_family.clone())].into(),
+        });
+    }
+    // Score and explain in one pass per candidate; calibration maps the score only.
+    let mut scores = Vec::with_capacity(rows.len());
+    let mut explanations = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let (p, why) = serving
+            .model
+            .score_and_explain(r, 3)
+            .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "scoring_failed", e.to_string()))?;
+        scores.push(serving.calibration.as_ref().map_or(p, |c| c.apply(p)));
+        explanations.push(why.into_iter().map(|c| c.text).collect::<Vec<String>>());
+    }
     let shadow = match (&live.challenger, cfg.mode) {
         (Some(ch), Mode::Shadow) => Some(ch.clone()),
         _ => None,
@@ -257,7 +269,7 @@ async fn rank(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byte
     let mut out = Vec::with_capacity(rows.len());
     let mut log = Vec::with_capacity(rows.len());
     for (rank, &i) in order.iter().enumerate() {
-        let c = &req.candidates[i];
+        let id = &ids[i];
         let p = scores[i];
         let confidence = p.max(1.0 - p);
         let known = serving.model.pipeline.numeric.iter().filter(|s| rows[i].numeric.contains_key(&s.name)).count();
@@ -265,22 +277,23 @@ async fn rank(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byte
             Some("edge_case")
         } else if confidence < cfg.low_confidence {
             Some("low_confidence")
-        } else if bucket(&["audit", &req.requisition.id, &c.id]) < cfg.audit_rate {
+        } else if bucket(&["audit", &req.requisition.id, id]) < cfg.audit_rate {
             Some("random_audit")
         } else {
             None
         };
         state.metrics.routes.with_label_values(&[reason.unwrap_or("auto")]).inc();
-        let explanation =
-            serving.model.explain(&rows[i], 3).map(|v| v.into_iter().map(|c| c.text).collect()).unwrap_or_default();
-        let pseudonym = state.pseudo.pseudonym("candidate", &c.id);
+        let explanation = std::mem::take(&mut explanations[i]);
+        let pseudonym = state.pseudo.pseudonym("candidate", id);
+        // Shadow mode scores `rows` again later; otherwise the features move into the log.
+        let features = if shadow.is_some() { rows[i].numeric.clone() } else { std::mem::take(&mut rows[i].numeric) };
         log.push(DecisionRow {
             decision_id: decision_id.clone(),
             requisition_id: req.requisition.id.clone(),
             candidate_id: pseudonym,
             job_family: req.requisition.job_family.clone(),
             decided_at: now,
-            features: rows[i].numeric.clone(),
+            features,
             model_version: serving.id(),
             arm: arm.to_string(),
             score: p,
@@ -289,7 +302,7 @@ async fn rank(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byte
             shadow_score: None,
         });
         out.push(RankedCandidate {
-            id: c.id.clone(),
+            id: id.clone(),
             rank: rank + 1,
             score: p,
             confidence,
