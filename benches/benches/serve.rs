@@ -64,23 +64,7 @@ fn model(seed: u64) -> TrainedModel {
 
 fn card() -> Result<ModelCard> {
     let spec: ModelSpec = toml::from_str(include_str!("../../models/success12m_logistic.toml"))?;
-    Ok(ModelCard {
-        format_version: 1,
-        name: String::new(),
-        version: String::new(),
-        created_at: chrono::Utc::now(),
-        created_by: "bench".into(),
-        hrloop_version: "bench".into(),
-        parent_version: None,
-        spec,
-        feature_columns: vec![],
-        training_data: Default::default(),
-        holdout_from: None,
-        rows: Default::default(),
-        metrics: Default::default(),
-        fairness: vec![],
-        gates: Default::default(),
-    })
+    Ok(ModelCard::new(spec, "bench", chrono::Utc::now()))
 }
 
 fn body() -> String {

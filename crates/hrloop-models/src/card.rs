@@ -93,3 +93,27 @@ pub struct ModelCard {
     pub fairness: Vec<FairnessResult>,
     pub gates: GateResult,
 }
+
+impl ModelCard {
+    /// A card with the spec and provenance filled in and everything measured left empty;
+    /// training fills the rest, tools and tests that register hand-made models use it as is.
+    pub fn new(spec: ModelSpec, created_by: &str, created_at: DateTime<Utc>) -> ModelCard {
+        ModelCard {
+            format_version: CARD_FORMAT_VERSION,
+            name: spec.name.clone(),
+            version: String::new(),
+            created_at,
+            created_by: created_by.to_string(),
+            hrloop_version: env!("CARGO_PKG_VERSION").to_string(),
+            parent_version: None,
+            spec,
+            feature_columns: Vec::new(),
+            training_data: TrainingSnapshot::default(),
+            holdout_from: None,
+            rows: RowCounts::default(),
+            metrics: Metrics::default(),
+            fairness: Vec::new(),
+            gates: GateResult::default(),
+        }
+    }
+}

@@ -8,23 +8,7 @@ use hrloop_models::{Alias, ChangeRequest, Error, ModelSpec, Registry};
 
 fn card() -> ModelCard {
     let spec: ModelSpec = toml::from_str(include_str!("../../../../models/success12m_logistic.toml")).unwrap();
-    ModelCard {
-        format_version: 1,
-        name: String::new(),
-        version: String::new(),
-        created_at: t0(),
-        created_by: "test".into(),
-        hrloop_version: "test".into(),
-        parent_version: None,
-        spec,
-        feature_columns: vec![],
-        training_data: Default::default(),
-        holdout_from: None,
-        rows: Default::default(),
-        metrics: Default::default(),
-        fairness: vec![],
-        gates: Default::default(),
-    }
+    ModelCard::new(spec, "test", t0())
 }
 
 fn t0() -> DateTime<Utc> {
