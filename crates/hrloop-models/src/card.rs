@@ -66,6 +66,10 @@ pub struct FairnessResult {
     pub adverse_impact_ratio: Option<f64>,
     /// Four-fifths rule.
     pub passes_four_fifths: Option<bool>,
+    /// Two-sided p-value of the difference between the lowest and highest selection rate
+    /// (pooled two-proportion z-test): below 0.05 the gap is unlikely to be chance.
+    #[serde(default)]
+    pub p_value: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -235,18 +235,49 @@ pub fn selection_fairness(
                 small: n < spec.min_group_size,
             })
             .collect();
-        let rates: Vec<f64> = groups.iter().filter(|g| !g.small).map(|g| g.selection_rate).collect();
-        let max = rates.iter().copied().fold(f64::NAN, f64::max);
-        let min = rates.iter().copied().fold(f64::NAN, f64::min);
-        let air = (rates.len() >= 2 && max > 0.0).then(|| min / max);
+        let sized: Vec<&GroupRate> = groups.iter().filter(|g| !g.small).collect();
+        let lowest = sized.iter().min_by(|a, b| a.selection_rate.total_cmp(&b.selection_rate));
+        let highest = sized.iter().max_by(|a, b| a.selection_rate.total_cmp(&b.selection_rate));
+        let (air, p_value) = match (lowest, highest) {
+            (Some(lo), Some(hi)) if sized.len() >= 2 && hi.selection_rate > 0.0 => (
+                Some(lo.selection_rate / hi.selection_rate),
+                two_proportion_p(lo.selected, lo.candidates, hi.selected, hi.candidates),
+            ),
+            _ => (None, None),
+        };
         out.push(FairnessResult {
             attribute: dim.join(" x "),
             groups,
             adverse_impact_ratio: air,
             passes_four_fifths: air.map(|r| r >= 0.8),
+            p_value,
         });
     }
     out
+}
+
+/// Two-sided p-value of a pooled two-proportion z-test.
+fn two_proportion_p(x1: usize, n1: usize, x2: usize, n2: usize) -> Option<f64> {
+    if n1 == 0 || n2 == 0 {
+        return None;
+    }
+    let (p1, p2) = (x1 as f64 / n1 as f64, x2 as f64 / n2 as f64);
+    let pooled = (x1 + x2) as f64 / (n1 + n2) as f64;
+    let se = (pooled * (1.0 - pooled) * (1.0 / n1 as f64 + 1.0 / n2 as f64)).sqrt();
+    if se == 0.0 {
+        return Some(1.0);
+    }
+    let z = ((p1 - p2) / se).abs();
+    Some(2.0 * (1.0 - normal_cdf(z)))
+}
+
+/// Standard normal CDF (Abramowitz & Stegun 7.1.26, absolute error < 1.5e-7).
+fn normal_cdf(z: f64) -> f64 {
+    let x = z / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.3275911 * x.abs());
+    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    let erf = 1.0 - poly * (-x * x).exp();
+    0.5 * (1.0 + if x >= 0.0 { erf } else { -erf })
 }
 
 fn gates(spec: &ModelSpec, m: &Metrics, fairness: &[FairnessResult], rows: &RowCounts) -> GateResult {
@@ -264,12 +295,17 @@ fn gates(spec: &ModelSpec, m: &Metrics, fairness: &[FairnessResult], rows: &RowC
         ));
     }
     for f in fairness.iter().filter(|f| !f.attribute.contains(" x ")) {
+        // The four-fifths rule on a small selection is noisy: gate on gaps that are also
+        // statistically significant, as EEOC practice pairs the two.
         if let Some(air) = f.adverse_impact_ratio
             && air < g.min_adverse_impact_ratio
+            && f.p_value.is_none_or(|p| p < 0.05)
         {
             failures.push(format!(
-                "adverse impact ratio for {} is {air:.2}, below {}",
-                f.attribute, g.min_adverse_impact_ratio
+                "adverse impact ratio for {} is {air:.2} (p = {:.3}), below {}",
+                f.attribute,
+                f.p_value.unwrap_or(f64::NAN),
+                g.min_adverse_impact_ratio
             ));
         }
     }
@@ -326,6 +362,11 @@ mod tests {
         assert!(gender.groups.iter().any(|g| g.group == "X" && g.small));
         assert!((gender.adverse_impact_ratio.unwrap() - 0.2 / 0.4).abs() < 1e-12);
         assert_eq!(gender.passes_four_fifths, Some(false));
+        // 20/100 vs 40/100: a real gap (z ≈ 3.09, p ≈ 0.002).
+        let p = gender.p_value.unwrap();
+        assert!((p - 0.00199).abs() < 2e-4, "p = {p}");
+        assert!((normal_cdf(1.959963985) - 0.975).abs() < 1e-6);
+        assert_eq!(two_proportion_p(1, 20, 2, 20).map(|p| p > 0.5), Some(true), "tiny groups: not significant");
         let both = r.iter().find(|f| f.attribute == "gender x age_band").unwrap();
         assert_eq!(both.groups.len(), 6);
         assert!(both.groups.iter().any(|g| g.group == "F & <30"));

@@ -80,10 +80,11 @@ pub fn render_card(card: &ModelCard) -> String {
         t.add_row(vec![
             fr.attribute.clone(),
             groups.join(", "),
-            match (fr.adverse_impact_ratio, fr.passes_four_fifths) {
-                (Some(r), Some(true)) => format!("{r:.2} ok"),
-                (Some(r), _) => format!("{r:.2} BELOW 0.8"),
-                (None, _) => "—".into(),
+            match (fr.adverse_impact_ratio, fr.passes_four_fifths, fr.p_value) {
+                (Some(r), Some(true), _) => format!("{r:.2} ok"),
+                (Some(r), _, Some(p)) if p >= 0.05 => format!("{r:.2} below 0.8, not significant (p={p:.2})"),
+                (Some(r), _, p) => format!("{r:.2} BELOW 0.8 (p={:.3})", p.unwrap_or(f64::NAN)),
+                (None, _, _) => "—".into(),
             },
         ]);
     }
