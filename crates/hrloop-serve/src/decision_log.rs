@@ -69,18 +69,42 @@ pub struct DecisionLog {
 const CURRENT: &str = "decisions.wal";
 
 impl DecisionLog {
-    /// Open the log in `dir`, moving anything left by an earlier process into the lake first.
+    /// Open this process's log under `root` (`root/<instance>/`, held with an exclusive file
+    /// lock), first moving into the lake whatever processes that are gone left behind. Logs of
+    /// live processes (their lock is held) are left alone, so several servers can share a store.
     pub async fn open(
         lake: Lake,
-        dir: PathBuf,
+        root: PathBuf,
         flush_every: Duration,
     ) -> std::io::Result<(DecisionLog, tokio::task::JoinHandle<()>)> {
+        std::fs::create_dir_all(&root)?;
+        for entry in std::fs::read_dir(&root)?.flatten() {
+            let dir = entry.path();
+            if !dir.is_dir() {
+                continue;
+            }
+            let Ok(lock) = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("LOCK"))
+            else {
+                continue;
+            };
+            if lock.try_lock().is_err() {
+                continue; // a live server owns it
+            }
+            seal(&dir)?;
+            move_sealed(&lake, &dir).await.map_err(std::io::Error::other)?;
+            std::fs::remove_dir_all(&dir)?;
+        }
+        let dir = root.join(uuid::Uuid::new_v4().simple().to_string());
         std::fs::create_dir_all(&dir)?;
-        seal(&dir)?;
-        move_sealed(&lake, &dir).await.map_err(std::io::Error::other)?;
+        let lock = std::fs::File::create(dir.join("LOCK"))?;
+        lock.lock()?;
         let file = open_current(&dir)?;
         let (tx, rx) = mpsc::channel::<Msg>(1024);
-        let handle = tokio::spawn(writer(lake, dir, file, rx, flush_every));
+        let handle = tokio::spawn(async move {
+            // The lock lives as long as the writer: the process's claim on its log.
+            let _lock = lock;
+            writer(lake, dir, file, rx, flush_every).await;
+        });
         Ok((DecisionLog { tx }, handle))
     }
 

@@ -267,9 +267,10 @@ async fn acknowledged_decisions_reach_the_lake_pseudonymised() {
     let (s, v) = fx.rank("REQ-LOG", 7).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     // Durable before the response: the write-ahead log already holds all seven.
-    let wal_dir = fx.lake.store().local_root().unwrap().join("_wal");
-    let listing: Vec<_> = std::fs::read_dir(&wal_dir).unwrap().flatten().map(|e| e.file_name()).collect();
-    let wal = std::fs::read_to_string(wal_dir.join("decisions.wal")).unwrap_or_else(|e| panic!("{e}: {listing:?}"));
+    let wal_root = fx.lake.store().local_root().unwrap().join("_wal");
+    let instances: Vec<_> = std::fs::read_dir(&wal_root).unwrap().flatten().map(|e| e.path()).collect();
+    assert_eq!(instances.len(), 1, "one log per server process: {instances:?}");
+    let wal = std::fs::read_to_string(instances[0].join("decisions.wal")).unwrap();
     assert_eq!(wal.lines().count(), 7);
     assert!(!wal.contains("REQ-LOG-C0"), "raw candidate ids never reach the log");
     fx.state.log.flush().await.unwrap();
@@ -358,4 +359,28 @@ async fn the_openapi_document_matches_the_routes() {
     );
     assert!(doc["components"]["schemas"]["RankRequest"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_store_keep_their_own_logs() {
+    let fx = fixture(ServeConfig::default()).await;
+    let (s, _) = fx.rank("REQ-A", 5).await;
+    assert_eq!(s, StatusCode::OK);
+    // A second server starts on the same store while the first is live: it must not touch the
+    // first one's log (moving it would lose whatever the first writes next).
+    let second = hrloop_serve::start(
+        fx.state.config.clone(),
+        fx.lake.clone(),
+        Pseudonymiser::new(&[9u8; 32]).unwrap(),
+        Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap())),
+    )
+    .await
+    .unwrap();
+    let (s, _) = fx.rank("REQ-B", 5).await;
+    assert_eq!(s, StatusCode::OK);
+    let wal_root = fx.lake.store().local_root().unwrap().join("_wal");
+    assert_eq!(std::fs::read_dir(&wal_root).unwrap().count(), 2, "one log directory per live server");
+    fx.state.log.flush().await.unwrap();
+    second.log.flush().await.unwrap();
+    assert_eq!(fx.lake.scan(Table::Decisions, Some(&["decision_id"])).await.unwrap().num_rows(), 10, "nothing lost");
 }
