@@ -428,9 +428,14 @@ impl PartitionedWriter {
             }
         }
         let (schema, props) = (self.schema.clone(), self.props.clone());
-        let encoded: Vec<Result<()>> =
-            jobs.par_iter().map(|(spill, staged, _, _)| encode(spill, staged, &schema, &props)).collect();
-        encoded.into_iter().collect::<Result<Vec<()>>>()?;
+        // Encoding is CPU work: off the async workers, on all cores.
+        let files: Vec<(PathBuf, PathBuf)> =
+            jobs.iter().map(|(spill, staged, _, _)| (spill.clone(), staged.clone())).collect();
+        tokio::task::spawn_blocking(move || {
+            files.par_iter().map(|(spill, staged)| encode(spill, staged, &schema, &props)).collect::<Result<Vec<()>>>()
+        })
+        .await
+        .map_err(|e| Error::Task(e.to_string()))??;
         crate::fault::hit("after_stage");
         let mut written = Vec::new();
         for (spill, staged, dest, rows) in jobs {

@@ -67,6 +67,8 @@ pub struct DecisionLog {
 }
 
 const CURRENT: &str = "decisions.wal";
+/// Rows per sealed segment at most (besides the time-based seal).
+const SEGMENT_ROWS: usize = 20_000;
 
 impl DecisionLog {
     /// Open this process's log under `root` (`root/<instance>/`, held with an exclusive file
@@ -146,41 +148,66 @@ async fn move_sealed(lake: &Lake, dir: &Path) -> Result<(), String> {
         .collect();
     sealed.sort();
     for path in sealed {
-        let mut rows = Vec::new();
-        let file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
-        for line in std::io::BufReader::new(file).lines() {
-            let line = line.map_err(|e| e.to_string())?;
-            // A torn last line (crash mid-append) was never acknowledged: skip it.
-            if let Ok(row) = serde_json::from_str::<DecisionRow>(&line) {
-                rows.push(row);
+        let p = path.clone();
+        // Parsing a segment is CPU work: keep it off the async workers that answer requests.
+        let rows = tokio::task::spawn_blocking(move || -> Result<Vec<DecisionRow>, String> {
+            let mut rows = Vec::new();
+            let file = std::fs::File::open(&p).map_err(|e| e.to_string())?;
+            for line in std::io::BufReader::new(file).lines() {
+                let line = line.map_err(|e| e.to_string())?;
+                // A torn last line (crash mid-append) was never acknowledged: skip it.
+                if let Ok(row) = serde_json::from_str::<DecisionRow>(&line) {
+                    rows.push(row);
+                }
             }
-        }
-        write_rows(lake, &rows, &path).await?;
+            Ok(rows)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        write_rows(lake, rows, &path).await?;
         std::fs::remove_file(&path).map_err(|e| e.to_string())?;
     }
     Ok(())
 }
 
-async fn write_rows(lake: &Lake, rows: &[DecisionRow], source: &Path) -> Result<(), String> {
+async fn write_rows(lake: &Lake, rows: Vec<DecisionRow>, source: &Path) -> Result<(), String> {
     let def = Table::Decisions.def();
     let batch = format!("serve-{}", uuid::Uuid::new_v4().simple());
     let name = source.file_name().and_then(|n| n.to_str()).unwrap_or("wal").to_string();
     let now = rows.last().map_or_else(Utc::now, |r| r.decided_at);
-    let mut writer = PartitionedWriter::new(lake, Table::Decisions, &batch, &name, now).map_err(|e| e.to_string())?;
+    // Keys and partitions first (CPU, off the async workers), then the stored keys of the
+    // partitions touched, then the writes.
+    let keyed = tokio::task::spawn_blocking(move || -> Result<Vec<(Vec<Value>, String, RowKeys)>, String> {
+        rows.iter()
+            .map(|row| {
+                let values = row.values();
+                let partition = partition_of(def, &values).map_err(|e| e.to_string())?;
+                let keys = RowKeys::of(def, &values);
+                Ok((values, partition, keys))
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| e.to_string())??;
     let mut known: HashMap<String, ExistingKeys> = HashMap::new();
-    for row in rows {
-        let values = row.values();
-        let partition = partition_of(def, &values).map_err(|e| e.to_string())?;
-        if !known.contains_key(&partition) {
-            let keys = lake.existing_keys(Table::Decisions, Some(&partition)).await.map_err(|e| e.to_string())?;
+    for (_, partition, _) in &keyed {
+        if !known.contains_key(partition) {
+            let keys = lake.existing_keys(Table::Decisions, Some(partition)).await.map_err(|e| e.to_string())?;
             known.insert(partition.clone(), keys);
         }
-        let keys = RowKeys::of(def, &values);
-        let seen = known.get_mut(&partition).expect("inserted above");
-        if seen.insert(keys.event_key, keys.row_hash).is_none() {
-            writer.push_to(&partition, &values, &keys).map_err(|e| e.to_string())?;
-        }
     }
+    let mut writer = PartitionedWriter::new(lake, Table::Decisions, &batch, &name, now).map_err(|e| e.to_string())?;
+    let writer = tokio::task::spawn_blocking(move || -> Result<PartitionedWriter, String> {
+        for (values, partition, keys) in keyed {
+            let seen = known.get_mut(&partition).expect("loaded above");
+            if seen.insert(keys.event_key, keys.row_hash).is_none() {
+                writer.push_to(&partition, &values, &keys).map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(writer)
+    })
+    .await
+    .map_err(|e| e.to_string())??;
     writer.commit().await.map_err(|e| e.to_string())?;
     Ok(())
 }
@@ -248,6 +275,22 @@ async fn writer(lake: Lake, dir: PathBuf, mut file: std::fs::File, mut rx: mpsc:
         .map_err(|e| e.to_string());
         for ack in acks {
             let _ = ack.send(written.clone());
+        }
+        // Bound a segment's size (and the memory its move takes): seal early under load.
+        if pending_rows >= SEGMENT_ROWS && flushes.is_empty() {
+            pending_rows = 0;
+            match seal_and_reopen(&dir, &mut file) {
+                Ok(()) => {
+                    let (lake, dir, mover) = (lake.clone(), dir.clone(), mover.clone());
+                    tokio::spawn(async move {
+                        let _one_at_a_time = mover.lock().await;
+                        if let Err(e) = move_sealed(&lake, &dir).await {
+                            tracing::error!(error = %e, "moving decisions to the lake failed; will retry");
+                        }
+                    });
+                }
+                Err(e) => tracing::error!(error = %e, "sealing the decision log failed"),
+            }
         }
         if !flushes.is_empty() {
             pending_rows = 0;
