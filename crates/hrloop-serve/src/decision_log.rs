@@ -226,18 +226,7 @@ async fn writer(lake: Lake, dir: PathBuf, mut file: std::fs::File, mut rx: mpsc:
                     pending_rows = 0;
                     // Seal here (a rename), move in the background: appends never wait for
                     // Parquet encoding.
-                    match seal_and_reopen(&dir, &mut file) {
-                        Ok(()) => {
-                            let (lake, dir, mover) = (lake.clone(), dir.clone(), mover.clone());
-                            tokio::spawn(async move {
-                                let _one_at_a_time = mover.lock().await;
-                                if let Err(e) = move_sealed(&lake, &dir).await {
-                                    tracing::error!(error = %e, "moving decisions to the lake failed; will retry");
-                                }
-                            });
-                        }
-                        Err(e) => tracing::error!(error = %e, "sealing the decision log failed"),
-                    }
+                    seal_and_move_in_background(&lake, &dir, &mut file, &mover);
                 }
                 continue;
             }
@@ -279,18 +268,7 @@ async fn writer(lake: Lake, dir: PathBuf, mut file: std::fs::File, mut rx: mpsc:
         // Bound a segment's size (and the memory its move takes): seal early under load.
         if pending_rows >= SEGMENT_ROWS && flushes.is_empty() {
             pending_rows = 0;
-            match seal_and_reopen(&dir, &mut file) {
-                Ok(()) => {
-                    let (lake, dir, mover) = (lake.clone(), dir.clone(), mover.clone());
-                    tokio::spawn(async move {
-                        let _one_at_a_time = mover.lock().await;
-                        if let Err(e) = move_sealed(&lake, &dir).await {
-                            tracing::error!(error = %e, "moving decisions to the lake failed; will retry");
-                        }
-                    });
-                }
-                Err(e) => tracing::error!(error = %e, "sealing the decision log failed"),
-            }
+            seal_and_move_in_background(&lake, &dir, &mut file, &mover);
         }
         if !flushes.is_empty() {
             pending_rows = 0;
@@ -300,6 +278,27 @@ async fn writer(lake: Lake, dir: PathBuf, mut file: std::fs::File, mut rx: mpsc:
                 let _ = ack.send(r.clone());
             }
         }
+    }
+}
+
+/// Seal the current log (a rename) and move it to the lake on another task, one move at a time.
+fn seal_and_move_in_background(
+    lake: &Lake,
+    dir: &Path,
+    file: &mut std::fs::File,
+    mover: &std::sync::Arc<tokio::sync::Mutex<()>>,
+) {
+    match seal_and_reopen(dir, file) {
+        Ok(()) => {
+            let (lake, dir, mover) = (lake.clone(), dir.to_path_buf(), mover.clone());
+            tokio::spawn(async move {
+                let _one_at_a_time = mover.lock().await;
+                if let Err(e) = move_sealed(&lake, &dir).await {
+                    tracing::error!(error = %e, "moving decisions to the lake failed; will retry");
+                }
+            });
+        }
+        Err(e) => tracing::error!(error = %e, "sealing the decision log failed"),
     }
 }
 
