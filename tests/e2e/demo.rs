@@ -6,16 +6,19 @@ use crate::{hrloop, json, pyarrow_rows, python, run_ok, table_rows};
 fn demo_fills_a_lake_that_pyarrow_and_duckdb_read_and_a_second_run_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("data");
-    let first = json(&run_ok(hrloop(&store).args([
-        "--now",
-        "2026-01-20",
-        "demo",
-        "--months",
-        "14",
-        "--requisitions-per-month",
-        "12",
-        "--json",
-    ])));
+    let demo = || {
+        json(&run_ok(hrloop(&store).args([
+            "--now",
+            "2026-01-20",
+            "demo",
+            "--months",
+            "14",
+            "--requisitions-per-month",
+            "12",
+            "--json",
+        ])))
+    };
+    let first = demo();
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(store.join("inbox/sim-seed7/manifest.json")).unwrap()).unwrap();
     // Every export lands exactly as the simulator says: broken rows quarantined, repeats once.
@@ -44,16 +47,7 @@ fn demo_fills_a_lake_that_pyarrow_and_duckdb_read_and_a_second_run_changes_nothi
         assert_eq!(mode & 0o777, 0o600);
     }
     // Again: nothing changes.
-    let second = json(&run_ok(hrloop(&store).args([
-        "--now",
-        "2026-01-20",
-        "demo",
-        "--months",
-        "14",
-        "--requisitions-per-month",
-        "12",
-        "--json",
-    ])));
+    let second = demo();
     for b in second["batches"].as_array().unwrap() {
         assert_eq!(b["rows_accepted"], 0, "{}", b["source_file"]);
     }
