@@ -6,7 +6,9 @@
 mod cli;
 mod crash;
 mod demo;
+mod minimisation;
 mod models;
+mod privacy;
 mod serve;
 
 use std::path::{Path, PathBuf};

@@ -4,14 +4,19 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
 
 use crate::{hrloop, run_ok};
 
-fn post(addr: &str, path: &str, token: &str, body: &str) -> (u16, String) {
+pub fn post(addr: &str, path: &str, token: &str, body: &str) -> (u16, String) {
+    request(addr, "POST", path, token, "application/json", body)
+}
+
+pub fn request(addr: &str, method: &str, path: &str, token: &str, content_type: &str, body: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     write!(
         s,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -24,21 +29,38 @@ fn post(addr: &str, path: &str, token: &str, body: &str) -> (u16, String) {
 
 /// Start the server on a free port; returns it and its address once it listens.
 fn start(store: &std::path::Path) -> (Child, String) {
+    let (child, addr, _) = start_logged(store, &[]);
+    (child, addr)
+}
+
+/// Start the server with extra arguments (e.g. `-vv`); everything it writes to stderr is
+/// collected in the returned buffer.
+pub fn start_logged(store: &std::path::Path, extra: &[&str]) -> (Child, String, Arc<Mutex<String>>) {
     let mut child = hrloop(store)
+        .args(extra)
         .args(["--demo-key", "serve", "--listen", "127.0.0.1:0", "--model", "success6m_logistic"])
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let addr = loop {
         let line = lines.next().expect("server printed its address").unwrap();
+        log.lock().unwrap().push_str(&line);
         if let Some(rest) = line.strip_prefix("hrloop serving on http://") {
             break rest.split_whitespace().next().unwrap().to_string();
         }
     };
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let mut l = sink.lock().unwrap();
+            l.push_str(&line);
+            l.push('\n');
+        }
+    });
+    (child, addr, log)
 }
 
 fn serving_decisions(store: &std::path::Path) -> usize {

@@ -61,6 +61,10 @@ enum Command {
     /// The tamper-evident audit trail: show it, verify it.
     #[command(subcommand)]
     Audit(cmd::audit::Command),
+    /// Right to erasure: remove a person from every table for good, or prove they are gone.
+    Erase(cmd::privacy::EraseArgs),
+    /// Delete what the retention policy says has aged out (data/retention.toml).
+    Purge(cmd::privacy::PurgeArgs),
 }
 
 fn main() -> ExitCode {
@@ -87,6 +91,8 @@ fn main() -> ExitCode {
             Command::Serve(args) => cmd::serve::run(&cli.global, args).await,
             Command::Tokens(c) => cmd::tokens::run(&cli.global, c),
             Command::Audit(c) => cmd::audit::run(&cli.global, c).await,
+            Command::Erase(args) => cmd::privacy::erase(&cli.global, args).await,
+            Command::Purge(args) => cmd::privacy::purge(&cli.global, args).await,
         }
     });
     match result {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use hrloop_core::Clock;
-use hrloop_lake::{ExistingKeys, Lake, PartitionedWriter, RowKeys, Table, Value};
+use hrloop_lake::{ErasedSet, ExistingKeys, Lake, PartitionedWriter, RowKeys, Table, Value};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::{Digest, Sha256};
 
@@ -67,8 +67,11 @@ pub async fn ingest_file(
 
     let quarantine_keys =
         lake.existing_keys(Table::Quarantine, Some(&format!("table={}", mapping.table.name()))).await?;
+    // Erased people stay erased: their rows are dropped before anything is stored.
+    let erased = lake.erased().await?;
     let handle = tokio::runtime::Handle::current();
     let job = Job {
+        erased,
         lake: lake.clone(),
         input: input.to_path_buf(),
         format,
@@ -127,6 +130,7 @@ pub async fn ingest_file(
         rows_already_present: done.rows_already_present,
         duplicates_in_file: done.duplicates_in_file,
         conflicts: done.conflicts,
+        rows_erased: done.rows_erased,
         fields,
         freshness: done.newest.map(|t| Freshness { newest_event: t.to_rfc3339(), age_days: (now - t).num_days() }),
         files_written,
@@ -175,6 +179,7 @@ struct Job {
     source_file: String,
     quarantine_keys: ExistingKeys,
     progress_len: u64,
+    erased: ErasedSet,
 }
 
 struct Done {
@@ -187,6 +192,7 @@ struct Done {
     rows_already_present: u64,
     duplicates_in_file: u64,
     conflicts: u64,
+    rows_erased: u64,
     newest: Option<DateTime<Utc>>,
     samples: Vec<String>,
 }
@@ -212,6 +218,8 @@ struct Prepared {
     outcomes: Vec<SlotOutcome>,
     unknown: Vec<(usize, String)>,
     row: std::result::Result<(Vec<Value>, String, RowKeys), Rejected>,
+    /// The row is about an erased person: drop it.
+    erased: bool,
 }
 
 impl Job {
@@ -223,6 +231,7 @@ impl Job {
             outcomes: Vec::new(),
             unknown: Vec::new(),
             row: Err(Rejected { field, reason, raw }),
+            erased: false,
         };
         let owned: Vec<Option<String>>;
         let mut cells: Vec<Option<&str>> = Vec::with_capacity(self.mapping.columns.len());
@@ -280,7 +289,11 @@ impl Job {
                 }),
             }
         };
-        Prepared { line, outcomes: conv.slot_outcomes, unknown: conv.unknown, row }
+        let erased = match &row {
+            Ok((values, _, _)) => self.erased.row_mentions(values),
+            Err(rejected) => rejected.raw.as_deref().is_some_and(|raw| self.erased.mentioned_in(raw)),
+        };
+        Prepared { line, outcomes: conv.slot_outcomes, unknown: conv.unknown, row, erased }
     }
 
     /// Read and convert on this thread and the rayon pool; deduplicate and write on a second
@@ -342,6 +355,7 @@ impl Job {
             rows_already_present: sink.present,
             duplicates_in_file: sink.dups,
             conflicts: sink.conflicts,
+            rows_erased: sink.erased,
             newest: sink.newest,
             samples: sink.samples,
         })
@@ -360,6 +374,7 @@ struct Sink {
     present: u64,
     dups: u64,
     conflicts: u64,
+    erased: u64,
     newest: Option<DateTime<Utc>>,
     samples: Vec<String>,
     event_time_field: Option<usize>,
@@ -380,6 +395,7 @@ impl Sink {
             present: 0,
             dups: 0,
             conflicts: 0,
+            erased: 0,
             newest: None,
             samples: Vec::new(),
             event_time_field: def.partitions.iter().find_map(|(_, rule)| match rule {
@@ -413,6 +429,10 @@ impl Sink {
     }
 
     fn accept(&mut self, job: &Job, handle: &tokio::runtime::Handle, p: Prepared) -> Result<()> {
+        if p.erased {
+            self.erased += 1;
+            return Ok(());
+        }
         for (s, o) in self.stats.iter_mut().zip(&p.outcomes) {
             match o {
                 SlotOutcome::Ok => s.present += 1,

@@ -53,6 +53,10 @@ pub struct BatchReport {
     pub duplicates_in_file: u64,
     /// Rows with the key of a stored or earlier row but other values: quarantined for review.
     pub conflicts: u64,
+    /// Rows about people who were erased (`hrloop erase`): dropped, never stored, not even in
+    /// quarantine.
+    #[serde(default)]
+    pub rows_erased: u64,
     pub fields: Vec<FieldQuality>,
     pub freshness: Option<Freshness>,
     pub files_written: Vec<WrittenFile>,
@@ -75,13 +79,18 @@ impl BatchReport {
             self.batch_id, self.source_file, self.mapping, self.table
         ));
         out.push_str(&format!(
-            "rows read {}  accepted {}  quarantined {}  already present {}  duplicates in file {}  conflicts {}\n",
+            "rows read {}  accepted {}  quarantined {}  already present {}  duplicates in file {}  conflicts {}{}\n",
             self.rows_read,
             self.rows_accepted,
             self.rows_quarantined,
             self.rows_already_present,
             self.duplicates_in_file,
-            self.conflicts
+            self.conflicts,
+            if self.rows_erased > 0 {
+                format!("  of erased people (dropped) {}", self.rows_erased)
+            } else {
+                String::new()
+            }
         ));
         if let Some(f) = &self.freshness {
             out.push_str(&format!("newest event {} ({} days old)\n", f.newest_event, f.age_days));

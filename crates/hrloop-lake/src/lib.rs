@@ -5,6 +5,8 @@
 //! ```text
 //! lake/<table>/<key>=<value>/.../part-<batch>-<n>.parquet   readable by DuckDB, pyarrow, Spark
 //! _staging/                                                 files being written (never read)
+//! privacy/erasures/<id>.json                                tombstones of erased people (pseudonyms only)
+//! audit/<seq>.jsonl                                         the hash-chained audit trail
 //! ```
 //!
 //! Two guarantees hold for every write: a reader never sees a partial file (files are staged,
@@ -15,12 +17,14 @@ pub mod audit;
 mod error;
 mod fault;
 mod read;
+pub mod removal;
 mod store;
 mod tables;
 mod write;
 
 pub use error::{Error, Result};
 pub use read::{ExistingKeys, TableScan};
+pub use removal::{ErasedSet, RemovalReport, Tombstone};
 pub use store::Store;
 pub use tables::{FieldDef, Kind, PartitionRule, SYSTEM_COLUMNS, Table, TableDef};
 pub use write::{PartitionedWriter, RowKeys, Value, WrittenFile, partition_of};

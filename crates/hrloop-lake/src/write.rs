@@ -301,17 +301,6 @@ impl PartitionedWriter {
     ) -> Result<Self> {
         let def = table.def();
         let file_fields = (0..def.fields.len()).filter(|&i| !def.in_path_only(def.fields[i].name)).collect();
-        // zstd level 1, as pyarrow and Spark use by default. Columns that are unique per row
-        // (keys, hashes, pseudonyms) skip dictionary encoding: a dictionary there only costs
-        // memory and time and saves nothing.
-        let mut props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .set_created_by(format!("hrloop {}", env!("CARGO_PKG_VERSION")));
-        let unique = def.fields.iter().filter(|f| matches!(f.kind, Kind::Pseudonym(_))).map(|f| f.name);
-        for name in unique.chain(["event_key", "row_hash"]) {
-            props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
-        }
         Ok(Self {
             def,
             store: lake.store().clone(),
@@ -323,7 +312,7 @@ impl PartitionedWriter {
             parts: BTreeMap::new(),
             buffered: 0,
             schema: def.file_schema(),
-            props: props.build(),
+            props: writer_props(def)?,
             temp_files: Vec::new(),
             committed: false,
         })
@@ -447,6 +436,21 @@ impl PartitionedWriter {
         self.committed = true;
         Ok(written)
     }
+}
+
+/// How every Parquet file of a table is encoded: zstd level 1, as pyarrow and Spark use by
+/// default. Columns that are unique per row (keys, hashes, pseudonyms) skip dictionary
+/// encoding: a dictionary there only costs memory and time and saves nothing.
+pub(crate) fn writer_props(def: &TableDef) -> Result<WriterProperties> {
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_created_by(format!("hrloop {}", env!("CARGO_PKG_VERSION")));
+    let unique = def.fields.iter().filter(|f| matches!(f.kind, Kind::Pseudonym(_))).map(|f| f.name);
+    for name in unique.chain(["event_key", "row_hash"]) {
+        props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
+    }
+    Ok(props.build())
 }
 
 /// One partition's spilled rows to one Parquet file.

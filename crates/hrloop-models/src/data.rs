@@ -132,6 +132,14 @@ impl LakeData {
                 data.outcomes.entry(emp.value(i).to_string()).or_default().insert(m, (employed.value(i), r));
             }
         }
+        // Erasure removes a person's rows from the lake; this also keeps them out of a training
+        // set should a rewrite still be under way (or interrupted) when training reads.
+        let erased = lake.erased().await?;
+        if !erased.is_empty() {
+            data.applicants.retain(|a| !erased.contains(&a.candidate));
+            data.hires.retain(|h| !erased.contains(&h.candidate) && !erased.contains(&h.employee));
+            data.outcomes.retain(|employee, _| !erased.contains(employee));
+        }
         Ok(data)
     }
 

@@ -572,6 +572,54 @@ async fn outcomes(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
 }
 
 /// Parse a rank request and return it unchanged: HTTP + auth + JSON cost with no scoring.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ErasureIn {
+    /// The person's id as the ATS or HRIS knows it. Sent in the body, never in a URL, so it
+    /// stays out of access logs.
+    person: String,
+    /// Why (e.g. the request's reference). Required for an erasure; stored in the audit trail.
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// Erase a person from every table (admin only). This server's own decision log is moved into
+/// the lake first so the erasure covers it; other servers drop the person's rows when they
+/// move theirs. The response lists the model versions trained on the person.
+#[utoipa::path(post, path = "/v1/erasures", tag = "privacy", request_body = ErasureIn,
+    responses((status = 200, description = "The erasure report", body = Object), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+async fn erase(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let (who, _) = authorize(&state, &headers, &[Role::Admin])?;
+    let input: ErasureIn = parse(&body)?;
+    let reason = input.reason.unwrap_or_default();
+    if input.person.trim().is_empty() || reason.trim().is_empty() {
+        return Err(ApiError::bad("person and reason are required"));
+    }
+    let storage = |e: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage", e);
+    state.log.flush().await.map_err(storage)?;
+    let req = hrloop_privacy::ErasureRequest { external_id: input.person, reason, actor: who, at: state.clock.now() };
+    let report = hrloop_privacy::erase(&state.lake, &state.pseudo, &req).await.map_err(|e| storage(e.to_string()))?;
+    Ok(axum::Json(report).into_response())
+}
+
+/// Scan the whole store for a person (admin only): `absent` is true when nothing is found.
+#[utoipa::path(post, path = "/v1/erasures/verify", tag = "privacy", request_body = ErasureIn,
+    responses((status = 200, description = "The scan", body = Object), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+async fn verify_erasure(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers, &[Role::Admin])?;
+    let input: ErasureIn = parse(&body)?;
+    let report = hrloop_privacy::verify(&state.lake, &state.pseudo, &input.person)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string()))?;
+    Ok(axum::Json(report).into_response())
+}
+
 async fn echo(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     authorize(&state, &headers, &[Role::Recruiter])?;
     let req: RankRequest = parse(&body)?;
@@ -613,7 +661,7 @@ impl utoipa::Modify for BearerAuth {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "hrloop", description = "Ranked shortlists with human review routing, recruiter feedback, outcomes, model management"),
-    paths(rank, feedback, outcomes, list_models, promote, rollback, healthz, readyz, metrics),
+    paths(rank, feedback, outcomes, list_models, promote, rollback, erase, verify_erasure, healthz, readyz, metrics),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -641,6 +689,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/models", get(list_models))
         .route("/v1/models/{name}/promote", post(promote))
         .route("/v1/models/{name}/rollback", post(rollback))
+        .route("/v1/erasures", post(erase))
+        .route("/v1/erasures/verify", post(verify_erasure))
         .fallback(not_found);
     let router = if echo_enabled { router.route("/v1/echo", post(echo)) } else { router };
     router.layer(DefaultBodyLimit::max(limit)).with_state(state)

@@ -79,23 +79,7 @@ impl DecisionLog {
         root: PathBuf,
         flush_every: Duration,
     ) -> std::io::Result<(DecisionLog, tokio::task::JoinHandle<()>)> {
-        std::fs::create_dir_all(&root)?;
-        for entry in std::fs::read_dir(&root)?.flatten() {
-            let dir = entry.path();
-            if !dir.is_dir() {
-                continue;
-            }
-            let Ok(lock) = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("LOCK"))
-            else {
-                continue;
-            };
-            if lock.try_lock().is_err() {
-                continue; // a live server owns it
-            }
-            seal(&dir)?;
-            move_sealed(&lake, &dir).await.map_err(std::io::Error::other)?;
-            std::fs::remove_dir_all(&dir)?;
-        }
+        move_abandoned(&lake, &root).await?;
         let dir = root.join(uuid::Uuid::new_v4().simple().to_string());
         std::fs::create_dir_all(&dir)?;
         let lock = std::fs::File::create(dir.join("LOCK"))?;
@@ -123,6 +107,31 @@ impl DecisionLog {
         self.tx.send(Msg::Flush(ack)).await.map_err(|_| "decision log is closed".to_string())?;
         done.await.map_err(|_| "decision log stopped".to_string())?
     }
+}
+
+/// Move into the lake the logs under `root` that no live process holds (servers that stopped
+/// or crashed). Returns the live logs left alone.
+pub async fn move_abandoned(lake: &Lake, root: &Path) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(root)?;
+    let mut live = Vec::new();
+    for entry in std::fs::read_dir(root)?.flatten() {
+        let dir = entry.path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let Ok(lock) = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("LOCK"))
+        else {
+            continue;
+        };
+        if lock.try_lock().is_err() {
+            live.push(dir); // a live server owns it
+            continue;
+        }
+        seal(&dir)?;
+        move_sealed(lake, &dir).await.map_err(std::io::Error::other)?;
+        std::fs::remove_dir_all(&dir)?;
+    }
+    Ok(live)
 }
 
 fn open_current(dir: &Path) -> std::io::Result<std::fs::File> {
@@ -196,9 +205,14 @@ async fn write_rows(lake: &Lake, rows: Vec<DecisionRow>, source: &Path) -> Resul
             known.insert(partition.clone(), keys);
         }
     }
+    // A person erased while their decisions waited in this log never reaches the lake.
+    let erased = lake.erased().await.map_err(|e| e.to_string())?;
     let mut writer = PartitionedWriter::new(lake, Table::Decisions, &batch, &name, now).map_err(|e| e.to_string())?;
     let writer = tokio::task::spawn_blocking(move || -> Result<PartitionedWriter, String> {
         for (values, partition, keys) in keyed {
+            if erased.row_mentions(&values) {
+                continue;
+            }
             let seen = known.get_mut(&partition).expect("loaded above");
             if seen.insert(keys.event_key, keys.row_hash).is_none() {
                 writer.push_to(&partition, &values, &keys).map_err(|e| e.to_string())?;

@@ -7,6 +7,7 @@ pub mod ingest;
 pub mod lake;
 pub mod milestones;
 pub mod models;
+pub mod privacy;
 pub mod serve;
 pub mod simulate;
 pub mod tokens;

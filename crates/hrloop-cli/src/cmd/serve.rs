@@ -69,13 +69,32 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
         state.live.snapshot().champion.as_ref().map_or("no champion yet (readyz will say 503)".to_string(), |c| c.id());
     eprintln!("hrloop serving on http://{} — {}", listener.local_addr()?, ready);
     let app = hrloop_serve::router(state.clone());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     state.log.flush().await.map_err(|e| anyhow!(e))?;
     state.audit.flush().await;
     eprintln!("hrloop: stopped; decisions flushed to the lake");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C, or SIGTERM (what systemd, Docker and Kubernetes send to stop a service).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -129,6 +129,8 @@ async fn every_endpoint_by_every_role() {
         ("POST", "/v1/feedback", feedback, vec![Role::Recruiter]),
         ("POST", "/v1/outcomes", outcomes, vec![Role::DataTeam]),
         ("POST", "/v1/models/m/rollback", change, vec![Role::OnCall]),
+        ("POST", "/v1/erasures/verify", r#"{"person": "C404"}"#, vec![]),
+        ("POST", "/v1/erasures", r#"{"person": "C404", "reason": "matrix"}"#, vec![]),
     ];
     for (method, path, body, allowed) in &endpoints {
         let (s, _) = fx.call(method, path, None, body.to_string()).await;
@@ -350,6 +352,8 @@ async fn the_openapi_document_matches_the_routes() {
             "GET /metrics",
             "GET /readyz",
             "GET /v1/models",
+            "POST /v1/erasures",
+            "POST /v1/erasures/verify",
             "POST /v1/feedback",
             "POST /v1/models/{name}/promote",
             "POST /v1/models/{name}/rollback",
