@@ -4,12 +4,14 @@
 pub mod calibrate;
 pub mod card;
 pub mod data;
+pub mod experiment;
 mod error;
 pub mod features;
 pub mod metrics;
 pub mod model;
 pub mod registry;
 pub mod spec;
+pub mod stats;
 pub mod train;
 pub mod validity;
 

@@ -11,6 +11,7 @@ use chrono::{DateTime, Months, Utc};
 use hrloop_lake::{Lake, Table};
 use sha2::{Digest, Sha256};
 
+use crate::stats::{normal_cdf, two_proportion_p};
 use crate::card::{
     CARD_FORMAT_VERSION, FairnessResult, GateResult, GroupRate, Metrics, ModelCard, RowCounts, SnapshotFile,
     TrainingSnapshot,
@@ -254,30 +255,6 @@ pub fn selection_fairness(
         });
     }
     out
-}
-
-/// Two-sided p-value of a pooled two-proportion z-test.
-fn two_proportion_p(x1: usize, n1: usize, x2: usize, n2: usize) -> Option<f64> {
-    if n1 == 0 || n2 == 0 {
-        return None;
-    }
-    let (p1, p2) = (x1 as f64 / n1 as f64, x2 as f64 / n2 as f64);
-    let pooled = (x1 + x2) as f64 / (n1 + n2) as f64;
-    let se = (pooled * (1.0 - pooled) * (1.0 / n1 as f64 + 1.0 / n2 as f64)).sqrt();
-    if se == 0.0 {
-        return Some(1.0);
-    }
-    let z = ((p1 - p2) / se).abs();
-    Some(2.0 * (1.0 - normal_cdf(z)))
-}
-
-/// Standard normal CDF (Abramowitz & Stegun 7.1.26, absolute error < 1.5e-7).
-fn normal_cdf(z: f64) -> f64 {
-    let x = z / std::f64::consts::SQRT_2;
-    let t = 1.0 / (1.0 + 0.3275911 * x.abs());
-    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-    let erf = 1.0 - poly * (-x * x).exp();
-    0.5 * (1.0 + if x >= 0.0 { erf } else { -erf })
 }
 
 fn gates(spec: &ModelSpec, m: &Metrics, fairness: &[FairnessResult], rows: &RowCounts) -> GateResult {

@@ -1,0 +1,95 @@
+//! The few statistics the gates and the experiment analysis need: the normal CDF, the pooled
+//! two-proportion z-test, Wilson intervals, a mean with its normal interval, and the
+//! chi-square test of a sample ratio.
+
+/// Standard normal CDF (Abramowitz & Stegun 7.1.26, absolute error < 1.5e-7).
+pub fn normal_cdf(z: f64) -> f64 {
+    let x = z / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.3275911 * x.abs());
+    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    let erf = 1.0 - poly * (-x * x).exp();
+    0.5 * (1.0 + if x >= 0.0 { erf } else { -erf })
+}
+
+/// Two-sided p-value of a pooled two-proportion z-test.
+pub fn two_proportion_p(x1: usize, n1: usize, x2: usize, n2: usize) -> Option<f64> {
+    if n1 == 0 || n2 == 0 {
+        return None;
+    }
+    let (p1, p2) = (x1 as f64 / n1 as f64, x2 as f64 / n2 as f64);
+    let pooled = (x1 + x2) as f64 / (n1 + n2) as f64;
+    let se = (pooled * (1.0 - pooled) * (1.0 / n1 as f64 + 1.0 / n2 as f64)).sqrt();
+    if se == 0.0 {
+        return Some(1.0);
+    }
+    let z = ((p1 - p2) / se).abs();
+    Some(2.0 * (1.0 - normal_cdf(z)))
+}
+
+/// Wilson score interval (95 %) of `x` successes in `n`.
+pub fn wilson(x: usize, n: usize) -> Option<(f64, f64)> {
+    if n == 0 {
+        return None;
+    }
+    let z = 1.959963985;
+    let (n, p) = (n as f64, x as f64 / n as f64);
+    let denom = 1.0 + z * z / n;
+    let centre = (p + z * z / (2.0 * n)) / denom;
+    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denom;
+    Some(((centre - half).max(0.0), (centre + half).min(1.0)))
+}
+
+/// Mean and its 95 % normal interval.
+pub fn mean_ci(values: &[f64]) -> Option<(f64, f64, f64)> {
+    let n = values.len();
+    if n == 0 {
+        return None;
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    if n == 1 {
+        return Some((mean, mean, mean));
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    let half = 1.959963985 * (var / n as f64).sqrt();
+    Some((mean, mean - half, mean + half))
+}
+
+/// Chi-square goodness of fit of observed counts against expected shares (one degree of
+/// freedom per share beyond the first): returns (statistic, p-value). Used for the
+/// sample-ratio-mismatch check with two arms, where the p-value is exact via the normal.
+pub fn chi_square_two_arms(observed: [usize; 2], expected_share: [f64; 2]) -> Option<(f64, f64)> {
+    let total: usize = observed.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let stat: f64 = observed
+        .iter()
+        .zip(expected_share)
+        .map(|(&o, s)| {
+            let e = s * total as f64;
+            if e > 0.0 { (o as f64 - e).powi(2) / e } else { 0.0 }
+        })
+        .sum();
+    // With one degree of freedom, chi2 = z^2.
+    Some((stat, 2.0 * (1.0 - normal_cdf(stat.sqrt()))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn against_reference_values() {
+        assert!((normal_cdf(1.959963985) - 0.975).abs() < 1e-6);
+        // scipy.stats.chisquare([850, 150], f_exp=[800, 200]) -> statistic 15.625, p 7.72e-05
+        let (stat, p) = chi_square_two_arms([850, 150], [0.8, 0.2]).unwrap();
+        assert!((stat - 15.625).abs() < 1e-9);
+        assert!((p - 7.72e-5).abs() < 1e-6, "{p}");
+        // statsmodels proportion_confint(8, 20, method="wilson") -> (0.2188, 0.6134)
+        let (lo, hi) = wilson(8, 20).unwrap();
+        assert!((lo - 0.2188).abs() < 1e-4 && (hi - 0.6134).abs() < 1e-4, "{lo} {hi}");
+        let (m, lo, hi) = mean_ci(&[1.0, 2.0, 3.0, 4.0]).unwrap();
+        assert!((m - 2.5).abs() < 1e-12 && (hi - m - 1.959963985 * (1.6666666666666667f64 / 4.0).sqrt()).abs() < 1e-9);
+        assert!(lo < m);
+    }
+}
