@@ -194,3 +194,39 @@ impl LakeData {
         examples
     }
 }
+
+/// Which 3/6/12/24-month outcomes are due, arrived and missing, per hire cohort, as of `today`.
+pub async fn milestone_status(
+    lake: &Lake,
+    today: NaiveDate,
+    grace_days: i64,
+) -> Result<hrloop_core::milestones::MilestoneStatus> {
+    use hrloop_core::milestones::{HireRef, OutcomeRef, status};
+    let hires = lake.scan(Table::Hires, Some(&["employee_id", "hire_date"])).await?;
+    let outcomes = lake.scan(Table::Outcomes, Some(&["employee_id", "milestone", "employed"])).await?;
+    let mut hire_rows: Vec<(String, NaiveDate)> = Vec::new();
+    for b in &hires.batches {
+        let ids = strings(b, "employee_id")?;
+        let dates = b
+            .column_by_name("hire_date")
+            .ok_or_else(|| Error::Training("hire_date missing".into()))?
+            .as_primitive::<Date32Type>();
+        for i in 0..b.num_rows() {
+            hire_rows.push((ids.value(i).to_string(), epoch() + Duration::days(i64::from(dates.value(i)))));
+        }
+    }
+    let mut outcome_rows: Vec<(String, Milestone, bool)> = Vec::new();
+    for b in &outcomes.batches {
+        let (ids, ms) = (strings(b, "employee_id")?, strings(b, "milestone")?);
+        let emp = b.column_by_name("employed").ok_or_else(|| Error::Training("employed missing".into()))?.as_boolean();
+        for i in 0..b.num_rows() {
+            if let Ok(m) = ms.value(i).parse::<Milestone>() {
+                outcome_rows.push((ids.value(i).to_string(), m, emp.value(i)));
+            }
+        }
+    }
+    let hires: Vec<HireRef<'_>> = hire_rows.iter().map(|(id, d)| HireRef { employee_id: id, hire_date: *d }).collect();
+    let outcomes: Vec<OutcomeRef<'_>> =
+        outcome_rows.iter().map(|(id, m, e)| OutcomeRef { employee_id: id, milestone: *m, employed: *e }).collect();
+    Ok(status(&hires, &outcomes, today, grace_days))
+}

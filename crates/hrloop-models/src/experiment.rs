@@ -129,6 +129,10 @@ pub struct GuardrailResult {
     pub name: String,
     pub ok: bool,
     pub detail: String,
+    /// It could not be evaluated (e.g. Prometheus unreachable, no series): the verdict is
+    /// inconclusive rather than a rollback.
+    #[serde(default)]
+    pub inconclusive: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -365,11 +369,7 @@ async fn hire_outcomes(lake: &Lake) -> Result<Outcomes> {
 }
 
 /// Adverse impact ratio of the arm's top 5 per protected attribute.
-async fn fairness_guardrails(
-    lake: &Lake,
-    view: &ArmView<'_>,
-    policy: &Policy,
-) -> Result<Vec<GuardrailResult>> {
+async fn fairness_guardrails(lake: &Lake, view: &ArmView<'_>, policy: &Policy) -> Result<Vec<GuardrailResult>> {
     let mut attrs: HashMap<String, BTreeMap<String, String>> = HashMap::new();
     for b in &lake.scan(Table::ProtectedAttributes, Some(&["candidate_id", "attributes"])).await?.batches {
         let cand = col(b, "candidate_id")?.as_string::<i32>();
@@ -414,6 +414,7 @@ async fn fairness_guardrails(
         out.push(GuardrailResult {
             name: format!("adverse impact ratio ({attr})"),
             ok,
+            inconclusive: false,
             detail: format!(
                 "{air:.2} ({} {:.1} % vs {} {:.1} % in the top 5, p = {p:.3}); needs >= {} unless not significant",
                 lo.0,
@@ -462,7 +463,8 @@ pub async fn analyse(
         .filter_map(|r| r.shadow_score.map(|s| (r, s)))
         .collect();
     let mode = if ab_challenger.is_empty() && !shadow.is_empty() { "shadow" } else { "ab" };
-    let champion_rows: Vec<(&Served, f64)> = served.iter().filter(|r| r.arm == "champion").map(|r| (r, r.score)).collect();
+    let champion_rows: Vec<(&Served, f64)> =
+        served.iter().filter(|r| r.arm == "champion").map(|r| (r, r.score)).collect();
     let champion_view = ArmView { name: "champion", version: state.champion.clone(), rows: champion_rows };
     let challenger_view = ArmView {
         name: if mode == "shadow" { "challenger (shadow)" } else { "challenger" },
@@ -497,9 +499,12 @@ pub async fn analyse(
     let days = (now - start).num_days();
     let pct = |r: &Rate| r.value.map_or("n/a".to_string(), |v| format!("{:.1} %", v * 100.0));
     let (decision, reason) = {
-        let failed: Vec<&GuardrailResult> = guardrails.iter().filter(|g| !g.ok).collect();
-        let worse_overrides = matches!((chall.override_rate.value, champ.override_rate.value), (Some(a), Some(b)) if a > b);
-        let better_overrides = matches!((chall.override_rate.value, champ.override_rate.value), (Some(a), Some(b)) if a < b);
+        let failed: Vec<&GuardrailResult> = guardrails.iter().filter(|g| !g.ok && !g.inconclusive).collect();
+        let unknown: Vec<&GuardrailResult> = guardrails.iter().filter(|g| g.inconclusive).collect();
+        let worse_overrides =
+            matches!((chall.override_rate.value, champ.override_rate.value), (Some(a), Some(b)) if a > b);
+        let better_overrides =
+            matches!((chall.override_rate.value, champ.override_rate.value), (Some(a), Some(b)) if a < b);
         let significant = override_p.is_some_and(|p| p < policy.alpha);
         let agreement_worse = matches!((chall.agreement_top5.value, champ.agreement_top5.value), (Some(a), Some(b)) if a < b)
             && agreement_p.is_some_and(|p| p < policy.alpha);
@@ -511,6 +516,14 @@ pub async fn analyse(
                     champ.requisitions,
                     chall.requisitions,
                     policy.challenger_share * 100.0
+                ),
+            )
+        } else if !unknown.is_empty() && failed.is_empty() {
+            (
+                Decision::Inconclusive,
+                format!(
+                    "guardrail could not be evaluated: {}",
+                    unknown.iter().map(|g| format!("{}: {}", g.name, g.detail)).collect::<Vec<_>>().join("; ")
                 ),
             )
         } else if !failed.is_empty() {
@@ -606,7 +619,8 @@ pub async fn record(lake: &Lake, mut verdict: Verdict) -> Result<Verdict> {
     loop {
         let existing = verdicts(lake, &verdict.model, Some(&verdict.challenger)).await?;
         verdict.seq = existing.last().map_or(1, |v| v.seq + 1);
-        let path = Path::from(format!("{}/{:06}.json", verdicts_prefix(&verdict.model, &verdict.challenger), verdict.seq));
+        let path =
+            Path::from(format!("{}/{:06}.json", verdicts_prefix(&verdict.model, &verdict.challenger), verdict.seq));
         let json = serde_json::to_vec_pretty(&verdict).expect("verdict serialises");
         if lake.store().put_new(&path, Bytes::from(json)).await? {
             return Ok(verdict);
@@ -649,7 +663,8 @@ pub fn plain_summary(v: &Verdict) -> String {
     if let (Some(a), Some(b)) = (chall.time_to_shortlist_days.value, champ.time_to_shortlist_days.value) {
         parts.push(format!("time to shortlist {a:.1} days instead of {b:.1}"));
     }
-    let fairness: Vec<&GuardrailResult> = v.guardrails.iter().filter(|g| g.name.starts_with("adverse impact")).collect();
+    let fairness: Vec<&GuardrailResult> =
+        v.guardrails.iter().filter(|g| g.name.starts_with("adverse impact")).collect();
     if fairness.iter().all(|g| g.ok) {
         parts.push(if fairness.is_empty() {
             "fairness not measurable yet (groups too small)".to_string()

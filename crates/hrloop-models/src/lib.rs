@@ -4,8 +4,8 @@
 pub mod calibrate;
 pub mod card;
 pub mod data;
-pub mod experiment;
 mod error;
+pub mod experiment;
 pub mod features;
 pub mod metrics;
 pub mod model;

@@ -100,6 +100,20 @@ impl AliasState {
     }
 }
 
+/// A change HR should know about, in plain language.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangelogEntry {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    /// promote, rollback, retire
+    pub change: String,
+    pub from_version: Option<String>,
+    pub to_version: Option<String>,
+    pub summary: String,
+    /// Who or what decided (a person, or `scheduler:<pipeline>`).
+    pub decided_by: String,
+}
+
 /// Who makes a change and why.
 #[derive(Debug, Clone)]
 pub struct ChangeRequest {
@@ -274,6 +288,40 @@ impl Registry {
             return Err(Error::Registry(format!("{name}/{version} is already the {alias:?}").to_lowercase()));
         }
         self.append(name, state, alias, Action::Promote, current, Some(version.to_string()), req).await
+    }
+
+    /// Clear the challenger (the experiment ends without a promotion).
+    pub async fn retire(&self, name: &str, req: ChangeRequest) -> Result<AliasEvent> {
+        let state = self.state(name).await?;
+        let Some(current) = state.challenger.clone() else {
+            return Err(Error::Registry(format!("{name} has no challenger to retire")));
+        };
+        self.append(name, &state, Alias::Challenger, Action::Retire, Some(current), None, req).await
+    }
+
+    /// Add an entry to the model's changelog for HR (`registry/<name>/changelog/<seq>.json`).
+    pub async fn add_changelog(&self, name: &str, mut entry: ChangelogEntry) -> Result<ChangelogEntry> {
+        loop {
+            entry.seq = self.changelog(name).await?.last().map_or(1, |e| e.seq + 1);
+            let path = Path::from(format!("registry/{name}/changelog/{:06}.json", entry.seq));
+            let json = serde_json::to_vec_pretty(&entry).expect("changelog serialises");
+            if self.store.put_new(&path, Bytes::from(json)).await? {
+                return Ok(entry);
+            }
+        }
+    }
+
+    /// The changelog, oldest first.
+    pub async fn changelog(&self, name: &str) -> Result<Vec<ChangelogEntry>> {
+        let mut out = Vec::new();
+        for meta in self.store.list(&Path::from(format!("registry/{name}/changelog"))).await? {
+            let bytes = self.store.get(&meta.location).await?;
+            out.push(
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| Error::Corrupt { path: meta.location.to_string(), reason: e.to_string() })?,
+            );
+        }
+        Ok(out)
     }
 
     /// Put the champion back: to `to`, or to the champion before the current one.

@@ -2,15 +2,12 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
-use arrow_array::cast::AsArray;
-use arrow_array::types::Date32Type;
-use arrow_array::{Array, RecordBatch};
+use anyhow::Result;
 use chrono::NaiveDate;
 use comfy_table::{Table as TextTable, presets::UTF8_FULL_CONDENSED};
 use hrloop_core::Milestone;
-use hrloop_core::milestones::{HireRef, MilestoneStatus, OutcomeRef, status};
-use hrloop_lake::{Lake, Table};
+use hrloop_core::milestones::MilestoneStatus;
+use hrloop_lake::Lake;
 
 use crate::context::{Global, print_json};
 
@@ -28,36 +25,8 @@ pub enum Command {
     },
 }
 
-fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a std::sync::Arc<dyn Array>> {
-    batch.column_by_name(name).with_context(|| format!("lake column {name} is missing"))
-}
-
 pub async fn compute(lake: &Lake, today: NaiveDate, grace_days: i64) -> Result<MilestoneStatus> {
-    let hires = lake.scan(Table::Hires, Some(&["employee_id", "hire_date"])).await?;
-    let outcomes = lake.scan(Table::Outcomes, Some(&["employee_id", "milestone", "employed"])).await?;
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
-    let mut hire_rows: Vec<(String, NaiveDate)> = Vec::new();
-    for b in &hires.batches {
-        let ids = column(b, "employee_id")?.as_string::<i32>();
-        let dates = column(b, "hire_date")?.as_primitive::<Date32Type>();
-        for i in 0..b.num_rows() {
-            hire_rows.push((ids.value(i).to_string(), epoch + chrono::Duration::days(dates.value(i) as i64)));
-        }
-    }
-    let mut outcome_rows: Vec<(String, Milestone, bool)> = Vec::new();
-    for b in &outcomes.batches {
-        let ids = column(b, "employee_id")?.as_string::<i32>();
-        let ms = column(b, "milestone")?.as_string::<i32>();
-        let emp = column(b, "employed")?.as_boolean();
-        for i in 0..b.num_rows() {
-            let m: Milestone = ms.value(i).parse()?;
-            outcome_rows.push((ids.value(i).to_string(), m, emp.value(i)));
-        }
-    }
-    let hires: Vec<HireRef<'_>> = hire_rows.iter().map(|(id, d)| HireRef { employee_id: id, hire_date: *d }).collect();
-    let outcomes: Vec<OutcomeRef<'_>> =
-        outcome_rows.iter().map(|(id, m, e)| OutcomeRef { employee_id: id, milestone: *m, employed: *e }).collect();
-    Ok(status(&hires, &outcomes, today, grace_days))
+    Ok(hrloop_models::data::milestone_status(lake, today, grace_days).await?)
 }
 
 pub fn render(s: &MilestoneStatus) -> String {
