@@ -9,6 +9,7 @@ mod demo;
 mod minimisation;
 mod models;
 mod privacy;
+mod scheduler;
 mod serve;
 
 use std::path::{Path, PathBuf};

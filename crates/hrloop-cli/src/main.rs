@@ -20,7 +20,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// outcomes that arrive 3, 6, 12 and 24 months after each hire into a Parquet lake, so models
 /// can be retrained, compared and promoted or rolled back on what really happened.
 ///
-/// Start with `hrloop demo`: it simulates a company and fills ./data with its history.
+/// Start with `hrloop up --demo`: it fills ./data with a simulated company's history, trains a
+/// champion, serves rankings on 127.0.0.1:8080 and runs the scheduled pipelines.
 #[derive(Debug, Parser)]
 #[command(name = "hrloop", version, propagate_version = true, max_term_width = 100)]
 struct Cli {
@@ -65,6 +66,18 @@ enum Command {
     Erase(cmd::privacy::EraseArgs),
     /// Delete what the retention policy says has aged out (data/retention.toml).
     Purge(cmd::privacy::PurgeArgs),
+    /// Scheduled jobs (pipelines/*.toml): list, status, history, run one now, run what is due.
+    Pipelines {
+        #[command(flatten)]
+        place: cmd::pipelines::Where,
+        #[command(subcommand)]
+        command: cmd::pipelines::Command,
+    },
+    /// Champion vs challenger: verdicts with evidence, and the human decision when inconclusive.
+    #[command(subcommand)]
+    Experiments(cmd::experiments::Command),
+    /// Server and scheduler in one process on the local store; `--demo` seeds an empty store first.
+    Up(cmd::up::Args),
 }
 
 fn main() -> ExitCode {
@@ -93,6 +106,9 @@ fn main() -> ExitCode {
             Command::Audit(c) => cmd::audit::run(&cli.global, c).await,
             Command::Erase(args) => cmd::privacy::erase(&cli.global, args).await,
             Command::Purge(args) => cmd::privacy::purge(&cli.global, args).await,
+            Command::Pipelines { place, command } => cmd::pipelines::run(&cli.global, place, command).await,
+            Command::Experiments(c) => cmd::experiments::run(&cli.global, c).await,
+            Command::Up(args) => cmd::up::run(&cli.global, args).await,
         }
     });
     match result {

@@ -15,7 +15,7 @@
 
 pub mod audit;
 mod error;
-mod fault;
+pub mod fault;
 mod read;
 pub mod removal;
 mod store;

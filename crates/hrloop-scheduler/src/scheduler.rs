@@ -262,6 +262,7 @@ impl<R: StepRunner> Scheduler<R> {
                         });
                         a.lease_until = finished + lease;
                         self.runs.update(&a).await?;
+                        hrloop_lake::fault::hit("after_step");
                         if out.stop {
                             break;
                         }

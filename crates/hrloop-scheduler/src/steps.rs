@@ -31,8 +31,11 @@ pub struct LoopSteps {
     pub base: PathBuf,
     /// Prometheus to ask when a guardrail names none.
     pub prometheus_url: Option<String>,
-    pub http: reqwest::Client,
+    pub http: HttpClient,
 }
+
+/// The HTTP client PromQL guardrails use.
+pub type HttpClient = reqwest::Client;
 
 impl std::fmt::Debug for LoopSteps {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -33,7 +33,7 @@ pub struct Args {
 }
 
 #[derive(Debug, Serialize)]
-struct Summary {
+pub struct Summary {
     exports: PathBuf,
     batches: Vec<hrloop_ingest::BatchReport>,
     refused: Vec<ingest::Refused>,
@@ -42,6 +42,48 @@ struct Summary {
 }
 
 pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
+    let json = args.json;
+    let summary = ingest_only(global, args).await?;
+    let lake = global.lake()?;
+    if json {
+        print_json(&summary)?;
+    } else {
+        let mut t = TextTable::new();
+        t.load_style(UTF8_FULL_CONDENSED);
+        t.set_header(vec!["export", "table", "read", "accepted", "quarantined", "already present", "status"]);
+        for b in &summary.batches {
+            t.add_row(vec![
+                b.source_file.clone(),
+                b.table.clone(),
+                b.rows_read.to_string(),
+                b.rows_accepted.to_string(),
+                b.rows_quarantined.to_string(),
+                b.rows_already_present.to_string(),
+                b.status.clone(),
+            ]);
+        }
+        println!("Ingested the simulated exports (names, e-mails and personnummer were dropped at the door):\n{t}\n");
+        for b in &summary.batches {
+            if let Some(s) = b.quarantine_samples.first() {
+                println!("  e.g. {}: {s}", b.source_file);
+            }
+        }
+        println!("\nThe lake ({}):\n{}\n", lake.store().location(), lake::render(&summary.tables));
+        println!("{}\n", milestones::render(&summary.milestones));
+        println!("Next: `hrloop ingest --help`, `hrloop milestones status`, or read the lake without hrloop:");
+        println!(
+            "  python3 -c \"import pyarrow.dataset as d; print(d.dataset('{}/lake/outcomes', partitioning='hive').to_table().num_rows)\"",
+            lake.store().location().trim_end_matches('/')
+        );
+    }
+    for r in &summary.refused {
+        eprintln!("error: {}", r.reason);
+    }
+    Ok(if summary.refused.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Simulate the company and ingest its exports; the summary of what landed.
+pub async fn ingest_only(global: &Global, args: Args) -> Result<Summary> {
     // The demo brings its own throwaway key unless a real one is configured.
     let mut global_demo = global.clone();
     global_demo.demo_key = global.key_file.is_none();
@@ -84,39 +126,5 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
         tables: lake::stats(&lake).await?,
         milestones: milestones::compute(&lake, today, 14).await?,
     };
-    if args.json {
-        print_json(&summary)?;
-    } else {
-        let mut t = TextTable::new();
-        t.load_style(UTF8_FULL_CONDENSED);
-        t.set_header(vec!["export", "table", "read", "accepted", "quarantined", "already present", "status"]);
-        for b in &summary.batches {
-            t.add_row(vec![
-                b.source_file.clone(),
-                b.table.clone(),
-                b.rows_read.to_string(),
-                b.rows_accepted.to_string(),
-                b.rows_quarantined.to_string(),
-                b.rows_already_present.to_string(),
-                b.status.clone(),
-            ]);
-        }
-        println!("Ingested the simulated exports (names, e-mails and personnummer were dropped at the door):\n{t}\n");
-        for b in &summary.batches {
-            if let Some(s) = b.quarantine_samples.first() {
-                println!("  e.g. {}: {s}", b.source_file);
-            }
-        }
-        println!("\nThe lake ({}):\n{}\n", lake.store().location(), lake::render(&summary.tables));
-        println!("{}\n", milestones::render(&summary.milestones));
-        println!("Next: `hrloop ingest --help`, `hrloop milestones status`, or read the lake without hrloop:");
-        println!(
-            "  python3 -c \"import pyarrow.dataset as d; print(d.dataset('{}/lake/outcomes', partitioning='hive').to_table().num_rows)\"",
-            lake.store().location().trim_end_matches('/')
-        );
-    }
-    for r in &summary.refused {
-        eprintln!("error: {}", r.reason);
-    }
-    Ok(if summary.refused.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(summary)
 }

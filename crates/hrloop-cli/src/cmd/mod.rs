@@ -3,13 +3,16 @@
 pub mod audit;
 pub mod calibrate;
 pub mod demo;
+pub mod experiments;
 pub mod ingest;
 pub mod lake;
 pub mod milestones;
 pub mod models;
+pub mod pipelines;
 pub mod privacy;
 pub mod serve;
 pub mod simulate;
 pub mod tokens;
 pub mod train;
+pub mod up;
 pub mod validity;

@@ -52,6 +52,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What changed for HR, in plain language: each promotion and withdrawn challenger, with
+    /// who or what decided.
+    Changelog {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Put the previous champion back (or --to a named version).
     Rollback {
         name: String,
@@ -122,6 +129,26 @@ pub async fn run(global: &Global, command: Command) -> Result<ExitCode> {
                 print_json(&card)?;
             } else {
                 println!("{}", render_card(&card));
+            }
+        }
+        Command::Changelog { name, json } => {
+            let entries = registry.changelog(&name).await?;
+            if json {
+                print_json(&entries)?;
+            } else if entries.is_empty() {
+                println!("{name}: no changes recorded yet (promotions by experiment verdicts are listed here)");
+            } else {
+                for e in &entries {
+                    println!(
+                        "{}  {} {} → {} (decided by {})\n    {}",
+                        e.at.format("%Y-%m-%d"),
+                        e.change,
+                        e.from_version.as_deref().unwrap_or("none"),
+                        e.to_version.as_deref().unwrap_or("none"),
+                        e.decided_by,
+                        e.summary
+                    );
+                }
             }
         }
         Command::History { name, at, json } => {

@@ -17,6 +17,7 @@ use crate::context::Global;
     curl -s -H \"Authorization: Bearer $TOKEN\" localhost:8080/v1/rank -d '{\"requisition\": \\\n    \
     {\"id\": \"REQ-1\", \"job_family\": \"sales\"}, \"candidates\": [{\"id\": \"C-1\", \"features\": \\\n    \
     {\"interview_score\": 4.5, \"assessment_score\": 80}}]}'")]
+#[group(skip)]
 pub struct Args {
     /// Address to listen on. Loopback unless you mean it.
     #[arg(long, default_value = "127.0.0.1:8080")]
