@@ -388,3 +388,119 @@ async fn two_servers_on_one_store_keep_their_own_logs() {
     second.log.flush().await.unwrap();
     assert_eq!(fx.lake.scan(Table::Decisions, Some(&["decision_id"])).await.unwrap().num_rows(), 10, "nothing lost");
 }
+
+/// Rank `n` requisitions, then give recruiter feedback on each ranking's top 3: a recruiter
+/// advances a candidate whose interview score is at least 5 when `prefers_high`, else one below
+/// 5, and marks every other one as an override. Returns requisitions per arm.
+async fn run_experiment(fx: &Fx, n: usize, prefers_high: bool) -> (usize, usize) {
+    let (mut champion, mut challenger) = (0, 0);
+    let mut rows = Vec::new();
+    for r in 0..n {
+        let req = format!("EXP-{r}");
+        let (s, v) = fx.rank(&req, 10).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        if v["arm"] == "challenger" {
+            challenger += 1
+        } else {
+            champion += 1
+        }
+        for c in v["candidates"].as_array().unwrap().iter().take(3) {
+            let id = c["id"].as_str().unwrap();
+            let i: usize = id.rsplit('C').next().unwrap().parse().unwrap();
+            let good = ((i % 10) >= 5) == prefers_high;
+            rows.push(serde_json::json!({"requisition_id": req, "candidate_id": id,
+                "decision": if good { "advanced" } else { "rejected" }, "overrides_model": !good}));
+        }
+        // The ATS sends feedback in batches.
+        if rows.len() >= 150 || r + 1 == n {
+            let batch = serde_json::Value::from(std::mem::take(&mut rows)).to_string();
+            let (s, v) = fx.call("POST", "/v1/feedback", Some(fx.token(Role::Recruiter)), batch).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+        }
+    }
+    fx.state.log.flush().await.unwrap();
+    (champion, challenger)
+}
+
+async fn restart_experiment_before_the_traffic(fx: &Fx) {
+    let at = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap();
+    let r = |reason: &str| ChangeRequest {
+        actor: "test".into(),
+        reason: reason.into(),
+        evidence: serde_json::Value::Null,
+        at,
+    };
+    fx.registry.retire("m", r("restart")).await.unwrap();
+    fx.registry.promote("m", "v2", Alias::Challenger, r("experiment")).await.unwrap();
+    // Serve the new state before the traffic starts (the poller might have caught the moment
+    // without a challenger, which the sample-ratio check would rightly flag).
+    fx.state.live.refresh().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_verdict_promotes_a_challenger_recruiters_agree_with_and_rolls_back_one_they_override() {
+    use hrloop_models::experiment::{Decision, Policy, analyse};
+    let now = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+    let policy = Policy { min_days: 14, min_feedback_per_arm: 60, ..Policy::default() };
+
+    // Recruiters prefer what the challenger (negative weights) ranks first: promote.
+    let fx = fixture(ServeConfig::default()).await;
+    restart_experiment_before_the_traffic(&fx).await;
+    let (champ, chall) = run_experiment(&fx, 300, false).await;
+    let v = analyse(&fx.lake, "m", &policy, vec![], now).await.unwrap().unwrap();
+    assert_eq!(v.arms[0].requisitions, champ);
+    assert_eq!(v.arms[1].requisitions, chall);
+    assert!(v.srm_p_value.unwrap() > 0.001, "hash assignment has no sample ratio mismatch");
+    assert!(v.arms[1].override_rate.value < v.arms[0].override_rate.value);
+    assert_eq!(v.decision, Decision::Promote, "{}", v.reason);
+    assert!(v.reason.contains("override the challenger less often"), "{}", v.reason);
+    // The same evidence a week in: not long enough.
+    let early = analyse(&fx.lake, "m", &policy, vec![], Utc.with_ymd_and_hms(2026, 2, 8, 0, 0, 0).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(early.decision, Decision::KeepRunning, "{}", early.reason);
+    // Too little feedback: "not enough data yet", whatever the rates say.
+    let strict = Policy { min_feedback_per_arm: 10_000, ..policy.clone() };
+    let v = analyse(&fx.lake, "m", &strict, vec![], now).await.unwrap().unwrap();
+    assert_eq!(v.decision, Decision::KeepRunning);
+    assert!(v.reason.starts_with("not enough data yet"), "{}", v.reason);
+    // A guardrail that cannot be evaluated makes it inconclusive; a failing one rolls back.
+    let g = |ok: bool, inconclusive: bool| hrloop_models::experiment::GuardrailResult {
+        name: "p99".into(),
+        ok,
+        detail: "x".into(),
+        inconclusive,
+    };
+    assert_eq!(
+        analyse(&fx.lake, "m", &policy, vec![g(false, true)], now).await.unwrap().unwrap().decision,
+        Decision::Inconclusive
+    );
+    assert_eq!(
+        analyse(&fx.lake, "m", &policy, vec![g(false, false)], now).await.unwrap().unwrap().decision,
+        Decision::Rollback
+    );
+
+    // Recruiters prefer what the champion ranks first: roll back the challenger.
+    let fx = fixture(ServeConfig::default()).await;
+    restart_experiment_before_the_traffic(&fx).await;
+    run_experiment(&fx, 300, true).await;
+    let v = analyse(&fx.lake, "m", &policy, vec![], now).await.unwrap().unwrap();
+    assert_eq!(v.decision, Decision::Rollback, "{}", v.reason);
+    assert!(v.reason.contains("override the challenger more often"), "{}", v.reason);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_split_is_flagged_as_a_sample_ratio_mismatch() {
+    use hrloop_models::experiment::{Decision, Policy, analyse};
+    let fx = fixture(ServeConfig::default()).await;
+    restart_experiment_before_the_traffic(&fx).await;
+    run_experiment(&fx, 200, false).await;
+    // The server split 80/20, the analysis expects 50/50.
+    let policy = Policy { challenger_share: 0.5, min_feedback_per_arm: 10, min_days: 0, ..Policy::default() };
+    let now = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+    let v = analyse(&fx.lake, "m", &policy, vec![], now).await.unwrap().unwrap();
+    assert!(v.srm_p_value.unwrap() < 0.001);
+    assert_eq!(v.decision, Decision::Inconclusive);
+    assert!(v.reason.starts_with("sample ratio mismatch"), "{}", v.reason);
+}
