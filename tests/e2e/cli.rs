@@ -7,9 +7,21 @@ fn help_explains_every_command() {
     let dir = tempfile::tempdir().unwrap();
     let out = run_ok(hrloop(dir.path()).arg("--help"));
     let text = String::from_utf8_lossy(&out.stdout);
-    for word in
-        ["demo", "ingest", "milestones", "simulate", "lake", "--store", "HRLOOP_STORE", "3, 6, 12 and 24 months"]
-    {
+    for word in [
+        "up --demo",
+        "demo",
+        "ingest",
+        "milestones",
+        "simulate",
+        "lake",
+        "pipelines",
+        "experiments",
+        "erase",
+        "purge",
+        "--store",
+        "HRLOOP_STORE",
+        "3, 6, 12 and 24 months",
+    ] {
         assert!(text.contains(word), "--help lacks {word:?}:\n{text}");
     }
     let out = run_ok(hrloop(dir.path()).args(["ingest", "--help"]));
