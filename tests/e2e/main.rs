@@ -8,6 +8,7 @@ mod crash;
 mod demo;
 mod minimisation;
 mod models;
+mod observability;
 mod privacy;
 mod scheduler;
 mod serve;

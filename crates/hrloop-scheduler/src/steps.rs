@@ -279,6 +279,10 @@ impl LoopSteps {
                 continue;
             };
             let value = match promql(&self.http, url, &g.query).await {
+                Ok(Some(v)) if v.is_nan() => {
+                    out.push(unknown(format!("`{}` is NaN (no traffic in the window?)", g.query)));
+                    continue;
+                }
                 Ok(Some(v)) => v,
                 Ok(None) => {
                     out.push(unknown(format!("`{}` returned no series", g.query)));

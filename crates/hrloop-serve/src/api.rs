@@ -202,8 +202,25 @@ fn score(model: &Loaded, rows: &[RawFeatures]) -> Result<Vec<f64>, ApiError> {
         (status = 503, description = "No champion loaded", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn rank(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let mut arm_used = "none";
+    let result = rank_inner(&state, &headers, body, &mut arm_used).await;
+    if let Err(e) = &result {
+        // Refused requests (4xx) and failures (5xx) are counted too: the error-rate alert and
+        // the operations dashboard read them.
+        let status = if e.status.is_server_error() { "error" } else { "invalid" };
+        state.metrics.requests.with_label_values(&[arm_used, status]).inc();
+    }
+    result
+}
+
+async fn rank_inner(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    body: Bytes,
+    arm_used: &mut &'static str,
+) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let (who, _) = authorize(&state, &headers, &[Role::Recruiter])?;
+    let (who, _) = authorize(state, headers, &[Role::Recruiter])?;
     let mut req: RankRequest = parse(&body)?;
     let cfg = &state.config;
     if req.candidates.is_empty() {
@@ -232,6 +249,7 @@ async fn rank(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byte
     // One snapshot for the whole request: never two versions in one response.
     let live = state.live.snapshot();
     let arm = assign(&live, cfg, &req.requisition.id);
+    *arm_used = arm;
     let serving = if arm == "challenger" { live.challenger.clone() } else { live.champion.clone() };
     let Some(serving) = serving else {
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_champion", "no champion model is loaded yet"));
@@ -436,7 +454,6 @@ async fn change(
     if name == state.live.name() {
         let _ = state.live.refresh().await;
     }
-    state.metrics.alias_changes.with_label_values(&[if rollback { "rollback" } else { "promote" }]).inc();
     state
         .audit
         .record(hrloop_lake::audit::AuditEntry {

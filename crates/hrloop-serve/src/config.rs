@@ -37,6 +37,10 @@ pub struct ServeConfig {
     /// Also serve `POST /v1/echo`, which parses a rank request and returns it: the benchmark's
     /// floor for what HTTP + JSON cost without any scoring.
     pub echo: bool,
+    /// Pipeline files, for the pipeline metrics (cadence, failing, last success).
+    pub pipelines_dir: Option<std::path::PathBuf>,
+    /// How often the KPIs are recomputed from the store, milliseconds.
+    pub kpi_refresh_ms: u64,
 }
 
 impl Default for ServeConfig {
@@ -55,6 +59,8 @@ impl Default for ServeConfig {
             feedback_mapping: "data/mappings/api_feedback.toml".into(),
             taxonomy: "data/taxonomy".into(),
             echo: false,
+            pipelines_dir: Some("pipelines".into()),
+            kpi_refresh_ms: 60_000,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod audit_sink;
 pub mod auth;
 pub mod config;
 pub mod decision_log;
+pub mod kpis;
 pub mod live;
 pub mod metrics;
 
@@ -56,6 +57,21 @@ pub async fn start(
         log,
         metrics: metrics::Metrics::default(),
         clock,
+    });
+    let pipelines = match &state.config.pipelines_dir {
+        Some(dir) if dir.is_dir() => hrloop_scheduler::Pipeline::load_dir(dir).map_err(|e| e.to_string())?,
+        _ => Vec::new(),
+    };
+    let st = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(st.config.kpi_refresh_ms.max(100)));
+        loop {
+            tick.tick().await;
+            match kpis::compute(&st.lake, &pipelines, st.clock.now()).await {
+                Ok(families) => st.metrics.kpis.store(Arc::new(families)),
+                Err(e) => tracing::warn!(error = %e, "KPI refresh failed"),
+            }
+        }
     });
     let st = state.clone();
     tokio::spawn(async move {

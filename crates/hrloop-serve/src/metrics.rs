@@ -1,6 +1,13 @@
-//! Serving metrics (`hrloop_<name>_<unit>[_total]`, fixed small label sets, never a person).
+//! `/metrics`: serving metrics counted live, plus the KPI families computed from the store
+//! (`hrloop_<name>_<unit>[_total]`, fixed small label sets, never a person).
 
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use prometheus::proto::MetricFamily;
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+
+use crate::kpis::CATALOG;
 
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -8,49 +15,50 @@ pub struct Metrics {
     pub requests: IntCounterVec,
     pub latency: HistogramVec,
     pub routes: IntCounterVec,
-    pub alias_changes: IntCounterVec,
+    /// KPIs computed from the store (see [`crate::kpis`]), replaced whole on each refresh.
+    pub kpis: Arc<ArcSwap<Vec<MetricFamily>>>,
+}
+
+fn help(name: &str) -> &'static str {
+    CATALOG.iter().find(|d| d.name == name).map(|d| d.help).unwrap_or_else(|| panic!("{name} is not in the catalog"))
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new("hrloop_rank_requests_total", "Rank requests by serving arm and outcome"),
+            Opts::new("hrloop_rank_requests_total", help("hrloop_rank_requests_total")),
             &["arm", "status"],
         )
         .expect("valid metric");
         let latency = HistogramVec::new(
-            HistogramOpts::new("hrloop_rank_latency_seconds", "Rank request latency by arm")
+            HistogramOpts::new("hrloop_rank_latency_seconds", help("hrloop_rank_latency_seconds"))
                 .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0]),
             &["arm"],
         )
         .expect("valid metric");
         let routes = IntCounterVec::new(
-            Opts::new("hrloop_review_routes_total", "Ranked candidates by route: auto or the reason for human review"),
+            Opts::new("hrloop_review_routes_total", help("hrloop_review_routes_total")),
             &["reason"],
-        )
-        .expect("valid metric");
-        let alias_changes = IntCounterVec::new(
-            Opts::new("hrloop_model_alias_changes_total", "Promotions and rollbacks made through the API"),
-            &["action"],
         )
         .expect("valid metric");
         for m in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(routes.clone()),
-            Box::new(alias_changes.clone()),
         ] {
             registry.register(m).expect("unique metric names");
         }
-        Self { registry, requests, latency, routes, alias_changes }
+        Self { registry, requests, latency, routes, kpis: Arc::new(ArcSwap::from_pointee(Vec::new())) }
     }
 }
 
 impl Metrics {
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut buf).expect("text encoding");
+        let mut families = self.registry.gather();
+        families.extend(self.kpis.load().iter().cloned());
+        TextEncoder::new().encode(&families, &mut buf).expect("text encoding");
         String::from_utf8(buf).expect("UTF-8")
     }
 }

@@ -41,6 +41,12 @@ pub struct Args {
     /// Most candidates in one request.
     #[arg(long, default_value_t = 500)]
     pub max_candidates: usize,
+    /// How often the KPIs at /metrics are recomputed from the store.
+    #[arg(long, default_value_t = 60)]
+    pub kpi_refresh_seconds: u64,
+    /// Pipeline files, for the pipeline metrics at /metrics.
+    #[arg(long = "pipelines-dir", default_value = "pipelines", value_name = "DIR")]
+    pub pipelines_dir: std::path::PathBuf,
 }
 
 pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
@@ -60,6 +66,8 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
         low_confidence: args.low_confidence,
         audit_rate: args.audit_rate,
         max_candidates: args.max_candidates,
+        kpi_refresh_ms: args.kpi_refresh_seconds.max(1) * 1000,
+        pipelines_dir: Some(args.pipelines_dir),
         ..ServeConfig::default()
     };
     let state = hrloop_serve::start(config, lake, pseudo, global.clock()?).await.map_err(|e| anyhow!(e))?;

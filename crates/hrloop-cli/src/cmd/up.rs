@@ -39,6 +39,8 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
         seed(&global, &args.serve.model).await?;
     }
     let scheduler = Arc::new(pipelines::scheduler(&global, &args.place)?);
+    let mut serve_args = args.serve;
+    serve_args.pipelines_dir = args.place.pipelines.clone();
     eprintln!(
         "hrloop scheduler: {} pipelines from {} (see `hrloop pipelines status`), tick every {} s",
         scheduler.pipelines().len(),
@@ -61,7 +63,7 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
     });
     // A run interrupted by shutdown stays "running" in its record and is resumed by the next
     // process once its lease expires.
-    serve::run(&global, args.serve).await
+    serve::run(&global, serve_args).await
 }
 
 /// Fill an empty store: the demo company, then a champion for `model`.

@@ -1,0 +1,693 @@
+//! KPI metrics computed from the store (lake, registry, run records, batch reports), refreshed
+//! in the background and exported beside the serving metrics at `/metrics`.
+//!
+//! Every metric is listed in [`CATALOG`] (name, type, labels, meaning): the exporter refuses a
+//! name that is not there, and `docs/metrics.md` is generated from it (a test keeps the two
+//! equal). Label values come from small fixed sets (milestones, arms, job families, model
+//! names and versions, pipeline names, catalog fields); never a person.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Date32Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::{Array, RecordBatch};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use hrloop_lake::{Lake, Table};
+use hrloop_models::Registry;
+use hrloop_models::registry::{Action, Alias};
+use hrloop_scheduler::{Pipeline, Runs, Status};
+use prometheus::proto::{Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType};
+
+/// One documented metric.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricDoc {
+    pub name: &'static str,
+    pub kind: MetricType,
+    pub labels: &'static [&'static str],
+    pub help: &'static str,
+}
+
+const fn doc(name: &'static str, kind: MetricType, labels: &'static [&'static str], help: &'static str) -> MetricDoc {
+    MetricDoc { name, kind, labels, help }
+}
+
+use MetricType::{COUNTER, GAUGE, HISTOGRAM};
+
+/// Every metric hrloop exports.
+pub const CATALOG: &[MetricDoc] = &[
+    // Serving (counted live by the server process).
+    doc(
+        "hrloop_rank_requests_total",
+        COUNTER,
+        &["arm", "status"],
+        "Rank requests by serving arm (champion, challenger) and outcome (ok, error).",
+    ),
+    doc("hrloop_rank_latency_seconds", HISTOGRAM, &["arm"], "Rank request latency by serving arm."),
+    doc(
+        "hrloop_review_routes_total",
+        COUNTER,
+        &["reason"],
+        "Ranked candidates by route: auto, or the reason a human reviews them (low_confidence, random_audit, edge_case).",
+    ),
+    // HR KPIs.
+    doc(
+        "hrloop_time_to_hire_seconds",
+        HISTOGRAM,
+        &["job_family"],
+        "Time from a requisition's first application to its hire's first day (buckets 7 to 365 days), for hires in the last 365 days; a snapshot: use without rate(), divide by 86400 for days.",
+    ),
+    doc(
+        "hrloop_quality_of_hire_rating",
+        GAUGE,
+        &["milestone"],
+        "Mean performance rating (1-5) of hires at each milestone, for outcomes reported in the last 365 days.",
+    ),
+    doc(
+        "hrloop_retention_ratio",
+        GAUGE,
+        &["milestone", "source", "model_version"],
+        "Share of hires still employed at the milestone, among hires whose outcome is known; source is history (imported decisions), champion or challenger (the arm that ranked them).",
+    ),
+    doc(
+        "hrloop_feedback_completeness_ratio",
+        GAUGE,
+        &["milestone"],
+        "Share of due 3/6/12/24-month outcomes that arrived (leavers count as known).",
+    ),
+    doc(
+        "hrloop_feedback_completeness_target_ratio",
+        GAUGE,
+        &["milestone"],
+        "HR's completeness target per milestone (0.90 at 6 months, 0.95 at 12).",
+    ),
+    doc(
+        "hrloop_recruiter_override_ratio",
+        GAUGE,
+        &["arm", "model_version"],
+        "Share of recruiter feedback in the last 30 days that went against the model's suggestion, by the arm that ranked the candidate.",
+    ),
+    doc(
+        "hrloop_recruiter_feedback_rows",
+        GAUGE,
+        &["arm"],
+        "Recruiter feedback rows in the last 30 days on candidates hrloop ranked, by arm.",
+    ),
+    doc(
+        "hrloop_human_review_ratio",
+        GAUGE,
+        &["arm"],
+        "Share of candidates ranked in the last 30 days that were routed to a human, by arm.",
+    ),
+    // Fairness and models.
+    doc(
+        "hrloop_adverse_impact_ratio",
+        GAUGE,
+        &["model", "alias", "version", "attribute"],
+        "Lowest over highest selection rate in the model's top k per protected attribute, on its holdout (four-fifths rule: below 0.8 is adverse impact).",
+    ),
+    doc(
+        "hrloop_model_roc_auc_ratio",
+        GAUGE,
+        &["model", "alias", "version"],
+        "Holdout ROC AUC of the champion and challenger.",
+    ),
+    doc(
+        "hrloop_model_ndcg_ratio",
+        GAUGE,
+        &["model", "alias", "version"],
+        "Holdout NDCG@k per requisition of the champion and challenger.",
+    ),
+    doc(
+        "hrloop_model_calibration_error_ratio",
+        GAUGE,
+        &["model", "alias", "version"],
+        "Holdout expected calibration error of the champion and challenger.",
+    ),
+    doc(
+        "hrloop_model_info",
+        GAUGE,
+        &["model", "alias", "version"],
+        "1 for the version each alias (champion, challenger) points at.",
+    ),
+    doc(
+        "hrloop_experiment_verdicts_total",
+        COUNTER,
+        &["model", "decision"],
+        "Stored experiment verdicts: promote, rollback, keep_running, inconclusive.",
+    ),
+    doc(
+        "hrloop_model_alias_changes_total",
+        COUNTER,
+        &["model", "action", "reason_class"],
+        "Alias changes in the registry: promote, rollback, retire; reason_class verdict (an experiment decided) or manual.",
+    ),
+    // Data.
+    doc(
+        "hrloop_ingest_rows_total",
+        COUNTER,
+        &["table", "outcome"],
+        "Rows ingested per table: accepted or quarantined.",
+    ),
+    doc(
+        "hrloop_data_completeness_ratio",
+        GAUGE,
+        &["table", "field"],
+        "Completeness of each critical field in the newest batch of each table.",
+    ),
+    // Operations.
+    doc(
+        "hrloop_pipeline_runs_total",
+        COUNTER,
+        &["pipeline", "status"],
+        "Pipeline slots by the status of their latest attempt: succeeded, failed, running, skipped.",
+    ),
+    doc(
+        "hrloop_pipeline_last_success_timestamp_seconds",
+        GAUGE,
+        &["pipeline"],
+        "When each pipeline last succeeded (Unix time).",
+    ),
+    doc(
+        "hrloop_pipeline_interval_seconds",
+        GAUGE,
+        &["pipeline"],
+        "Each cron pipeline's cadence: the time between its next two slots.",
+    ),
+    doc("hrloop_pipeline_failing", GAUGE, &["pipeline"], "1 when the pipeline's latest attempt failed."),
+    // The loop itself.
+    doc(
+        "hrloop_loop_time_to_impact_seconds",
+        GAUGE,
+        &["model"],
+        "Time from the newest outcome the champion was trained on arriving in the lake to the champion going live.",
+    ),
+    doc(
+        "hrloop_loop_champion_improvement_ratio",
+        GAUGE,
+        &["model"],
+        "Holdout AUC of the current champion minus that of the champion before it.",
+    ),
+    doc(
+        "hrloop_kpi_refresh_timestamp_seconds",
+        GAUGE,
+        &[],
+        "When these KPIs were last computed from the store (Unix time).",
+    ),
+];
+
+/// Families under construction, checked against the catalog.
+#[derive(Default)]
+struct Out {
+    families: BTreeMap<&'static str, Vec<Metric>>,
+}
+
+fn labels(doc: &MetricDoc, values: &[&str]) -> Vec<LabelPair> {
+    assert_eq!(doc.labels.len(), values.len(), "{}: label values match the catalog", doc.name);
+    doc.labels
+        .iter()
+        .zip(values)
+        .map(|(k, v)| {
+            let mut l = LabelPair::default();
+            l.set_name(k.to_string());
+            l.set_value(v.to_string());
+            l
+        })
+        .collect()
+}
+
+fn find(name: &str) -> &'static MetricDoc {
+    CATALOG.iter().find(|d| d.name == name).unwrap_or_else(|| panic!("metric {name} is not in the catalog"))
+}
+
+impl Out {
+    fn gauge(&mut self, name: &'static str, label_values: &[&str], v: f64) {
+        if !v.is_finite() {
+            return;
+        }
+        let d = find(name);
+        let mut m = Metric::from_label(labels(d, label_values));
+        let mut g = Gauge::default();
+        g.set_value(v);
+        m.set_gauge(g);
+        self.families.entry(d.name).or_default().push(m);
+    }
+
+    fn counter(&mut self, name: &'static str, label_values: &[&str], v: f64) {
+        let d = find(name);
+        let mut m = Metric::from_label(labels(d, label_values));
+        let mut c = Counter::default();
+        c.set_value(v);
+        m.set_counter(c);
+        self.families.entry(d.name).or_default().push(m);
+    }
+
+    fn histogram(&mut self, name: &'static str, label_values: &[&str], bounds: &[f64], values: &[f64]) {
+        let d = find(name);
+        let mut m = Metric::from_label(labels(d, label_values));
+        let mut h = Histogram::default();
+        h.set_sample_count(values.len() as u64);
+        h.set_sample_sum(values.iter().sum());
+        h.set_bucket(
+            bounds
+                .iter()
+                .map(|&b| {
+                    let mut bucket = Bucket::default();
+                    bucket.set_upper_bound(b);
+                    bucket.set_cumulative_count(values.iter().filter(|&&v| v <= b).count() as u64);
+                    bucket
+                })
+                .collect(),
+        );
+        m.set_histogram(h);
+        self.families.entry(d.name).or_default().push(m);
+    }
+
+    fn finish(self) -> Vec<MetricFamily> {
+        self.families
+            .into_iter()
+            .map(|(name, metrics)| {
+                let d = find(name);
+                let mut f = MetricFamily::default();
+                f.set_name(name.to_string());
+                f.set_help(d.help.to_string());
+                f.set_field_type(d.kind);
+                f.set_metric(metrics);
+                f
+            })
+            .collect()
+    }
+}
+
+fn epoch() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
+}
+
+fn strs<'a>(b: &'a RecordBatch, name: &str) -> Option<&'a arrow_array::StringArray> {
+    b.column_by_name(name).map(|c| c.as_string::<i32>())
+}
+
+/// A served or imported decision about a candidate.
+struct Decided {
+    at: i64,
+    source_arm: String,
+    version: String,
+    human: bool,
+}
+
+/// Compute every KPI from the store as of `now`.
+pub async fn compute(lake: &Lake, pipelines: &[Pipeline], now: DateTime<Utc>) -> Result<Vec<MetricFamily>, String> {
+    let e = |e: hrloop_lake::Error| e.to_string();
+    let mut out = Out::default();
+    let year_ago = now - Duration::days(365);
+    let month_ago = (now - Duration::days(30)).timestamp_micros();
+
+    // Decisions: first application per requisition; who ranked each (requisition, candidate).
+    let mut first_decision: HashMap<String, i64> = HashMap::new();
+    let mut ranked: HashMap<(String, String), Decided> = HashMap::new();
+    let cols = ["requisition_id", "candidate_id", "decided_at", "source", "arm", "model_version", "route"];
+    for b in &lake.scan(Table::Decisions, Some(&cols)).await.map_err(e)?.batches {
+        let (Some(req), Some(cand), Some(src), Some(arm), Some(ver), Some(route)) = (
+            strs(b, "requisition_id"),
+            strs(b, "candidate_id"),
+            strs(b, "source"),
+            strs(b, "arm"),
+            strs(b, "model_version"),
+            strs(b, "route"),
+        ) else {
+            continue;
+        };
+        let Some(at) = b.column_by_name("decided_at").map(|c| c.as_primitive::<TimestampMicrosecondType>()) else {
+            continue;
+        };
+        for i in 0..b.num_rows() {
+            let t = at.value(i);
+            let f = first_decision.entry(req.value(i).to_string()).or_insert(t);
+            *f = (*f).min(t);
+            let served = src.value(i) == "serving";
+            let d = Decided {
+                at: t,
+                source_arm: if served && !arm.is_null(i) { arm.value(i).to_string() } else { "history".into() },
+                version: if served && !ver.is_null(i) { ver.value(i).to_string() } else { "none".into() },
+                human: !route.is_null(i) && route.value(i).starts_with("human"),
+            };
+            let key = (req.value(i).to_string(), cand.value(i).to_string());
+            // A served decision describes the candidate better than imported history.
+            match ranked.get(&key) {
+                Some(old) if old.source_arm != "history" && d.source_arm == "history" => {}
+                _ => {
+                    ranked.insert(key, d);
+                }
+            }
+        }
+    }
+
+    // Hires and outcomes.
+    let mut hires: Vec<(String, String, String, String, NaiveDate)> = Vec::new(); // employee, candidate, requisition, job family, date
+    for b in &lake.scan(Table::Hires, None).await.map_err(e)?.batches {
+        let (Some(emp), Some(cand), Some(req), Some(jf)) =
+            (strs(b, "employee_id"), strs(b, "candidate_id"), strs(b, "requisition_id"), strs(b, "job_family"))
+        else {
+            continue;
+        };
+        let Some(d) = b.column_by_name("hire_date").map(|c| c.as_primitive::<Date32Type>()) else { continue };
+        for i in 0..b.num_rows() {
+            hires.push((
+                emp.value(i).to_string(),
+                cand.value(i).to_string(),
+                req.value(i).to_string(),
+                jf.value(i).to_string(),
+                epoch() + Duration::days(i64::from(d.value(i))),
+            ));
+        }
+    }
+    let bounds: Vec<f64> =
+        [7.0, 14.0, 21.0, 30.0, 45.0, 60.0, 75.0, 90.0, 120.0, 180.0, 365.0].iter().map(|d| d * 86_400.0).collect();
+    let mut tth: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for (_, _, req, jf, date) in &hires {
+        let hired_at = date.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+        if hired_at < year_ago || hired_at > now {
+            continue;
+        }
+        if let Some(first) = first_decision.get(req).and_then(|t| DateTime::from_timestamp_micros(*t)) {
+            tth.entry(jf.as_str()).or_default().push((hired_at - first).num_seconds().max(0) as f64);
+        }
+    }
+    for (jf, values) in &tth {
+        out.histogram("hrloop_time_to_hire_seconds", &[jf], &bounds, values);
+    }
+
+    let mut outcome: HashMap<(String, String), (bool, Option<i64>, NaiveDate)> = HashMap::new();
+    let cols = ["employee_id", "milestone", "milestone_date", "employed", "performance_rating"];
+    for b in &lake.scan(Table::Outcomes, Some(&cols)).await.map_err(e)?.batches {
+        let (Some(emp), Some(ms)) = (strs(b, "employee_id"), strs(b, "milestone")) else { continue };
+        let (Some(date), Some(employed), Some(rating)) = (
+            b.column_by_name("milestone_date").map(|c| c.as_primitive::<Date32Type>()),
+            b.column_by_name("employed").map(|c| c.as_boolean()),
+            b.column_by_name("performance_rating").map(|c| c.as_primitive::<Int64Type>()),
+        ) else {
+            continue;
+        };
+        for i in 0..b.num_rows() {
+            outcome.insert(
+                (emp.value(i).to_string(), ms.value(i).to_string()),
+                (
+                    employed.value(i),
+                    (!rating.is_null(i)).then(|| rating.value(i)),
+                    epoch() + Duration::days(i64::from(date.value(i))),
+                ),
+            );
+        }
+    }
+    let milestones = ["3m", "6m", "12m", "24m"];
+    for m in milestones {
+        let ratings: Vec<f64> = outcome
+            .iter()
+            .filter(|((_, ms), (_, r, d))| {
+                ms == m && r.is_some() && d.and_hms_opt(0, 0, 0).is_some_and(|t| t.and_utc() >= year_ago)
+            })
+            .filter_map(|(_, (_, r, _))| r.map(|r| r as f64))
+            .collect();
+        if !ratings.is_empty() {
+            out.gauge("hrloop_quality_of_hire_rating", &[m], ratings.iter().sum::<f64>() / ratings.len() as f64);
+        }
+        // Retention by who ranked the hire.
+        let mut by: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
+        for (emp, cand, req, _, _) in &hires {
+            let Some((employed, _, _)) = outcome.get(&(emp.clone(), m.to_string())) else { continue };
+            let (src, ver) = ranked
+                .get(&(req.clone(), cand.clone()))
+                .map_or(("history".to_string(), "none".to_string()), |d| (d.source_arm.clone(), d.version.clone()));
+            let c = by.entry((src, ver)).or_default();
+            c.0 += usize::from(*employed);
+            c.1 += 1;
+        }
+        for ((src, ver), (kept, n)) in by {
+            out.gauge("hrloop_retention_ratio", &[m, &src, &ver], kept as f64 / n as f64);
+        }
+    }
+
+    // Feedback completeness against the targets.
+    let status = hrloop_models::data::milestone_status(lake, now.date_naive(), 14).await.map_err(|e| e.to_string())?;
+    let status = serde_json::to_value(&status).map_err(|e| e.to_string())?;
+    for c in status["completeness"].as_array().into_iter().flatten() {
+        let m = c["milestone"].as_str().unwrap_or("?");
+        if let Some(v) = c["completeness"].as_f64() {
+            out.gauge("hrloop_feedback_completeness_ratio", &[m], v);
+        }
+        if let Some(t) = c["target"].as_f64() {
+            out.gauge("hrloop_feedback_completeness_target_ratio", &[m], t);
+        }
+    }
+
+    // Recruiter overrides and human review in the last 30 days.
+    let mut overrides: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
+    let cols = ["requisition_id", "candidate_id", "overrides_model", "recorded_at"];
+    for b in &lake.scan(Table::Feedback, Some(&cols)).await.map_err(e)?.batches {
+        let (Some(req), Some(cand)) = (strs(b, "requisition_id"), strs(b, "candidate_id")) else { continue };
+        let (Some(ov), Some(at)) = (
+            b.column_by_name("overrides_model").map(|c| c.as_boolean()),
+            b.column_by_name("recorded_at").map(|c| c.as_primitive::<TimestampMicrosecondType>()),
+        ) else {
+            continue;
+        };
+        for i in 0..b.num_rows() {
+            if at.value(i) < month_ago {
+                continue;
+            }
+            let Some(d) = ranked.get(&(req.value(i).to_string(), cand.value(i).to_string())) else { continue };
+            if d.source_arm == "history" {
+                continue;
+            }
+            let c = overrides.entry((d.source_arm.clone(), d.version.clone())).or_default();
+            c.0 += usize::from(ov.value(i));
+            c.1 += 1;
+        }
+    }
+    let mut rows_by_arm: BTreeMap<String, usize> = BTreeMap::new();
+    for ((arm, ver), (o, n)) in &overrides {
+        out.gauge("hrloop_recruiter_override_ratio", &[arm, ver], *o as f64 / *n as f64);
+        *rows_by_arm.entry(arm.clone()).or_default() += n;
+    }
+    for arm in ["champion", "challenger"] {
+        out.gauge("hrloop_recruiter_feedback_rows", &[arm], rows_by_arm.get(arm).copied().unwrap_or(0) as f64);
+    }
+    let mut human: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for d in ranked.values().filter(|d| d.source_arm != "history" && d.at >= month_ago) {
+        let c = human.entry(d.source_arm.as_str()).or_default();
+        c.0 += usize::from(d.human);
+        c.1 += 1;
+    }
+    for (arm, (h, n)) in human {
+        out.gauge("hrloop_human_review_ratio", &[arm], h as f64 / n as f64);
+    }
+
+    models(lake, &mut out).await?;
+    data_quality(lake, &mut out).await?;
+    pipelines_kpis(lake, pipelines, now, &mut out).await?;
+    out.gauge("hrloop_kpi_refresh_timestamp_seconds", &[], now.timestamp() as f64);
+    Ok(out.finish())
+}
+
+async fn models(lake: &Lake, out: &mut Out) -> Result<(), String> {
+    let registry = Registry::new(lake.store().clone());
+    let r = |e: hrloop_models::Error| e.to_string();
+    for name in registry.names().await.map_err(r)? {
+        let state = registry.state(&name).await.map_err(r)?;
+        for (alias, version) in [("champion", &state.champion), ("challenger", &state.challenger)] {
+            let Some(v) = version else { continue };
+            let card = registry.card(&name, v).await.map_err(r)?;
+            out.gauge("hrloop_model_info", &[&name, alias, v], 1.0);
+            if let Some(auc) = card.metrics.roc_auc {
+                out.gauge("hrloop_model_roc_auc_ratio", &[&name, alias, v], auc);
+            }
+            if let Some(ndcg) = card.metrics.ndcg_at_k {
+                out.gauge("hrloop_model_ndcg_ratio", &[&name, alias, v], ndcg);
+            }
+            out.gauge(
+                "hrloop_model_calibration_error_ratio",
+                &[&name, alias, v],
+                card.metrics.expected_calibration_error,
+            );
+            for f in card.fairness.iter().filter(|f| !f.attribute.contains(" x ")) {
+                if let Some(air) = f.adverse_impact_ratio {
+                    out.gauge("hrloop_adverse_impact_ratio", &[&name, alias, v, &f.attribute], air);
+                }
+            }
+        }
+        let events = registry.events(&name).await.map_err(r)?;
+        let mut counts: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+        for ev in &events {
+            let action = match (ev.alias, &ev.action) {
+                (_, Action::Rollback) => "rollback",
+                (Alias::Challenger, Action::Retire) | (Alias::Champion, Action::Retire) => "retire",
+                (Alias::Champion, Action::Promote) => "promote",
+                (Alias::Challenger, Action::Promote) => "challenger",
+            };
+            let class = if ev.reason.starts_with("experiment verdict") { "verdict" } else { "manual" };
+            *counts.entry((action, class)).or_default() += 1;
+        }
+        for action in ["promote", "rollback", "retire", "challenger"] {
+            for class in ["verdict", "manual"] {
+                let n = counts.get(&(action, class)).copied().unwrap_or(0);
+                out.counter("hrloop_model_alias_changes_total", &[&name, action, class], n as f64);
+            }
+        }
+        let verdicts = hrloop_models::experiment::verdicts(lake, &name, None).await.map_err(r)?;
+        for decision in ["promote", "rollback", "keep_running", "inconclusive"] {
+            let n = verdicts.iter().filter(|v| v.decision.as_str() == decision).count();
+            out.counter("hrloop_experiment_verdicts_total", &[&name, decision], n as f64);
+        }
+        // The loop's health: how fast outcomes reach production, and whether champions improve.
+        let promotions: Vec<_> =
+            events.iter().filter(|e| e.alias == Alias::Champion && e.to_version.is_some()).collect();
+        if let Some(last) = promotions.last() {
+            let v = last.to_version.as_deref().expect("filtered");
+            let card = registry.card(&name, v).await.map_err(r)?;
+            let newest_outcome_batch = card
+                .training_data
+                .files
+                .iter()
+                .filter(|f| f.path.starts_with("lake/outcomes/"))
+                .filter_map(|f| batch_time(&f.path))
+                .max();
+            if let Some(t) = newest_outcome_batch {
+                out.gauge("hrloop_loop_time_to_impact_seconds", &[&name], (last.at - t).num_seconds().max(0) as f64);
+            }
+            let previous = promotions.iter().rev().skip(1).find_map(|e| e.to_version.as_deref().filter(|p| *p != v));
+            if let Some(p) = previous {
+                let before = registry.card(&name, p).await.map_err(r)?;
+                if let (Some(a), Some(b)) = (card.metrics.roc_auc, before.metrics.roc_auc) {
+                    out.gauge("hrloop_loop_champion_improvement_ratio", &[&name], a - b);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The time in a lake file's batch id (`part-20260105T120000Z-ab12cd34-0.parquet`).
+fn batch_time(path: &str) -> Option<DateTime<Utc>> {
+    let name = path.rsplit('/').next()?;
+    let stamp = name.strip_prefix("part-")?.get(..16)?;
+    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ").ok().map(|t| t.and_utc())
+}
+
+async fn data_quality(lake: &Lake, out: &mut Out) -> Result<(), String> {
+    let mut totals: BTreeMap<(String, &str), f64> = BTreeMap::new();
+    let mut newest: HashMap<String, (String, serde_json::Value)> = HashMap::new();
+    let reports =
+        lake.store().list(&object_store::path::Path::from("reports/ingest")).await.map_err(|e| e.to_string())?;
+    for meta in reports {
+        let bytes = lake.store().get(&meta.location).await.map_err(|e| e.to_string())?;
+        let Ok(r) = serde_json::from_slice::<serde_json::Value>(&bytes) else { continue };
+        let table = r["table"].as_str().unwrap_or("unknown").to_string();
+        *totals.entry((table.clone(), "accepted")).or_default() += r["rows_accepted"].as_f64().unwrap_or(0.0);
+        *totals.entry((table.clone(), "quarantined")).or_default() += r["rows_quarantined"].as_f64().unwrap_or(0.0);
+        let finished = r["finished_at"].as_str().unwrap_or("").to_string();
+        let read = r["rows_read"].as_u64().unwrap_or(0);
+        if read > 0 && newest.get(&table).is_none_or(|(t, _)| *t < finished) {
+            newest.insert(table, (finished, r));
+        }
+    }
+    for table in Table::ALL.iter().filter(|t| **t != Table::Quarantine) {
+        for outcome in ["accepted", "quarantined"] {
+            let v = totals.get(&(table.name().to_string(), outcome)).copied().unwrap_or(0.0);
+            out.counter("hrloop_ingest_rows_total", &[table.name(), outcome], v);
+        }
+    }
+    let known: HashSet<&str> = Table::ALL.iter().flat_map(|t| t.def().fields.iter().map(|f| f.name)).collect();
+    for (table, (_, r)) in newest {
+        for f in r["fields"].as_array().into_iter().flatten().filter(|f| f["critical"] == true) {
+            let field = f["field"].as_str().unwrap_or("");
+            // Only catalog field names become label values.
+            if let (true, Some(c)) = (known.contains(field), f["completeness"].as_f64()) {
+                out.gauge("hrloop_data_completeness_ratio", &[&table, field], c);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn pipelines_kpis(lake: &Lake, pipelines: &[Pipeline], now: DateTime<Utc>, out: &mut Out) -> Result<(), String> {
+    let attempts = Runs::new(lake.clone()).attempts(None).await.map_err(|e| e.to_string())?;
+    for p in pipelines {
+        let st = hrloop_scheduler::scheduler::pipeline_status(p, &attempts, now);
+        for status in [Status::Succeeded, Status::Failed, Status::Running, Status::Skipped] {
+            let n = st.runs.get(status.as_str()).copied().unwrap_or(0);
+            out.counter("hrloop_pipeline_runs_total", &[p.name(), status.as_str()], n as f64);
+        }
+        if let Some(t) = st.last_success {
+            out.gauge("hrloop_pipeline_last_success_timestamp_seconds", &[p.name()], t.timestamp() as f64);
+        }
+        if let Some(next) = p.next_slot(now)
+            && let Some(after) = p.next_slot(next)
+        {
+            out.gauge("hrloop_pipeline_interval_seconds", &[p.name()], (after - next).num_seconds() as f64);
+        }
+        out.gauge("hrloop_pipeline_failing", &[p.name()], f64::from(u8::from(st.last_status == Some(Status::Failed))));
+    }
+    Ok(())
+}
+
+/// The catalog as a Markdown table (docs/metrics.md).
+pub fn catalog_markdown() -> String {
+    let mut s = String::from(
+        "# Metrics\n\nGenerated from `crates/hrloop-serve/src/kpis.rs` (`CATALOG`); a test keeps this file equal to it.\n\
+         Every metric is at `/metrics` of `hrloop serve` / `hrloop up`. KPIs are recomputed from the store every\n\
+         `--kpi-refresh-seconds` (60 by default). No label ever holds a person's identifier or value.\n\n\
+         | metric | type | labels | meaning |\n| --- | --- | --- | --- |\n",
+    );
+    for d in CATALOG {
+        let kind = match d.kind {
+            MetricType::COUNTER => "counter",
+            MetricType::GAUGE => "gauge",
+            MetricType::HISTOGRAM => "histogram",
+            MetricType::SUMMARY => "summary",
+            MetricType::UNTYPED => "untyped",
+        };
+        s.push_str(&format!("| `{}` | {kind} | {} | {} |\n", d.name, d.labels.join(", "), d.help));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_convention_and_are_unique() {
+        // Base units only (promtool lints "days"): durations in seconds.
+        let units = ["_seconds", "_ratio", "_rating", "_info", "_rows", "_total", "_failing"];
+        let mut seen = HashSet::new();
+        for d in CATALOG {
+            assert!(d.name.starts_with("hrloop_"), "{}", d.name);
+            assert!(units.iter().any(|u| d.name.ends_with(u)), "{} lacks a unit suffix", d.name);
+            assert_eq!(d.name.ends_with("_total"), d.kind == MetricType::COUNTER, "{}: _total iff counter", d.name);
+            assert!(seen.insert(d.name), "{} twice", d.name);
+            for l in d.labels {
+                assert!(!["candidate", "employee", "person", "name", "email"].iter().any(|p| l.contains(p)), "{l}");
+            }
+        }
+    }
+
+    #[test]
+    fn docs_metrics_md_is_generated_from_the_catalog() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/metrics.md");
+        let want = catalog_markdown();
+        if std::env::var("HRLOOP_BLESS").is_ok() {
+            std::fs::write(&path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "docs/metrics.md is out of date: run HRLOOP_BLESS=1 cargo test -p hrloop-serve docs_metrics"
+        );
+    }
+
+    #[test]
+    fn batch_times_come_from_file_names() {
+        let t = batch_time("lake/outcomes/milestone=3m/month=2025-01/part-20260105T120000Z-ab12cd34-0.parquet");
+        assert_eq!(t.unwrap().to_rfc3339(), "2026-01-05T12:00:00+00:00");
+        assert!(batch_time("lake/decisions/month=2025-01/part-serve-abc-0.parquet").is_none());
+    }
+}
