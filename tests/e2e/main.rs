@@ -4,6 +4,7 @@
 //! Needs python3 with pyarrow and duckdb (`.ci/run` installs them).
 
 mod cli;
+mod closed_loop;
 mod crash;
 mod demo;
 mod minimisation;

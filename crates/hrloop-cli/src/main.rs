@@ -95,7 +95,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => cmd::demo::run(&cli.global, args).await,
             Command::Ingest(args) => cmd::ingest::run(&cli.global, args).await,
             Command::Milestones(c) => cmd::milestones::run(&cli.global, c).await,
-            Command::Simulate(args) => cmd::simulate::run(&cli.global, args),
+            Command::Simulate(args) => cmd::simulate::run(&cli.global, args).await,
             Command::Lake(c) => cmd::lake::run(&cli.global, c).await,
             Command::Train(args) => cmd::train::run(&cli.global, args).await,
             Command::Models(c) => cmd::models::run(&cli.global, c).await,

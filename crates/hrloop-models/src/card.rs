@@ -67,7 +67,8 @@ pub struct FairnessResult {
     /// Four-fifths rule.
     pub passes_four_fifths: Option<bool>,
     /// Two-sided p-value of the difference between the lowest and highest selection rate
-    /// (pooled two-proportion z-test): below 0.05 the gap is unlikely to be chance.
+    /// (pooled two-proportion z-test), Bonferroni-adjusted for the g(g-1)/2 pairs the extreme
+    /// pair was picked from: below 0.05 the gap is unlikely to be chance.
     #[serde(default)]
     pub p_value: Option<f64>,
 }

@@ -22,7 +22,7 @@ use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::registry::{Alias, AliasEvent, Registry};
-use crate::stats::{chi_square_two_arms, mean_ci, two_proportion_p, wilson};
+use crate::stats::{bonferroni, chi_square_two_arms, mean_ci, pairs, two_proportion_p, wilson};
 use crate::{Error, Result};
 
 /// What a verdict needs before it may say promote or roll back.
@@ -45,6 +45,14 @@ pub struct Policy {
     pub min_adverse_impact_ratio: f64,
     /// Groups smaller than this are reported, not gated.
     pub min_group_size: usize,
+    /// Significance a fairness gap needs to fail the guardrail (Bonferroni-adjusted for the
+    /// group pairs). Stricter than `alpha` because the analysis looks again every day.
+    pub fairness_alpha: f64,
+    /// Candidates the challenger must have put in its top 5 before fairness is judged.
+    pub min_selected: usize,
+    /// Feedback rows on the challenger before a significantly worse override rate rolls it
+    /// back (harm stops an experiment early; a promotion waits for `min_feedback_per_arm`).
+    pub min_feedback_for_harm: usize,
 }
 
 impl Default for Policy {
@@ -58,6 +66,9 @@ impl Default for Policy {
             srm_p: 0.001,
             min_adverse_impact_ratio: 0.8,
             min_group_size: 30,
+            fairness_alpha: 0.01,
+            min_selected: 25,
+            min_feedback_for_harm: 20,
         }
     }
 }
@@ -398,6 +409,10 @@ async fn fairness_guardrails(lake: &Lake, view: &ArmView<'_>, policy: &Policy) -
         }
     }
     let mut out = Vec::new();
+    let selected: usize = counts.values().next().map_or(0, |g| g.values().map(|c| c.0).sum());
+    if selected < policy.min_selected {
+        return Ok(out);
+    }
     for (attr, groups) in counts {
         let sized: Vec<(&String, (usize, usize))> =
             groups.iter().filter(|(_, c)| c.1 >= policy.min_group_size).map(|(g, c)| (g, *c)).collect();
@@ -409,19 +424,20 @@ async fn fairness_guardrails(lake: &Lake, view: &ArmView<'_>, policy: &Policy) -
             continue;
         }
         let air = rate(lo.1) / rate(hi.1);
-        let p = two_proportion_p(lo.1.0, lo.1.1, hi.1.0, hi.1.1).unwrap_or(1.0);
-        let ok = air >= policy.min_adverse_impact_ratio || p >= policy.alpha;
+        let p = bonferroni(two_proportion_p(lo.1.0, lo.1.1, hi.1.0, hi.1.1).unwrap_or(1.0), pairs(sized.len()));
+        let ok = air >= policy.min_adverse_impact_ratio || p >= policy.fairness_alpha;
         out.push(GuardrailResult {
             name: format!("adverse impact ratio ({attr})"),
             ok,
             inconclusive: false,
             detail: format!(
-                "{air:.2} ({} {:.1} % vs {} {:.1} % in the top 5, p = {p:.3}); needs >= {} unless not significant",
+                "{air:.2} ({} {:.1} % vs {} {:.1} % in the top 5, adjusted p = {p:.3}); needs >= {} unless p >= {}",
                 lo.0,
                 rate(lo.1) * 100.0,
                 hi.0,
                 rate(hi.1) * 100.0,
-                policy.min_adverse_impact_ratio
+                policy.min_adverse_impact_ratio,
+                policy.fairness_alpha
             ),
         });
     }
@@ -534,15 +550,7 @@ pub async fn analyse(
                     failed.iter().map(|g| format!("{}: {}", g.name, g.detail)).collect::<Vec<_>>().join("; ")
                 ),
             )
-        } else if chall.feedback < policy.min_feedback_per_arm || champ.feedback < policy.min_feedback_per_arm {
-            (
-                Decision::KeepRunning,
-                format!(
-                    "not enough data yet: {} and {} feedback rows (champion, challenger) of {} needed per arm",
-                    champ.feedback, chall.feedback, policy.min_feedback_per_arm
-                ),
-            )
-        } else if significant && worse_overrides {
+        } else if significant && worse_overrides && chall.feedback >= policy.min_feedback_for_harm {
             (
                 Decision::Rollback,
                 format!(
@@ -550,6 +558,14 @@ pub async fn analyse(
                     pct(&chall.override_rate),
                     pct(&champ.override_rate),
                     override_p.unwrap_or(1.0)
+                ),
+            )
+        } else if chall.feedback < policy.min_feedback_per_arm || champ.feedback < policy.min_feedback_per_arm {
+            (
+                Decision::KeepRunning,
+                format!(
+                    "not enough data yet: {} and {} feedback rows (champion, challenger) of {} needed per arm",
+                    champ.feedback, chall.feedback, policy.min_feedback_per_arm
                 ),
             )
         } else if days < policy.min_days {

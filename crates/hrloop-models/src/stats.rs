@@ -26,6 +26,17 @@ pub fn two_proportion_p(x1: usize, n1: usize, x2: usize, n2: usize) -> Option<f6
     Some(2.0 * (1.0 - normal_cdf(z)))
 }
 
+/// Bonferroni adjustment: a p-value from the most extreme of `tests` comparisons (e.g. the
+/// lowest against the highest of g groups, g(g-1)/2 pairs) multiplied by their number.
+pub fn bonferroni(p: f64, tests: usize) -> f64 {
+    (p * tests.max(1) as f64).min(1.0)
+}
+
+/// Pairs among `groups` groups.
+pub fn pairs(groups: usize) -> usize {
+    groups * groups.saturating_sub(1) / 2
+}
+
 /// Wilson score interval (95 %) of `x` successes in `n`.
 pub fn wilson(x: usize, n: usize) -> Option<(f64, f64)> {
     if n == 0 {

@@ -21,7 +21,7 @@ use crate::metrics;
 use crate::model::{Estimator, TrainedModel};
 use crate::registry::Registry;
 use crate::spec::ModelSpec;
-use crate::stats::two_proportion_p;
+use crate::stats::{bonferroni, pairs, two_proportion_p};
 use crate::{Error, Result};
 
 /// Fewer labelled training rows than this and training refuses outright.
@@ -242,7 +242,9 @@ pub fn selection_fairness(
         let (air, p_value) = match (lowest, highest) {
             (Some(lo), Some(hi)) if sized.len() >= 2 && hi.selection_rate > 0.0 => (
                 Some(lo.selection_rate / hi.selection_rate),
-                two_proportion_p(lo.selected, lo.candidates, hi.selected, hi.candidates),
+                // The lowest and highest of g groups are the most extreme of g(g-1)/2 pairs.
+                two_proportion_p(lo.selected, lo.candidates, hi.selected, hi.candidates)
+                    .map(|p| bonferroni(p, pairs(sized.len()))),
             ),
             _ => (None, None),
         };

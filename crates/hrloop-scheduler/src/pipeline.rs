@@ -131,8 +131,12 @@ pub enum Step {
     Train { model: PathBuf },
     /// Stop here (successfully) unless the version trained in this run passed its gates.
     Gate,
-    /// Make the version trained in this run the challenger (20 % A/B or shadow).
-    StartExperiment,
+    /// Make the version trained in this run the challenger (20 % A/B or shadow). A running
+    /// experiment is left to reach its verdict unless `replace_running`.
+    StartExperiment {
+        #[serde(default)]
+        replace_running: bool,
+    },
     /// Judge the running experiment; with `act`, promote or retire the challenger as the
     /// verdict says.
     AnalyseExperiment {
@@ -161,7 +165,7 @@ impl Step {
             Step::Validate { .. } => "validate",
             Step::Train { .. } => "train",
             Step::Gate => "gate",
-            Step::StartExperiment => "start_experiment",
+            Step::StartExperiment { .. } => "start_experiment",
             Step::AnalyseExperiment { .. } => "analyse_experiment",
             Step::Calibrate { .. } => "calibrate",
             Step::Purge { .. } => "purge",
@@ -221,7 +225,7 @@ impl Pipeline {
             _ => return Err(bad("trigger: give either cron = \"...\" or milestone_due = true".into())),
         };
         for (i, step) in file.steps.iter().enumerate() {
-            let needs_train = matches!(step, Step::Gate | Step::StartExperiment);
+            let needs_train = matches!(step, Step::Gate | Step::StartExperiment { .. });
             if needs_train && !file.steps[..i].iter().any(|s| matches!(s, Step::Train { .. })) {
                 return Err(bad(format!("step {} ({}) needs a train step before it", i + 1, step.kind())));
             }

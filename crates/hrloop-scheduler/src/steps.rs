@@ -53,7 +53,7 @@ impl StepRunner for LoopSteps {
             Step::Validate { fail_below_target } => self.validate(ctx, *fail_below_target).await,
             Step::Train { model } => self.train(ctx, model, &actor).await,
             Step::Gate => gate(ctx),
-            Step::StartExperiment => self.start_experiment(ctx, &actor).await,
+            Step::StartExperiment { replace_running } => self.start_experiment(ctx, *replace_running, &actor).await,
             Step::AnalyseExperiment { model, act, policy, prometheus_url, guardrails } => {
                 let url = prometheus_url.as_ref().or(self.prometheus_url.as_ref());
                 let external = self.promql_guardrails(url, guardrails).await;
@@ -229,7 +229,7 @@ impl LoopSteps {
         }
     }
 
-    async fn start_experiment(&self, ctx: &StepContext<'_>, actor: &str) -> StepResult {
+    async fn start_experiment(&self, ctx: &StepContext<'_>, replace_running: bool, actor: &str) -> StepResult {
         let (Some(model), Some(version)) =
             (ctx.output("model").and_then(|v| v.as_str()), ctx.output("version").and_then(|v| v.as_str()))
         else {
@@ -246,6 +246,11 @@ impl LoopSteps {
             };
             registry.promote(model, version, Alias::Champion, req).await.map_err(err)?;
             return Ok(StepOutput::done(format!("{model}/{version} is the first champion")));
+        }
+        if let Some(running) = state.challenger.as_ref().filter(|_| !replace_running) {
+            return Ok(StepOutput::done(format!(
+                "{model}/{running} is still being compared with the champion; {version} waits for its verdict"
+            )));
         }
         let req = ChangeRequest {
             actor: actor.into(),

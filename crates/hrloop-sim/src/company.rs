@@ -137,14 +137,14 @@ pub struct Company {
     pub end: NaiveDate,
 }
 
-fn normal(rng: &mut impl Rng) -> f64 {
+pub(crate) fn normal(rng: &mut impl Rng) -> f64 {
     // Box–Muller.
     let u1: f64 = rng.random_range(f64::EPSILON..1.0);
     let u2: f64 = rng.random();
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
-fn sigmoid(z: f64) -> f64 {
+pub(crate) fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
 
@@ -235,7 +235,7 @@ impl Company {
     }
 }
 
-fn applicant(rng: &mut StdRng, req: &Requisition, ri: usize, serial: u64, drifted: bool) -> Applicant {
+pub(crate) fn applicant(rng: &mut StdRng, req: &Requisition, ri: usize, serial: u64, drifted: bool) -> Applicant {
     let class: f64 = rng.random();
     // 80 % clearly unqualified, 15 % superficial keyword matches, 5 % genuinely interesting.
     let (competence, skill_match, years_mean, career_changer_p) = if class < 0.80 {

@@ -98,6 +98,8 @@ pub async fn ingest_only(global: &Global, args: Args) -> Result<Summary> {
         start: "2024-11-01".into(),
         bad_row_rate: 0.015,
         json: false,
+        closed_loop: false,
+        bad_challenger_month: 15,
     };
     let config = sim.config()?;
     if !args.json {

@@ -14,7 +14,13 @@ use crate::context::{Global, print_json};
     protected_attributes.csv as an ATS and an HRIS would export them: with names, e-mails and\n\
     personnummer, mixed date formats and ~1.5 % broken rows, so ingestion is tested for real.\n\
     manifest.json says how many rows of each file are broken or repeated; truth/ holds the\n\
-    hidden ground truth (no personal data).")]
+    hidden ground truth (no personal data).\n\n\
+    With --loop it runs the whole feedback loop instead, on an accelerated clock: rankings\n\
+    through the real server code, recruiter feedback, weekly HRIS exports ingested by the\n\
+    scheduler's pipelines, monthly retraining, A/B experiments and their verdicts, a drift at\n\
+    month 12 and a bad vendor challenger at month 15. It writes DIR/kpis.csv (month by month),\n\
+    DIR/summary.json, DIR/loop.svg (the chart) and the store it used (DIR/store).\n\n\
+    Example: hrloop simulate --months 24 --seed 7 --loop --out data/sim-loop --json")]
 pub struct Args {
     /// Months of history to simulate.
     #[arg(long, default_value_t = 24)]
@@ -34,9 +40,16 @@ pub struct Args {
     /// Share of rows broken on purpose.
     #[arg(long, default_value_t = 0.015)]
     pub bad_row_rate: f64,
-    /// Print the manifest as JSON.
+    /// Print the manifest (or the loop's summary) as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Run the closed loop (serve, feedback, ingestion, pipelines, experiments) instead of only
+    /// writing exports.
+    #[arg(long = "loop")]
+    pub closed_loop: bool,
+    /// With --loop: the month in which a bad vendor model is pushed as challenger.
+    #[arg(long, default_value_t = 15)]
+    pub bad_challenger_month: u32,
 }
 
 impl Args {
@@ -56,8 +69,11 @@ impl Args {
     }
 }
 
-pub fn run(_global: &Global, args: Args) -> Result<ExitCode> {
+pub async fn run(_global: &Global, args: Args) -> Result<ExitCode> {
     let config = args.config()?;
+    if args.closed_loop {
+        return closed_loop(config, args).await;
+    }
     let manifest =
         hrloop_sim::run(&config, &args.out).with_context(|| format!("writing exports to {}", args.out.display()))?;
     if args.json {
@@ -77,5 +93,83 @@ pub fn run(_global: &Global, args: Args) -> Result<ExitCode> {
             );
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn closed_loop(sim: SimConfig, args: Args) -> Result<ExitCode> {
+    let out = if args.out == std::path::Path::new("data/inbox/sim") {
+        PathBuf::from("data/sim-loop")
+    } else {
+        args.out.clone()
+    };
+    let config = hrloop_loop::LoopConfig {
+        sim,
+        out: out.clone(),
+        bad_challenger_month: args.bad_challenger_month,
+        repo: std::env::current_dir()?,
+        progress: !args.json,
+    };
+    let s = hrloop_loop::run(&config).await.map_err(anyhow::Error::msg)?;
+    if args.json {
+        print_json(&s)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+    t.set_header(vec![
+        "month",
+        "champion",
+        "challenger",
+        "hires",
+        "quality loop",
+        "quality static",
+        "retention 12m",
+        "AIR gender",
+        "overrides",
+        "complete 6m",
+    ]);
+    let f = |x: Option<f64>| x.map_or("—".to_string(), |v| format!("{v:.3}"));
+    for r in &s.rows {
+        t.add_row(vec![
+            r.month.clone(),
+            r.champion.clone().unwrap_or_default(),
+            r.challenger.clone().unwrap_or_default(),
+            r.hires.to_string(),
+            f(r.quality_loop),
+            f(r.quality_static),
+            f(r.retention_12m_loop),
+            f(r.adverse_impact_ratio_gender),
+            f(r.override_rate),
+            f(r.feedback_completeness.get("6m").copied()),
+        ]);
+    }
+    println!("{t}");
+    for e in s.events.iter().filter(|e| e.change != "challenger" || e.actor != "simulator") {
+        println!(
+            "{} {} {} → {}: {}",
+            e.at.format("%Y-%m-%d"),
+            e.change,
+            e.from_version.as_deref().unwrap_or("none"),
+            e.to_version.as_deref().unwrap_or("none"),
+            e.reason
+        );
+    }
+    println!(
+        "\nmonths 13-24: the loop's hires have a true success probability of {} against {} for the initial model on the same applicants",
+        f(s.quality_loop_13_24),
+        f(s.quality_static_13_24)
+    );
+    if let Some(b) = &s.bad_challenger {
+        println!(
+            "bad challenger {}: {}",
+            b.version,
+            match (b.became_champion, b.days_live) {
+                (true, _) => "BECAME CHAMPION".to_string(),
+                (false, Some(d)) => format!("withdrawn after {d} days: {}", b.reason.as_deref().unwrap_or("")),
+                (false, None) => "never withdrawn".to_string(),
+            }
+        );
+    }
+    println!("wrote {}/kpis.csv, summary.json, loop.svg ({:.0} s)", out.display(), s.wall_seconds);
     Ok(ExitCode::SUCCESS)
 }
