@@ -135,6 +135,7 @@ fn pipelines() -> Vec<Pipeline> {
         (
             "sim-retrain",
             "format_version = 1\nname = \"sim-retrain\"\n[trigger]\ncron = \"0 6 1 * *\"\n\
+             [[step]]\nkind = \"rejudge\"\nmodel = \"success6m_logistic\"\nact = true\n\
              [[step]]\nkind = \"train\"\nmodel = \"models/success6m_logistic.toml\"\n[[step]]\nkind = \"gate\"\n\
              [[step]]\nkind = \"start_experiment\"\n",
         ),

@@ -652,6 +652,10 @@ pub async fn verdicts(lake: &Lake, model: &str, challenger: Option<&str>) -> Res
     };
     let mut out = Vec::new();
     for meta in lake.store().list(&prefix).await? {
+        // Re-judgements on matured outcomes live beside the verdicts (see `rejudge`).
+        if meta.location.as_ref().contains("/rejudged/") {
+            continue;
+        }
         let bytes = lake.store().get(&meta.location).await?;
         let v: Verdict = serde_json::from_slice(&bytes)
             .map_err(|e| Error::Registry(format!("verdict {} is unreadable: {e}", meta.location)))?;

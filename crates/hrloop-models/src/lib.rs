@@ -10,6 +10,7 @@ pub mod features;
 pub mod metrics;
 pub mod model;
 pub mod registry;
+pub mod rejudge;
 pub mod spec;
 pub mod stats;
 pub mod train;

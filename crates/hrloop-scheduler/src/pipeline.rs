@@ -47,6 +47,10 @@ pub struct PipelineFile {
     pub steps: Vec<Step>,
 }
 
+fn default_min_hires() -> usize {
+    30
+}
+
 fn default_lease_minutes() -> u32 {
     30
 }
@@ -149,6 +153,17 @@ pub enum Step {
         #[serde(default, rename = "guardrail")]
         guardrails: Vec<PromGuardrail>,
     },
+    /// Re-judge every version on the matured outcomes of the hires it ranked (and shadow pairs
+    /// on the same hires); flag a champion whose hires do significantly worse than the previous
+    /// champion's, and with `act` roll it back.
+    Rejudge {
+        model: String,
+        #[serde(default)]
+        act: bool,
+        /// Labelled hires each of the two champions needs before they are compared.
+        #[serde(default = "default_min_hires")]
+        min_hires: usize,
+    },
     /// Refit the champion's calibration on the newest matured outcomes.
     Calibrate { model: String },
     /// Delete what the retention policy says has aged out.
@@ -167,6 +182,7 @@ impl Step {
             Step::Gate => "gate",
             Step::StartExperiment { .. } => "start_experiment",
             Step::AnalyseExperiment { .. } => "analyse_experiment",
+            Step::Rejudge { .. } => "rejudge",
             Step::Calibrate { .. } => "calibrate",
             Step::Purge { .. } => "purge",
             Step::FamilySearch { .. } => "family_search",

@@ -59,6 +59,7 @@ impl StepRunner for LoopSteps {
                 let external = self.promql_guardrails(url, guardrails).await;
                 self.analyse(ctx, model, *act, policy, external, &actor).await
             }
+            Step::Rejudge { model, act, min_hires } => self.rejudge(ctx, model, *act, *min_hires, &actor).await,
             Step::Calibrate { model } => self.calibrate(ctx, model, &actor).await,
             Step::Purge { policy } => {
                 let policy = hrloop_privacy::Policy::load(&self.base.join(policy)).map_err(|e| e.to_string())?;
@@ -357,6 +358,65 @@ impl LoopSteps {
             outputs: serde_json::json!({"verdict": v.decision.as_str(), "verdict_seq": v.seq}),
             stop: false,
         })
+    }
+
+    async fn rejudge(
+        &self,
+        ctx: &StepContext<'_>,
+        model: &str,
+        act: bool,
+        min_hires: usize,
+        actor: &str,
+    ) -> StepResult {
+        let Some(r) = hrloop_models::rejudge::rejudge(&self.lake, model, ctx.now, GRACE_DAYS, 0.05, min_hires)
+            .await
+            .map_err(err)?
+        else {
+            return Ok(StepOutput::done(format!("{model} has no champion to re-judge")));
+        };
+        let r = hrloop_models::rejudge::record(&self.lake, r).await.map_err(err)?;
+        let mut summary = r.finding.clone();
+        if r.champion_worse {
+            self.audit(AuditEntry {
+                at: ctx.now,
+                actor: actor.into(),
+                action: "model.flagged".into(),
+                target: format!("model {model}"),
+                details: serde_json::json!({"champion": r.champion, "previous": r.previous_champion, "p_value": r.p_value, "seq": r.seq}),
+            })
+            .await?;
+            if act && let Some(prev) = &r.previous_champion {
+                let registry = Registry::new(self.lake.store().clone());
+                let req = ChangeRequest {
+                    actor: actor.into(),
+                    reason: format!("matured outcomes: {}", r.finding),
+                    evidence: serde_json::json!({"rejudged_seq": r.seq}),
+                    at: ctx.now,
+                };
+                let e = registry.rollback(model, Some(prev), req).await.map_err(err)?;
+                registry
+                    .add_changelog(
+                        model,
+                        ChangelogEntry {
+                            seq: 0,
+                            at: ctx.now,
+                            change: "rollback".into(),
+                            from_version: e.from_version.clone(),
+                            to_version: e.to_version.clone(),
+                            summary: format!(
+                                "The ranking model {} was replaced by the earlier {prev}: {}.",
+                                e.from_version.as_deref().unwrap_or("?"),
+                                r.finding
+                            ),
+                            decided_by: actor.into(),
+                        },
+                    )
+                    .await
+                    .map_err(err)?;
+                summary.push_str(&format!("; rolled back to {prev}"));
+            }
+        }
+        Ok(StepOutput { summary, outputs: serde_json::json!({"champion_worse": r.champion_worse}), stop: false })
     }
 
     async fn calibrate(&self, ctx: &StepContext<'_>, model: &str, actor: &str) -> StepResult {

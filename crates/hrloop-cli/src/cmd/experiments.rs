@@ -68,6 +68,23 @@ pub async fn run(global: &Global, command: Command) -> Result<ExitCode> {
                     print_verdict(v);
                 }
             }
+            if !json && let Some(r) = rejudged(&lake, &model).await? {
+                println!("\nre-judged on matured outcomes ({}): {}", r.at.format("%Y-%m-%d"), r.finding);
+                for v in &r.versions {
+                    println!("  {}: {} of {} hires met the label at {}", v.version, v.successes, v.hires, r.milestone);
+                }
+                for p in &r.shadow_pairs {
+                    let f = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+                    println!(
+                        "  shadow pair {} (served) / {} (shadow) on {} hires: AUC {} vs {}",
+                        p.served,
+                        p.shadow,
+                        p.hires,
+                        f(p.auc_served),
+                        f(p.auc_shadow)
+                    );
+                }
+            }
         }
         Command::Analyse { model, min_days, min_feedback, json } => {
             let policy = Policy { min_days, min_feedback_per_arm: min_feedback, ..Policy::default() };
@@ -159,4 +176,11 @@ fn print_verdict(v: &Verdict) {
         };
         println!("  guardrail {}: {state} — {}", g.name, g.detail);
     }
+}
+
+/// The newest re-judgement of `model` on matured outcomes, if any.
+async fn rejudged(lake: &hrloop_lake::Lake, model: &str) -> Result<Option<hrloop_models::rejudge::Rejudgement>> {
+    let prefix = hrloop_lake::StorePath::from(format!("experiments/{model}/rejudged"));
+    let Some(last) = lake.store().list(&prefix).await?.pop() else { return Ok(None) };
+    Ok(Some(serde_json::from_slice(&lake.store().get(&last.location).await?)?))
 }
