@@ -6,6 +6,7 @@
 //! Run: `cargo bench -p hrloop-benches --bench serve` (needs `wrk`, and python3 with fastapi,
 //! uvicorn, scikit-learn). `HRLOOP_BENCH_SECONDS` (default 8) sets each run's length.
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -167,6 +168,9 @@ fn fastapi(model_json: &Path, token: &str, port: u16) -> Result<Child> {
         .env("HRLOOP_BENCH_MODEL", model_json)
         .env("HRLOOP_BENCH_TOKEN", token)
         .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        // Its own process group, so stopping it stops uvicorn's worker processes too.
+        .process_group(0)
         .spawn()?;
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -268,7 +272,7 @@ fn main() -> Result<()> {
     let port = 18000 + (std::process::id() % 1000) as u16;
     let mut py = fastapi(&model_json, &token, port)?;
     let fast = wrk(&format!("http://127.0.0.1:{port}/v1/rank"), &body_path, &token, seconds);
-    let _ = py.kill();
+    let _ = Command::new("kill").args(["-TERM", "--", &format!("-{}", py.id())]).status();
     let _ = py.wait();
     let fast = fast?;
     row("FastAPI + scikit-learn (2 workers, same model)", &fast);

@@ -85,8 +85,15 @@ impl FeaturePipeline {
         out
     }
 
+    /// Number of input columns ([`columns`](Self::columns) without building their names).
+    pub fn width(&self) -> usize {
+        self.numeric.iter().map(|s| 1 + usize::from(s.indicator)).sum::<usize>()
+            + self.categorical.iter().map(|c| c.levels.len()).sum::<usize>()
+    }
+
     pub fn transform(&self, row: &RawFeatures) -> Vec<f64> {
-        let mut out = Vec::with_capacity(self.columns().len());
+        // The serving hot path: no column names are built here.
+        let mut out = Vec::with_capacity(self.width());
         for s in &self.numeric {
             let v = row.numeric.get(&s.name).copied().filter(|x| x.is_finite());
             out.push((v.unwrap_or(s.median) - s.mean) / s.std);
@@ -129,6 +136,7 @@ mod tests {
         let rows = vec![row(Some(1.0), "sales"), row(Some(3.0), "finance"), row(None, "sales")];
         let p = FeaturePipeline::fit(&spec, &rows);
         assert_eq!(p.columns(), vec!["x", "x_missing", "job_family=finance", "job_family=sales"]);
+        assert_eq!(p.width(), 4);
         // Median of [1, 3] is 3 (upper); imputed column [1, 3, 3].
         let t = p.transform(&row(None, "astronaut"));
         assert_eq!(t[1], 1.0);

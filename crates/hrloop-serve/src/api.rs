@@ -284,6 +284,9 @@ async fn rank_inner(
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
     let expected = serving.model.pipeline.numeric.len();
+    let serving_id = serving.id();
+    // Route counts are added once per request, not once per candidate (each add takes a lock).
+    let mut routes: [u64; 4] = [0; 4];
     let mut out = Vec::with_capacity(rows.len());
     let mut log = Vec::with_capacity(rows.len());
     for (rank, &i) in order.iter().enumerate() {
@@ -300,7 +303,12 @@ async fn rank_inner(
         } else {
             None
         };
-        state.metrics.routes.with_label_values(&[reason.unwrap_or("auto")]).inc();
+        routes[match reason {
+            None => 0,
+            Some("edge_case") => 1,
+            Some("low_confidence") => 2,
+            _ => 3,
+        }] += 1;
         let explanation = std::mem::take(&mut explanations[i]);
         let pseudonym = state.pseudo.pseudonym("candidate", id);
         // Shadow mode scores `rows` again later; otherwise the features move into the log.
@@ -312,7 +320,7 @@ async fn rank_inner(
             job_family: req.requisition.job_family.clone(),
             decided_at: now,
             features,
-            model_version: serving.id(),
+            model_version: serving_id.clone(),
             arm: arm.to_string(),
             score: p,
             route: reason.map_or("auto".to_string(), |r| format!("human:{r}")),
@@ -330,6 +338,11 @@ async fn rank_inner(
             },
             explanation,
         });
+    }
+    for (reason, n) in ["auto", "edge_case", "low_confidence", "random_audit"].iter().zip(routes) {
+        if n > 0 {
+            state.metrics.routes.with_label_values(&[reason]).inc_by(n);
+        }
     }
     // Shadow: the challenger scores the same candidates off the request path; its scores are
     // logged beside the champion's, and a slow challenger never delays this response.

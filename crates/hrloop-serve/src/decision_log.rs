@@ -1,17 +1,17 @@
 //! The decision log: every scored candidate, with the features as served, written to a local
 //! write-ahead log and fsynced before the ranking is answered (group commit: one fsync for all
 //! requests waiting at that moment), then moved into the lake's `decisions` table in batches.
-//! On start, whatever an earlier process left in the log is moved first; the move skips rows
-//! already in the table (natural key includes the decision id), so a crash at any point loses
-//! no acknowledged decision and duplicates none.
+//! On start, whatever an earlier process left in the log is moved first; a segment's Parquet
+//! files are named after the segment, so moving it twice rewrites the same files: a crash at
+//! any point loses no acknowledged decision and duplicates none.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hrloop_lake::{ExistingKeys, Lake, PartitionedWriter, RowKeys, Table, Value, partition_of};
+use hrloop_lake::{Lake, PartitionedWriter, RowKeys, Table, Value, partition_of};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
@@ -57,7 +57,8 @@ impl DecisionRow {
 }
 
 enum Msg {
-    Append(Vec<DecisionRow>, oneshot::Sender<Result<(), String>>),
+    /// Encoded rows (JSON lines) and how many.
+    Append(Vec<u8>, usize, oneshot::Sender<Result<(), String>>),
     Flush(oneshot::Sender<Result<(), String>>),
 }
 
@@ -96,8 +97,15 @@ impl DecisionLog {
 
     /// Durably log `rows`; returns once they are on disk.
     pub async fn append(&self, rows: Vec<DecisionRow>) -> Result<(), String> {
+        // Encoding happens here, on the caller's worker, so the one writer task only writes
+        // and fsyncs: under load the requests encode in parallel.
+        let mut buf = Vec::with_capacity(rows.len() * 512);
+        for r in &rows {
+            serde_json::to_writer(&mut buf, r).map_err(|e| e.to_string())?;
+            buf.push(b'\n');
+        }
         let (ack, done) = oneshot::channel();
-        self.tx.send(Msg::Append(rows, ack)).await.map_err(|_| "decision log is closed".to_string())?;
+        self.tx.send(Msg::Append(buf, rows.len(), ack)).await.map_err(|_| "decision log is closed".to_string())?;
         done.await.map_err(|_| "decision log stopped".to_string())?
     }
 
@@ -179,42 +187,31 @@ async fn move_sealed(lake: &Lake, dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Move one sealed segment's rows into `lake/decisions`. The files it writes are named after
+/// the segment (`part-serve-<segment>-<n>.parquet`), so moving the same segment again (after a
+/// crash between the commit and the segment's removal) rewrites the same files with the same
+/// rows: nothing is lost or duplicated, and no existing key has to be read back from the lake.
 async fn write_rows(lake: &Lake, rows: Vec<DecisionRow>, source: &Path) -> Result<(), String> {
     let def = Table::Decisions.def();
-    let batch = format!("serve-{}", uuid::Uuid::new_v4().simple());
     let name = source.file_name().and_then(|n| n.to_str()).unwrap_or("wal").to_string();
+    let segment = name.trim_start_matches("sealed-").trim_end_matches(".wal");
+    let batch = format!("serve-{segment}");
     let now = rows.last().map_or_else(Utc::now, |r| r.decided_at);
-    // Keys and partitions first (CPU, off the async workers), then the stored keys of the
-    // partitions touched, then the writes.
-    let keyed = tokio::task::spawn_blocking(move || -> Result<Vec<(Vec<Value>, String, RowKeys)>, String> {
-        rows.iter()
-            .map(|row| {
-                let values = row.values();
-                let partition = partition_of(def, &values).map_err(|e| e.to_string())?;
-                let keys = RowKeys::of(def, &values);
-                Ok((values, partition, keys))
-            })
-            .collect()
-    })
-    .await
-    .map_err(|e| e.to_string())??;
-    let mut known: HashMap<String, ExistingKeys> = HashMap::new();
-    for (_, partition, _) in &keyed {
-        if !known.contains_key(partition) {
-            let keys = lake.existing_keys(Table::Decisions, Some(partition)).await.map_err(|e| e.to_string())?;
-            known.insert(partition.clone(), keys);
-        }
-    }
     // A person erased while their decisions waited in this log never reaches the lake.
     let erased = lake.erased().await.map_err(|e| e.to_string())?;
     let mut writer = PartitionedWriter::new(lake, Table::Decisions, &batch, &name, now).map_err(|e| e.to_string())?;
+    // Keys, partitions and encoding are CPU work: off the async workers.
     let writer = tokio::task::spawn_blocking(move || -> Result<PartitionedWriter, String> {
-        for (values, partition, keys) in keyed {
+        let mut seen = std::collections::HashSet::new();
+        for row in &rows {
+            let values = row.values();
             if erased.row_mentions(&values) {
                 continue;
             }
-            let seen = known.get_mut(&partition).expect("loaded above");
-            if seen.insert(keys.event_key, keys.row_hash).is_none() {
+            let partition = partition_of(def, &values).map_err(|e| e.to_string())?;
+            let keys = RowKeys::of(def, &values);
+            // The same candidate twice in one ranking is one decision.
+            if seen.insert(keys.event_key) {
                 writer.push_to(&partition, &values, &keys).map_err(|e| e.to_string())?;
             }
         }
@@ -260,12 +257,9 @@ async fn writer(lake: Lake, dir: PathBuf, mut file: std::fs::File, mut rx: mpsc:
         let mut flushes = Vec::new();
         for m in batch {
             match m {
-                Msg::Append(rows, ack) => {
-                    for r in &rows {
-                        serde_json::to_writer(&mut buf, r).expect("rows serialise");
-                        buf.push(b'\n');
-                    }
-                    pending_rows += rows.len();
+                Msg::Append(bytes, n, ack) => {
+                    buf.extend_from_slice(&bytes);
+                    pending_rows += n;
                     acks.push(ack);
                 }
                 Msg::Flush(ack) => flushes.push(ack),
