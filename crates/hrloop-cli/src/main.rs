@@ -33,6 +33,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Server and scheduler in one process on the local store; `--demo` seeds an empty store first.
+    Up(cmd::up::Args),
     /// Simulate a company and ingest its history into the store: the quickest way to see hrloop work.
     Demo(cmd::demo::Args),
     /// Load an ATS or HRIS export (CSV, JSON lines, Parquet) into the lake through a mapping.
@@ -76,8 +78,6 @@ enum Command {
     /// Champion vs challenger: verdicts with evidence, and the human decision when inconclusive.
     #[command(subcommand)]
     Experiments(cmd::experiments::Command),
-    /// Server and scheduler in one process on the local store; `--demo` seeds an empty store first.
-    Up(cmd::up::Args),
 }
 
 fn main() -> ExitCode {
