@@ -33,6 +33,9 @@ pub struct AppState {
     pub live: Arc<LiveModels>,
     pub registry: Registry,
     pub tokens: arc_swap::ArcSwap<Tokens>,
+    /// Milliseconds since the Unix epoch of the last token-file reload forced by an unknown
+    /// token (at most one a second, so bad tokens cannot turn into disk reads).
+    pub tokens_reloaded_ms: std::sync::atomic::AtomicI64,
     pub pseudo: Pseudonymiser,
     pub log: DecisionLog,
     pub metrics: Metrics,
@@ -79,7 +82,22 @@ impl IntoResponse for ApiError {
 
 fn authorize(state: &AppState, headers: &HeaderMap, allowed: &[Role]) -> Result<(String, Role), ApiError> {
     let header = headers.get(header::AUTHORIZATION).and_then(|h| h.to_str().ok());
-    let Some((name, role)) = state.tokens.load().identify(header) else {
+    let mut who = state.tokens.load().identify(header);
+    if who.is_none() && header.is_some() {
+        // A token added a moment ago (`hrloop tokens add`) works at once, not at the next poll.
+        use std::sync::atomic::Ordering;
+        let now = chrono::Utc::now().timestamp_millis();
+        let last = state.tokens_reloaded_ms.load(Ordering::Relaxed);
+        if now - last >= 1000
+            && state.tokens_reloaded_ms.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+            && let Some(root) = state.lake.store().local_root()
+            && let Ok(t) = crate::auth::TokenStore::in_store(root).load()
+        {
+            state.tokens.store(Arc::new(t));
+            who = state.tokens.load().identify(header);
+        }
+    }
+    let Some((name, role)) = who else {
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "a valid bearer token is required"));
     };
     if role != Role::Admin && !allowed.contains(&role) {

@@ -50,6 +50,7 @@ pub async fn start(
         outcomes_mapping,
         feedback_mapping,
         tokens: arc_swap::ArcSwap::from_pointee(tokens.load().map_err(|e| format!("tokens: {e}"))?),
+        tokens_reloaded_ms: std::sync::atomic::AtomicI64::new(0),
         config,
         live: live.clone(),
         registry,

@@ -504,3 +504,14 @@ async fn a_broken_split_is_flagged_as_a_sample_ratio_mismatch() {
     assert_eq!(v.decision, Decision::Inconclusive);
     assert!(v.reason.starts_with("sample ratio mismatch"), "{}", v.reason);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_added_while_serving_works_at_once() {
+    let fx = fixture(ServeConfig { poll_ms: 3_600_000, ..ServeConfig::default() }).await;
+    let store = TokenStore::in_store(fx._dir.path());
+    let fresh = store.add("late", Role::HrViewer, Utc::now()).unwrap();
+    let (s, v) = fx.call("GET", "/v1/models", Some(&fresh), "").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, _) = fx.call("GET", "/v1/models", Some("hrl_unknown"), "").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
