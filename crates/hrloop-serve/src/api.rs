@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::auth::{Role, Tokens};
 use crate::config::{Mode, ServeConfig};
 use crate::decision_log::{DecisionLog, DecisionRow};
-use crate::live::{Live, LiveModels, Loaded};
+use crate::live::{Live, LiveModels};
 use crate::metrics::Metrics;
 
 pub struct AppState {
@@ -38,6 +38,7 @@ pub struct AppState {
     pub tokens_reloaded_ms: std::sync::atomic::AtomicI64,
     pub pseudo: Pseudonymiser,
     pub log: DecisionLog,
+    pub shadow: crate::shadow::Shadow,
     pub metrics: Metrics,
     pub clock: Arc<dyn hrloop_core::Clock>,
 }
@@ -202,17 +203,6 @@ pub fn assign(live: &Live, config: &ServeConfig, requisition: &str) -> &'static 
     }
 }
 
-fn score(model: &Loaded, rows: &[RawFeatures]) -> Result<Vec<f64>, ApiError> {
-    let raw = model
-        .model
-        .score_many(rows)
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "scoring_failed", e.to_string()))?;
-    Ok(match &model.calibration {
-        Some(c) => raw.into_iter().map(|p| c.apply(p)).collect(),
-        None => raw,
-    })
-}
-
 #[utoipa::path(post, path = "/v1/rank", tag = "ranking", request_body = RankRequest,
     responses((status = 200, description = "Candidates ranked; every one logged durably", body = RankResponse),
         (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -329,8 +319,8 @@ async fn rank_inner(
         }] += 1;
         let explanation = std::mem::take(&mut explanations[i]);
         let pseudonym = state.pseudo.pseudonym("candidate", id);
-        // Shadow mode scores `rows` again later; otherwise the features move into the log.
-        let features = if shadow.is_some() { rows[i].numeric.clone() } else { std::mem::take(&mut rows[i].numeric) };
+        // The features move into the log (the shadow thread reads them back from there).
+        let features = std::mem::take(&mut rows[i].numeric);
         log.push(DecisionRow {
             decision_id: decision_id.clone(),
             requisition_id: req.requisition.id.clone(),
@@ -362,33 +352,12 @@ async fn rank_inner(
             state.metrics.routes.with_label_values(&[reason]).inc_by(n);
         }
     }
-    // Shadow: the challenger scores the same candidates off the request path; its scores are
-    // logged beside the champion's, and a slow challenger never delays this response.
-    // Only shadow mode needs a second copy of the rows.
-    let logged = if shadow.is_some() { log.clone() } else { Vec::new() };
-    state.log.append(log).await.map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "log_unavailable", e))?;
-    if let Some(ch) = shadow {
-        let st = state.clone();
-        tokio::spawn(async move {
-            if let Ok(s) = score(&ch, &rows) {
-                let rows: Vec<DecisionRow> = logged
-                    .into_iter()
-                    .zip(order.iter().map(|&i| s[i]))
-                    .map(|(mut r, sc)| {
-                        // The champion's row already holds the features; join on decision_id.
-                        r.features.clear();
-                        r.decision_id = format!("{}-shadow", r.decision_id);
-                        r.arm = "shadow".into();
-                        r.shadow_version = Some(r.model_version.clone());
-                        r.shadow_score = Some(r.score);
-                        r.model_version = ch.id();
-                        r.score = sc;
-                        r
-                    })
-                    .collect();
-                let _ = st.log.append(rows).await;
-            }
-        });
+    // Shadow: the challenger scores the same candidates on the low-priority shadow thread; its
+    // scores are logged beside the champion's, and a slow challenger never delays this response.
+    // The logged rows (with their features) are handed over: nothing is copied on this path.
+    state.log.append(&log).await.map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "log_unavailable", e))?;
+    if let Some(challenger) = shadow {
+        state.shadow.submit(crate::shadow::ShadowJob { challenger, logged: log });
     }
     state
         .audit

@@ -96,11 +96,11 @@ impl DecisionLog {
     }
 
     /// Durably log `rows`; returns once they are on disk.
-    pub async fn append(&self, rows: Vec<DecisionRow>) -> Result<(), String> {
+    pub async fn append(&self, rows: &[DecisionRow]) -> Result<(), String> {
         // Encoding happens here, on the caller's worker, so the one writer task only writes
         // and fsyncs: under load the requests encode in parallel.
         let mut buf = Vec::with_capacity(rows.len() * 512);
-        for r in &rows {
+        for r in rows {
             serde_json::to_writer(&mut buf, r).map_err(|e| e.to_string())?;
             buf.push(b'\n');
         }

@@ -49,6 +49,12 @@ pub const CATALOG: &[MetricDoc] = &[
         &["reason"],
         "Ranked candidates by route: auto, or the reason a human reviews them (low_confidence, random_audit, edge_case).",
     ),
+    doc(
+        "hrloop_shadow_dropped_total",
+        COUNTER,
+        &[],
+        "Shadow scorings skipped because the challenger could not keep up (shadow work only uses idle CPU).",
+    ),
     // HR KPIs.
     doc(
         "hrloop_time_to_hire_seconds",

@@ -10,6 +10,7 @@ pub mod decision_log;
 pub mod kpis;
 pub mod live;
 pub mod metrics;
+pub mod shadow;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +44,7 @@ pub async fn start(
         hrloop_ingest::ResolvedMapping::load(&config.outcomes_mapping, &taxonomy).map_err(|e| e.to_string())?;
     let feedback_mapping =
         hrloop_ingest::ResolvedMapping::load(&config.feedback_mapping, &taxonomy).map_err(|e| e.to_string())?;
+    let metrics = metrics::Metrics::default();
     let state = Arc::new(AppState {
         audit: audit_sink::AuditSink::start(lake.store().clone()),
         lake: lake.clone(),
@@ -55,8 +57,9 @@ pub async fn start(
         live: live.clone(),
         registry,
         pseudo,
+        shadow: shadow::Shadow::start(log.clone(), tokio::runtime::Handle::current(), metrics.shadow_dropped.clone()),
         log,
-        metrics: metrics::Metrics::default(),
+        metrics,
         clock,
     });
     let pipelines = match &state.config.pipelines_dir {

@@ -95,7 +95,10 @@ impl LiveModels {
                     "serving models changed"
                 );
             }
-            self.current.store(Arc::new(Live { seq: state.seq, champion, challenger }));
+            let fresh = Arc::new(Live { seq: state.seq, champion, challenger });
+            // Two refreshes can overlap (the poller and an API call): the one that read an
+            // older registry state must not overwrite a newer snapshot stored meanwhile.
+            self.current.rcu(|cur| if cur.seq > fresh.seq { Arc::clone(cur) } else { Arc::clone(&fresh) });
         }
         Ok(changed)
     }

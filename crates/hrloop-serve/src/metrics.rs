@@ -15,6 +15,7 @@ pub struct Metrics {
     pub requests: IntCounterVec,
     pub latency: HistogramVec,
     pub routes: IntCounterVec,
+    pub shadow_dropped: prometheus::IntCounter,
     /// KPIs computed from the store (see [`crate::kpis`]), replaced whole on each refresh.
     pub kpis: Arc<ArcSwap<Vec<MetricFamily>>>,
 }
@@ -42,14 +43,18 @@ impl Default for Metrics {
             &["reason"],
         )
         .expect("valid metric");
+        let shadow_dropped =
+            prometheus::IntCounter::new("hrloop_shadow_dropped_total", help("hrloop_shadow_dropped_total"))
+                .expect("valid metric");
         for m in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(shadow_dropped.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(requests.clone()),
             Box::new(latency.clone()),
             Box::new(routes.clone()),
         ] {
             registry.register(m).expect("unique metric names");
         }
-        Self { registry, requests, latency, routes, kpis: Arc::new(ArcSwap::from_pointee(Vec::new())) }
+        Self { registry, requests, latency, routes, shadow_dropped, kpis: Arc::new(ArcSwap::from_pointee(Vec::new())) }
     }
 }
 

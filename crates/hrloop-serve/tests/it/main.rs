@@ -515,3 +515,43 @@ async fn a_token_added_while_serving_works_at_once() {
     let (s, _) = fx.call("GET", "/v1/models", Some("hrl_unknown"), "").await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadow_mode_serves_the_champion_and_logs_the_challengers_scores_beside_it() {
+    use arrow_array::cast::AsArray;
+    let fx = fixture(ServeConfig { mode: hrloop_serve::Mode::Shadow, ..ServeConfig::default() }).await;
+    for r in 0..20 {
+        let (s, v) = fx.rank(&format!("SH-{r}"), 10).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["arm"], "champion", "shadow mode always serves the champion");
+    }
+    // The challenger scores on a background thread: wait for its rows.
+    let mut shadow_rows = 0;
+    for _ in 0..50 {
+        fx.state.log.flush().await.unwrap();
+        let scan = fx
+            .lake
+            .scan(Table::Decisions, Some(&["arm", "model_version", "shadow_version", "shadow_score"]))
+            .await
+            .unwrap();
+        shadow_rows = 0;
+        for b in &scan.batches {
+            let (arm, ver, sv) = (
+                b.column_by_name("arm").unwrap().as_string::<i32>(),
+                b.column_by_name("model_version").unwrap().as_string::<i32>(),
+                b.column_by_name("shadow_version").unwrap().as_string::<i32>(),
+            );
+            for i in 0..b.num_rows() {
+                if arm.value(i) == "shadow" {
+                    assert_eq!((ver.value(i), sv.value(i)), ("m/v2", "m/v1"), "challenger scored, champion beside it");
+                    shadow_rows += 1;
+                }
+            }
+        }
+        if shadow_rows == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(shadow_rows, 200, "every ranked candidate also scored by the challenger");
+}
