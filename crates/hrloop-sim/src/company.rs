@@ -137,6 +137,19 @@ pub struct Company {
     pub end: NaiveDate,
 }
 
+/// A job family drawn with the shares of [`JOB_FAMILIES`].
+pub(crate) fn pick_family(rng: &mut impl Rng) -> (&'static str, f64, u32) {
+    let pick: f64 = rng.random();
+    let mut acc = 0.0;
+    for jf in JOB_FAMILIES {
+        acc += jf.1;
+        if pick <= acc {
+            return jf;
+        }
+    }
+    JOB_FAMILIES[0]
+}
+
 pub(crate) fn normal(rng: &mut impl Rng) -> f64 {
     // Box–Muller.
     let u1: f64 = rng.random_range(f64::EPSILON..1.0);
@@ -179,16 +192,7 @@ impl Company {
             };
             let n_reqs = ((config.requisitions_per_month as f64) * seasonal).round().max(1.0) as u32;
             for r in 0..n_reqs {
-                let pick: f64 = rng.random();
-                let mut acc = 0.0;
-                let mut family = JOB_FAMILIES[0];
-                for jf in JOB_FAMILIES {
-                    acc += jf.1;
-                    if pick <= acc {
-                        family = jf;
-                        break;
-                    }
-                }
+                let family = pick_family(&mut rng);
                 let req = Requisition {
                     id: format!("REQ-{:04}{:02}-{:03}", month_start.year(), month_start.month(), r + 1),
                     job_family: family.0,

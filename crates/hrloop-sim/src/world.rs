@@ -12,7 +12,7 @@ use hrloop_core::Milestone;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use crate::company::{JOB_FAMILIES, applicant, normal, sigmoid};
+use crate::company::{applicant, normal, pick_family, sigmoid};
 use crate::{Applicant, Requisition, SimConfig, success_logit};
 
 /// How one hire turns out.
@@ -68,16 +68,7 @@ impl World {
         let drifted = month >= self.config.drift_month;
         let mut out = Vec::new();
         for r in 0..n {
-            let pick: f64 = self.rng.random();
-            let mut acc = 0.0;
-            let mut family = JOB_FAMILIES[0];
-            for jf in JOB_FAMILIES {
-                acc += jf.1;
-                if pick <= acc {
-                    family = jf;
-                    break;
-                }
-            }
+            let family = pick_family(&mut self.rng);
             let req = Requisition {
                 id: format!("REQ-{:04}{:02}-{:03}", start.year(), start.month(), r + 1),
                 job_family: family.0,
