@@ -13,6 +13,9 @@ const GAP: f64 = 40.0;
 
 type Getter = fn(&MonthRow) -> Option<f64>;
 
+/// Title, lines (name, colour, value), y range, target line.
+type Panel<'a> = (&'a str, Vec<(&'a str, &'a str, Getter)>, f64, f64, Option<f64>);
+
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
@@ -20,7 +23,7 @@ fn esc(s: &str) -> String {
 pub fn svg(s: &Summary) -> String {
     let n = s.rows.len().max(2);
     let x = |i: usize| LEFT + (W - LEFT - RIGHT) * i as f64 / (n - 1) as f64;
-    let panels: [(&str, Vec<(&str, &str, Getter)>, f64, f64, Option<f64>); 4] = [
+    let panels: [Panel<'_>; 4] = [
         (
             "Quality of hire: true success probability of hires",
             vec![("loop", "#1f77b4", |r| r.quality_loop), ("static initial model", "#999999", |r| r.quality_static)],

@@ -61,6 +61,12 @@ pub struct Rejudgement {
     pub finding: String,
 }
 
+/// The version that ranked a candidate, its score, and the shadow version's score if one ran.
+type Ranked = (String, f64, Option<(String, f64)>);
+
+/// A hire scored by both versions of a shadow pair: (served score, shadow score, label).
+type PairedHire = (f64, f64, bool);
+
 /// Whether a hire met the label, if that is known yet.
 fn label_of(reported: Option<&crate::data::Reported>, label: &Label) -> Option<bool> {
     let r = reported?;
@@ -92,7 +98,7 @@ pub async fn rejudge(
     let label = card.spec.label().map_err(|reason| Error::Spec { path: model.into(), reason })?;
     let prefix = format!("{model}/");
     // Who ranked each (requisition, candidate), and the scores.
-    let mut ranked: HashMap<(String, String), (String, f64, Option<(String, f64)>)> = HashMap::new();
+    let mut ranked: HashMap<(String, String), Ranked> = HashMap::new();
     let cols = ["requisition_id", "candidate_id", "source", "model_version", "score", "shadow_version", "shadow_score"];
     for b in &lake.scan(Table::Decisions, Some(&cols)).await?.batches {
         let get = |n: &str| b.column_by_name(n).ok_or_else(|| Error::Training(format!("lake column {n} missing")));
@@ -119,7 +125,7 @@ pub async fn rejudge(
     let data = LakeData::load(lake).await?;
     let today = now.date_naive();
     let mut per_version: HashMap<String, (usize, usize)> = HashMap::new();
-    let mut pairs: HashMap<(String, String), Vec<(f64, f64, bool)>> = HashMap::new();
+    let mut pairs: HashMap<(String, String), Vec<PairedHire>> = HashMap::new();
     for h in &data.hires {
         let Some((version, score, shadow)) = ranked.get(&(h.requisition.clone(), h.candidate.clone())) else {
             continue;
