@@ -555,3 +555,73 @@ async fn shadow_mode_serves_the_champion_and_logs_the_challengers_scores_beside_
     }
     assert_eq!(shadow_rows, 200, "every ranked candidate also scored by the challenger");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matured_outcomes_flag_a_champion_whose_hires_do_worse_than_its_predecessors() {
+    use hrloop_ingest::{IngestOptions, ResolvedMapping, Taxonomy, ingest_file};
+    let fx = fixture(ServeConfig::default()).await;
+    // v1 serves everything first.
+    let at = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
+    let r = |reason: &str| ChangeRequest {
+        actor: "t".into(),
+        reason: reason.into(),
+        evidence: serde_json::Value::Null,
+        at,
+    };
+    fx.registry.retire("m", r("no experiment")).await.unwrap();
+    fx.state.live.refresh().await.unwrap();
+    let mut hires = Vec::new();
+    let mut outcomes = vec![
+        "Employee ID;Full name;E-mail;Personnummer;Hire date;Milestone date;Still employed;Performance rating;Exit reason"
+            .to_string(),
+    ];
+    let mut rank_and_hire = async |prefix: &str, n: usize, succeed: &dyn Fn(usize) -> bool| {
+        for i in 0..n {
+            let req = format!("{prefix}-{i}");
+            let (s, v) = fx.rank(&req, 3).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            let top = v["candidates"][0]["id"].as_str().unwrap().to_string();
+            let emp = format!("E-{prefix}-{i}");
+            hires.push(
+                serde_json::json!({"candidate_id": top, "employee_number": emp, "requisition": req,
+                "job_family": "sales", "start_date": "2025-01-10"})
+                .to_string(),
+            );
+            let ok = succeed(i);
+            outcomes.push(format!(
+                "{emp};Name;x@example.se;19900101-0000;2025-01-10;2026-01-12;{};{};{}",
+                if ok { "Ja" } else { "Nej" },
+                if ok { "4" } else { "" },
+                if ok { "" } else { "resigned" }
+            ));
+        }
+    };
+    rank_and_hire("OLD", 40, &|i| i % 10 != 0).await; // v1: 90 % succeed
+    // v2 becomes champion; its hires do much worse.
+    fx.registry.promote("m", "v2", Alias::Champion, r("new champion")).await.unwrap();
+    fx.state.live.refresh().await.unwrap();
+    rank_and_hire("NEW", 40, &|i| i % 2 == 0).await; // v2: 50 % succeed
+    fx.state.log.flush().await.unwrap();
+    let dir = fx._dir.path();
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data");
+    let tax = Taxonomy::load(&data.join("taxonomy")).unwrap();
+    let opts = IngestOptions { clock: Arc::new(ManualClock::new(Utc::now())), progress: false };
+    let pseudo = Pseudonymiser::new(&[9u8; 32]).unwrap();
+    for (file, lines, mapping) in [("hires.jsonl", &hires, "ats_hires"), ("hris.csv", &outcomes, "hris_outcomes")] {
+        let path = dir.join(file);
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        let m = ResolvedMapping::load(&data.join(format!("mappings/{mapping}.toml")), &tax).unwrap();
+        let report = ingest_file(&fx.lake, &path, &m, &pseudo, &tax, &opts).await.unwrap();
+        assert_eq!(report.rows_quarantined, 0, "{}", report.render());
+    }
+    let now = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+    let j = hrloop_models::rejudge::rejudge(&fx.lake, "m", now, 14, 0.05, 30).await.unwrap().unwrap();
+    let v = |name: &str| j.versions.iter().find(|x| x.version == name).unwrap().clone();
+    assert_eq!((v("v1").hires, v("v1").successes), (40, 36));
+    assert_eq!((v("v2").hires, v("v2").successes), (40, 20));
+    assert!(j.champion_worse, "{}", j.finding);
+    assert!(j.finding.contains("significantly worse than the previous champion v1"), "{}", j.finding);
+    // Too few hires to compare: no flag.
+    let few = hrloop_models::rejudge::rejudge(&fx.lake, "m", now, 14, 0.05, 100).await.unwrap().unwrap();
+    assert!(!few.champion_worse && few.finding.starts_with("not enough matured"), "{}", few.finding);
+}
