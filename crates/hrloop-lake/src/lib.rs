@@ -23,7 +23,6 @@ mod tables;
 mod write;
 
 pub use error::{Error, Result};
-pub use object_store::path::Path as StorePath;
 pub use read::{ExistingKeys, TableScan};
 pub use removal::{ErasedSet, RemovalReport, Tombstone};
 pub use store::Store;

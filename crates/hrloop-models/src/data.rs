@@ -15,8 +15,13 @@ use crate::features::RawFeatures;
 use crate::spec::Label;
 use crate::{Error, Result};
 
+/// A column of a lake batch, or an error naming it.
+pub(crate) fn column<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a arrow_array::ArrayRef> {
+    b.column_by_name(name).ok_or_else(|| Error::Training(format!("lake column {name} missing")))
+}
+
 pub(crate) fn strings<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a arrow_array::StringArray> {
-    Ok(b.column_by_name(name).ok_or_else(|| Error::Training(format!("lake column {name} missing")))?.as_string::<i32>())
+    Ok(column(b, name)?.as_string::<i32>())
 }
 
 fn epoch() -> NaiveDate {
@@ -98,6 +103,34 @@ impl LakeData {
                 });
             }
         }
+        data.load_hires_and_outcomes(lake).await?;
+        data.without_erased(lake).await?;
+        Ok(data)
+    }
+
+    /// Only the hires and their reported outcomes (no decision log): for what needs the
+    /// outcomes of hires, not the features of every applicant.
+    pub async fn hires_and_outcomes(lake: &Lake) -> Result<LakeData> {
+        let mut data = LakeData::default();
+        data.load_hires_and_outcomes(lake).await?;
+        data.without_erased(lake).await?;
+        Ok(data)
+    }
+
+    /// Erasure removes a person's rows from the lake; this also keeps them out of a training
+    /// set should a rewrite still be under way (or interrupted) when training reads.
+    async fn without_erased(&mut self, lake: &Lake) -> Result<()> {
+        let erased = lake.erased().await?;
+        if !erased.is_empty() {
+            self.applicants.retain(|a| !erased.contains(&a.candidate));
+            self.hires.retain(|h| !erased.contains(&h.candidate) && !erased.contains(&h.employee));
+            self.outcomes.retain(|employee, _| !erased.contains(employee));
+        }
+        Ok(())
+    }
+
+    async fn load_hires_and_outcomes(&mut self, lake: &Lake) -> Result<()> {
+        let data = self;
         let hires =
             lake.scan(Table::Hires, Some(&["employee_id", "candidate_id", "requisition_id", "hire_date"])).await?;
         for b in &hires.batches {
@@ -132,15 +165,7 @@ impl LakeData {
                 data.outcomes.entry(emp.value(i).to_string()).or_default().insert(m, (employed.value(i), r));
             }
         }
-        // Erasure removes a person's rows from the lake; this also keeps them out of a training
-        // set should a rewrite still be under way (or interrupted) when training reads.
-        let erased = lake.erased().await?;
-        if !erased.is_empty() {
-            data.applicants.retain(|a| !erased.contains(&a.candidate));
-            data.hires.retain(|h| !erased.contains(&h.candidate) && !erased.contains(&h.employee));
-            data.outcomes.retain(|employee, _| !erased.contains(employee));
-        }
-        Ok(data)
+        Ok(())
     }
 
     /// The decision-log row of each (candidate, requisition); features as served win over
@@ -202,31 +227,15 @@ pub async fn milestone_status(
     grace_days: i64,
 ) -> Result<hrloop_core::milestones::MilestoneStatus> {
     use hrloop_core::milestones::{HireRef, OutcomeRef, status};
-    let hires = lake.scan(Table::Hires, Some(&["employee_id", "hire_date"])).await?;
-    let outcomes = lake.scan(Table::Outcomes, Some(&["employee_id", "milestone", "employed"])).await?;
-    let mut hire_rows: Vec<(String, NaiveDate)> = Vec::new();
-    for b in &hires.batches {
-        let ids = strings(b, "employee_id")?;
-        let dates = b
-            .column_by_name("hire_date")
-            .ok_or_else(|| Error::Training("hire_date missing".into()))?
-            .as_primitive::<Date32Type>();
-        for i in 0..b.num_rows() {
-            hire_rows.push((ids.value(i).to_string(), epoch() + Duration::days(i64::from(dates.value(i)))));
-        }
-    }
-    let mut outcome_rows: Vec<(String, Milestone, bool)> = Vec::new();
-    for b in &outcomes.batches {
-        let (ids, ms) = (strings(b, "employee_id")?, strings(b, "milestone")?);
-        let emp = b.column_by_name("employed").ok_or_else(|| Error::Training("employed missing".into()))?.as_boolean();
-        for i in 0..b.num_rows() {
-            if let Ok(m) = ms.value(i).parse::<Milestone>() {
-                outcome_rows.push((ids.value(i).to_string(), m, emp.value(i)));
-            }
-        }
-    }
-    let hires: Vec<HireRef<'_>> = hire_rows.iter().map(|(id, d)| HireRef { employee_id: id, hire_date: *d }).collect();
-    let outcomes: Vec<OutcomeRef<'_>> =
-        outcome_rows.iter().map(|(id, m, e)| OutcomeRef { employee_id: id, milestone: *m, employed: *e }).collect();
+    let data = LakeData::hires_and_outcomes(lake).await?;
+    let hires: Vec<HireRef<'_>> =
+        data.hires.iter().map(|h| HireRef { employee_id: &h.employee, hire_date: h.hire_date }).collect();
+    let outcomes: Vec<OutcomeRef<'_>> = data
+        .outcomes
+        .iter()
+        .flat_map(|(e, r)| {
+            r.iter().map(move |(m, (employed, _))| OutcomeRef { employee_id: e, milestone: *m, employed: *employed })
+        })
+        .collect();
     Ok(status(&hires, &outcomes, today, grace_days))
 }

@@ -11,9 +11,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, TimestampMicrosecondType};
-use arrow_array::{Array, RecordBatch};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use hrloop_core::Milestone;
@@ -21,6 +21,7 @@ use hrloop_lake::{Lake, Table};
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
+use crate::data::column;
 use crate::registry::{Alias, AliasEvent, Registry};
 use crate::stats::{bonferroni, chi_square_two_arms, mean_ci, pairs, two_proportion_p, wilson};
 use crate::{Error, Result};
@@ -191,10 +192,6 @@ struct Feedback {
     at: i64,
 }
 
-fn col<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a arrow_array::ArrayRef> {
-    b.column_by_name(name).ok_or_else(|| Error::Training(format!("lake column {name} missing")))
-}
-
 fn opt_str(a: &arrow_array::StringArray, i: usize) -> Option<String> {
     (!a.is_null(i)).then(|| a.value(i).to_string())
 }
@@ -215,17 +212,17 @@ async fn served_since(lake: &Lake, since: i64) -> Result<Vec<Served>> {
     ];
     let mut out = Vec::new();
     for b in &lake.scan(Table::Decisions, Some(&cols)).await?.batches {
-        let src = col(b, "source")?.as_string::<i32>();
-        let did = col(b, "decision_id")?.as_string::<i32>();
-        let req = col(b, "requisition_id")?.as_string::<i32>();
-        let cand = col(b, "candidate_id")?.as_string::<i32>();
-        let at = col(b, "decided_at")?.as_primitive::<TimestampMicrosecondType>();
-        let arm = col(b, "arm")?.as_string::<i32>();
-        let ver = col(b, "model_version")?.as_string::<i32>();
-        let score = col(b, "score")?.as_primitive::<Float64Type>();
-        let route = col(b, "route")?.as_string::<i32>();
-        let sv = col(b, "shadow_version")?.as_string::<i32>();
-        let ss = col(b, "shadow_score")?.as_primitive::<Float64Type>();
+        let src = column(b, "source")?.as_string::<i32>();
+        let did = column(b, "decision_id")?.as_string::<i32>();
+        let req = column(b, "requisition_id")?.as_string::<i32>();
+        let cand = column(b, "candidate_id")?.as_string::<i32>();
+        let at = column(b, "decided_at")?.as_primitive::<TimestampMicrosecondType>();
+        let arm = column(b, "arm")?.as_string::<i32>();
+        let ver = column(b, "model_version")?.as_string::<i32>();
+        let score = column(b, "score")?.as_primitive::<Float64Type>();
+        let route = column(b, "route")?.as_string::<i32>();
+        let sv = column(b, "shadow_version")?.as_string::<i32>();
+        let ss = column(b, "shadow_score")?.as_primitive::<Float64Type>();
         for i in 0..b.num_rows() {
             if src.value(i) != "serving" || at.value(i) < since || ver.is_null(i) || score.is_null(i) {
                 continue;
@@ -253,11 +250,11 @@ async fn feedback(lake: &Lake) -> Result<HashMap<(String, String), Feedback>> {
         .scan(Table::Feedback, Some(&["requisition_id", "candidate_id", "decision", "overrides_model", "recorded_at"]))
         .await?;
     for b in &scan.batches {
-        let req = col(b, "requisition_id")?.as_string::<i32>();
-        let cand = col(b, "candidate_id")?.as_string::<i32>();
-        let dec = col(b, "decision")?.as_string::<i32>();
-        let ov = col(b, "overrides_model")?.as_boolean();
-        let at = col(b, "recorded_at")?.as_primitive::<TimestampMicrosecondType>();
+        let req = column(b, "requisition_id")?.as_string::<i32>();
+        let cand = column(b, "candidate_id")?.as_string::<i32>();
+        let dec = column(b, "decision")?.as_string::<i32>();
+        let ov = column(b, "overrides_model")?.as_boolean();
+        let at = column(b, "recorded_at")?.as_primitive::<TimestampMicrosecondType>();
         for i in 0..b.num_rows() {
             let f = Feedback { decision: dec.value(i).to_string(), overrides: ov.value(i), at: at.value(i) };
             // The furthest decision wins: hired over advanced over rejected.
@@ -366,7 +363,7 @@ fn kpis(view: &ArmView<'_>, fb: &HashMap<(String, String), Feedback>, outcomes: 
 type Outcomes = HashMap<(String, String), BTreeMap<Milestone, bool>>;
 
 async fn hire_outcomes(lake: &Lake) -> Result<Outcomes> {
-    let data = crate::data::LakeData::load(lake).await?;
+    let data = crate::data::LakeData::hires_and_outcomes(lake).await?;
     let mut out = Outcomes::new();
     for h in &data.hires {
         if let Some(reported) = data.outcomes.get(&h.employee) {
@@ -383,8 +380,8 @@ async fn hire_outcomes(lake: &Lake) -> Result<Outcomes> {
 async fn fairness_guardrails(lake: &Lake, view: &ArmView<'_>, policy: &Policy) -> Result<Vec<GuardrailResult>> {
     let mut attrs: HashMap<String, BTreeMap<String, String>> = HashMap::new();
     for b in &lake.scan(Table::ProtectedAttributes, Some(&["candidate_id", "attributes"])).await?.batches {
-        let cand = col(b, "candidate_id")?.as_string::<i32>();
-        let map = col(b, "attributes")?.as_map();
+        let cand = column(b, "candidate_id")?.as_string::<i32>();
+        let map = column(b, "attributes")?.as_map();
         for i in 0..b.num_rows() {
             let entries = map.value(i);
             let (k, v) = (entries.column(0).as_string::<i32>(), entries.column(1).as_string::<i32>());
@@ -652,10 +649,6 @@ pub async fn verdicts(lake: &Lake, model: &str, challenger: Option<&str>) -> Res
     };
     let mut out = Vec::new();
     for meta in lake.store().list(&prefix).await? {
-        // Re-judgements on matured outcomes live beside the verdicts (see `rejudge`).
-        if meta.location.as_ref().contains("/rejudged/") {
-            continue;
-        }
         let bytes = lake.store().get(&meta.location).await?;
         let v: Verdict = serde_json::from_slice(&bytes)
             .map_err(|e| Error::Registry(format!("verdict {} is unreadable: {e}", meta.location)))?;

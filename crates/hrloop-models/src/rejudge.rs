@@ -18,7 +18,7 @@ use hrloop_lake::{Lake, Table};
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
-use crate::data::LakeData;
+use crate::data::{LakeData, column};
 use crate::metrics::roc_auc;
 use crate::registry::Registry;
 use crate::spec::Label;
@@ -101,7 +101,7 @@ pub async fn rejudge(
     let mut ranked: HashMap<(String, String), Ranked> = HashMap::new();
     let cols = ["requisition_id", "candidate_id", "source", "model_version", "score", "shadow_version", "shadow_score"];
     for b in &lake.scan(Table::Decisions, Some(&cols)).await?.batches {
-        let get = |n: &str| b.column_by_name(n).ok_or_else(|| Error::Training(format!("lake column {n} missing")));
+        let get = |n: &str| column(b, n);
         let (req, cand, src, ver) = (
             get("requisition_id")?.as_string::<i32>(),
             get("candidate_id")?.as_string::<i32>(),
@@ -122,7 +122,7 @@ pub async fn rejudge(
                 .insert((req.value(i).to_string(), cand.value(i).to_string()), (v.to_string(), score.value(i), shadow));
         }
     }
-    let data = LakeData::load(lake).await?;
+    let data = LakeData::hires_and_outcomes(lake).await?;
     let today = now.date_naive();
     let mut per_version: HashMap<String, (usize, usize)> = HashMap::new();
     let mut pairs: HashMap<(String, String), Vec<PairedHire>> = HashMap::new();
@@ -213,10 +213,14 @@ pub async fn rejudge(
     }))
 }
 
-/// Store a re-judgement (write-once, numbered) under `experiments/<model>/rejudged/`.
+fn prefix(model: &str) -> Path {
+    Path::from(format!("rejudgements/{model}"))
+}
+
+/// Store a re-judgement (write-once, numbered) under `rejudgements/<model>/`.
 pub async fn record(lake: &Lake, mut r: Rejudgement) -> Result<Rejudgement> {
     loop {
-        let prefix = Path::from(format!("experiments/{}/rejudged", r.model));
+        let prefix = prefix(&r.model);
         r.seq = lake.store().list(&prefix).await?.len() as u64 + 1;
         let path = Path::from(format!("{prefix}/{:06}.json", r.seq));
         let json = serde_json::to_vec_pretty(&r).expect("serialises");
@@ -224,6 +228,15 @@ pub async fn record(lake: &Lake, mut r: Rejudgement) -> Result<Rejudgement> {
             return Ok(r);
         }
     }
+}
+
+/// The newest stored re-judgement of `model`, if any.
+pub async fn latest(lake: &Lake, model: &str) -> Result<Option<Rejudgement>> {
+    let Some(last) = lake.store().list(&prefix(model)).await?.pop() else { return Ok(None) };
+    let bytes = lake.store().get(&last.location).await?;
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| Error::Corrupt { path: last.location.to_string(), reason: e.to_string() })
 }
 
 #[cfg(test)]

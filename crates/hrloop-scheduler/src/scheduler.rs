@@ -248,43 +248,35 @@ impl<R: StepRunner> Scheduler<R> {
                     self.runner.run(&ctx, step).await
                 };
                 let finished = self.clock.now();
-                match result {
-                    Ok(out) => {
-                        a.steps.push(StepRecord {
-                            index: i,
-                            kind: step.kind().into(),
-                            started_at: started,
-                            finished_at: finished,
-                            ok: true,
-                            summary: out.summary,
-                            outputs: out.outputs,
-                            stop: out.stop,
-                        });
-                        a.lease_until = finished + lease;
-                        self.runs.update(&a).await?;
-                        hrloop_lake::fault::hit("after_step");
-                        if out.stop {
-                            break;
-                        }
-                    }
+                let (ok, summary, outputs, stop) = match result {
+                    Ok(out) => (true, out.summary, out.outputs, out.stop),
                     Err(e) => {
                         tracing::warn!(pipeline = p.name(), slot = %slot, step = step.kind(), error = %e, "step failed");
-                        a.steps.push(StepRecord {
-                            index: i,
-                            kind: step.kind().into(),
-                            started_at: started,
-                            finished_at: finished,
-                            ok: false,
-                            summary: e.clone(),
-                            outputs: serde_json::Value::Null,
-                            stop: false,
-                        });
-                        a.status = Status::Failed;
-                        a.error = Some(format!("step {} ({}): {e}", i + 1, step.kind()));
-                        a.finished_at = Some(finished);
-                        self.runs.update(&a).await?;
-                        return Ok(Some(a));
+                        (false, e, serde_json::Value::Null, false)
                     }
+                };
+                a.steps.push(StepRecord {
+                    index: i,
+                    kind: step.kind().into(),
+                    started_at: started,
+                    finished_at: finished,
+                    ok,
+                    summary: summary.clone(),
+                    outputs,
+                    stop,
+                });
+                if !ok {
+                    a.status = Status::Failed;
+                    a.error = Some(format!("step {} ({}): {summary}", i + 1, step.kind()));
+                    a.finished_at = Some(finished);
+                    self.runs.update(&a).await?;
+                    return Ok(Some(a));
+                }
+                a.lease_until = finished + lease;
+                self.runs.update(&a).await?;
+                hrloop_lake::fault::hit("after_step");
+                if stop {
+                    break;
                 }
             }
         }
@@ -331,7 +323,7 @@ pub fn pipeline_status(p: &Pipeline, all: &[Attempt], now: DateTime<Utc>) -> Pip
 
 /// The days hires reach their milestones.
 pub async fn milestone_dates(lake: &Lake) -> Result<Vec<NaiveDate>> {
-    let data = hrloop_models::data::LakeData::load(lake).await?;
+    let data = hrloop_models::data::LakeData::hires_and_outcomes(lake).await?;
     let mut out: Vec<NaiveDate> =
         data.hires.iter().flat_map(|h| Milestone::ALL.into_iter().map(move |m| m.date_after(h.hire_date))).collect();
     out.sort();

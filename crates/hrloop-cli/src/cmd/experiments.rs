@@ -68,7 +68,7 @@ pub async fn run(global: &Global, command: Command) -> Result<ExitCode> {
                     print_verdict(v);
                 }
             }
-            if !json && let Some(r) = rejudged(&lake, &model).await? {
+            if !json && let Some(r) = hrloop_models::rejudge::latest(&lake, &model).await? {
                 println!("\nre-judged on matured outcomes ({}): {}", r.at.format("%Y-%m-%d"), r.finding);
                 for v in &r.versions {
                     println!("  {}: {} of {} hires met the label at {}", v.version, v.successes, v.hires, r.milestone);
@@ -176,11 +176,4 @@ fn print_verdict(v: &Verdict) {
         };
         println!("  guardrail {}: {state} — {}", g.name, g.detail);
     }
-}
-
-/// The newest re-judgement of `model` on matured outcomes, if any.
-async fn rejudged(lake: &hrloop_lake::Lake, model: &str) -> Result<Option<hrloop_models::rejudge::Rejudgement>> {
-    let prefix = hrloop_lake::StorePath::from(format!("experiments/{model}/rejudged"));
-    let Some(last) = lake.store().list(&prefix).await?.pop() else { return Ok(None) };
-    Ok(Some(serde_json::from_slice(&lake.store().get(&last.location).await?)?))
 }
