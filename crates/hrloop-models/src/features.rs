@@ -16,6 +16,26 @@ pub struct RawFeatures {
     pub categorical: BTreeMap<String, String>,
 }
 
+/// One candidate's inputs lined up with a pipeline: `numeric[i]` is the value of the pipeline's
+/// `numeric[i]` step (`None` when missing), `categorical[j]` the value of its `categorical[j]`.
+/// Serving builds this straight from a request with a [`FeatureIndex`], without any map.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Aligned<'a> {
+    pub numeric: Vec<Option<f64>>,
+    pub categorical: Vec<Option<&'a str>>,
+}
+
+/// Position of each numeric input by name, built once per loaded model.
+#[derive(Debug, Clone, Default)]
+pub struct FeatureIndex(rustc_hash::FxHashMap<String, usize>);
+
+impl FeatureIndex {
+    /// The position of numeric input `name` in [`Aligned::numeric`], if the model uses it.
+    pub fn get(&self, name: &str) -> Option<usize> {
+        self.0.get(name).copied()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NumericStep {
     pub name: String,
@@ -91,20 +111,36 @@ impl FeaturePipeline {
             + self.categorical.iter().map(|c| c.levels.len()).sum::<usize>()
     }
 
+    /// The numeric inputs' positions by name.
+    pub fn index(&self) -> FeatureIndex {
+        FeatureIndex(self.numeric.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect())
+    }
+
+    /// Line a named row up with this pipeline's inputs.
+    pub fn align<'a>(&self, row: &'a RawFeatures) -> Aligned<'a> {
+        Aligned {
+            numeric: self.numeric.iter().map(|s| row.numeric.get(&s.name).copied()).collect(),
+            categorical: self.categorical.iter().map(|c| row.categorical.get(&c.name).map(String::as_str)).collect(),
+        }
+    }
+
     pub fn transform(&self, row: &RawFeatures) -> Vec<f64> {
-        // The serving hot path: no column names are built here.
+        self.transform_aligned(&self.align(row))
+    }
+
+    /// The model's input columns for an aligned row (the serving hot path: no names, no maps).
+    pub fn transform_aligned(&self, row: &Aligned<'_>) -> Vec<f64> {
         let mut out = Vec::with_capacity(self.width());
-        for s in &self.numeric {
-            let v = row.numeric.get(&s.name).copied().filter(|x| x.is_finite());
+        for (s, v) in self.numeric.iter().zip(&row.numeric) {
+            let v = v.filter(|x| x.is_finite());
             out.push((v.unwrap_or(s.median) - s.mean) / s.std);
             if s.indicator {
                 out.push(if v.is_none() { 1.0 } else { 0.0 });
             }
         }
-        for c in &self.categorical {
-            let v = row.categorical.get(&c.name);
+        for (c, v) in self.categorical.iter().zip(&row.categorical) {
             for l in &c.levels {
-                out.push(if v == Some(l) { 1.0 } else { 0.0 });
+                out.push(if *v == Some(l.as_str()) { 1.0 } else { 0.0 });
             }
         }
         out
@@ -119,6 +155,11 @@ impl FeaturePipeline {
                 row.categorical.get(&c.name).filter(|v| !c.levels.contains(v)).map(|v| format!("{}={v}", c.name))
             })
             .collect()
+    }
+
+    /// [`unseen`](Self::unseen) for an aligned row, as a yes or no.
+    pub fn any_unseen(&self, row: &Aligned<'_>) -> bool {
+        self.categorical.iter().zip(&row.categorical).any(|(c, v)| v.is_some_and(|v| !c.levels.iter().any(|l| l == v)))
     }
 }
 

@@ -7,7 +7,7 @@ use smartcore::linalg::basic::arrays::Array;
 use smartcore::linalg::basic::matrix::DenseMatrix;
 use smartcore::tree::decision_tree_classifier::{DecisionTreeClassifier, DecisionTreeClassifierParameters};
 
-use crate::features::{FeaturePipeline, RawFeatures};
+use crate::features::{Aligned, FeaturePipeline, RawFeatures};
 use crate::spec::Algorithm;
 use crate::{Error, Result};
 
@@ -173,9 +173,24 @@ impl Estimator {
     }
 }
 
+/// One input's share of a score: `input` indexes the pipeline's numeric steps, then its
+/// categorical ones; `effect` is the score minus the score with that input at its training
+/// baseline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Effect {
+    pub input: usize,
+    pub effect: f64,
+}
+
 impl TrainedModel {
     pub fn score_many(&self, rows: &[RawFeatures]) -> Result<Vec<f64>> {
         let x: Vec<Vec<f64>> = rows.iter().map(|r| self.pipeline.transform(r)).collect();
+        self.estimator.predict(&x)
+    }
+
+    /// Scores for rows already lined up with the pipeline.
+    pub fn score_aligned(&self, rows: &[Aligned<'_>]) -> Result<Vec<f64>> {
+        let x: Vec<Vec<f64>> = rows.iter().map(|r| self.pipeline.transform_aligned(r)).collect();
         self.estimator.predict(&x)
     }
 
@@ -189,56 +204,78 @@ impl TrainedModel {
 
     /// The score and its explanation in one pass (one feature transform for linear models).
     pub fn score_and_explain(&self, row: &RawFeatures, top: usize) -> Result<(f64, Vec<Contribution>)> {
+        let row = self.pipeline.align(row);
+        let (p, effects) = self.score_and_effects(&row, top)?;
+        Ok((p, effects.into_iter().map(|e| self.contribution(&row, e)).collect()))
+    }
+
+    /// The score and the `top` inputs that moved it most, largest first; nothing put into words
+    /// (the serving hot path renders only [`sentence`](Self::sentence)).
+    pub fn score_and_effects(&self, row: &Aligned<'_>, top: usize) -> Result<(f64, Vec<Effect>)> {
         let (base, without) = match &self.estimator {
             Estimator::Logistic { weights, intercept } => self.linear_baselines(row, weights, *intercept),
             Estimator::Forest { .. } => self.generic_baselines(row)?,
         };
-        // Rank first, put into words only the few that are shown (this is the serving hot path).
-        let mut idx: Vec<usize> = (0..without.len()).collect();
-        idx.sort_by(|&a, &b| (base - without[b]).abs().total_cmp(&(base - without[a]).abs()));
-        idx.truncate(top);
+        let mut effects: Vec<Effect> =
+            without.iter().enumerate().map(|(input, w)| Effect { input, effect: base - w }).collect();
+        effects.sort_by(|a, b| b.effect.abs().total_cmp(&a.effect.abs()));
+        effects.truncate(top);
+        Ok((base, effects))
+    }
+
+    /// Name and value (as text) of input `input` for this row.
+    fn name_and_value<'r>(&'r self, row: &Aligned<'r>, input: usize) -> (&'r str, Value<'r>) {
         let n = self.pipeline.numeric.len();
-        let contributions = idx
-            .into_iter()
-            .map(|i| {
-                let (feature, value) = if i < n {
-                    let s = &self.pipeline.numeric[i];
-                    let v = row.numeric.get(&s.name).copied().filter(|v| v.is_finite());
-                    (s.name.clone(), v.map_or("missing".to_string(), |v| format!("{v}")))
-                } else {
-                    let c = &self.pipeline.categorical[i - n];
-                    (c.name.clone(), row.categorical.get(&c.name).cloned().unwrap_or_else(|| "missing".into()))
-                };
-                let effect = base - without[i];
-                let verb = if effect >= 0.0 { "raised" } else { "lowered" };
-                let text = format!("{} {value} {verb} the score by {:.2}", feature.replace('_', " "), effect.abs());
-                Contribution { feature, value, effect, text }
-            })
-            .collect();
-        Ok((base, contributions))
+        if input < n {
+            let v = row.numeric[input].filter(|v| v.is_finite());
+            (&self.pipeline.numeric[input].name, v.map_or(Value::Missing, Value::Number))
+        } else {
+            (&self.pipeline.categorical[input - n].name, row.categorical[input - n].map_or(Value::Missing, Value::Text))
+        }
+    }
+
+    /// An effect in words for HR: "interview score 5 raised the score by 0.12".
+    pub fn sentence(&self, row: &Aligned<'_>, e: Effect) -> String {
+        use std::fmt::Write;
+        let (name, value) = self.name_and_value(row, e.input);
+        let mut s = String::with_capacity(name.len() + 40);
+        s.extend(name.chars().map(|c| if c == '_' { ' ' } else { c }));
+        s.push(' ');
+        value.write_to(&mut s);
+        let verb = if e.effect >= 0.0 { "raised" } else { "lowered" };
+        let _ = write!(s, " {verb} the score by {:.2}", e.effect.abs());
+        s
+    }
+
+    /// An effect with its feature, value and sentence.
+    pub fn contribution(&self, row: &Aligned<'_>, e: Effect) -> Contribution {
+        let (name, value) = self.name_and_value(row, e.input);
+        let mut v = String::new();
+        value.write_to(&mut v);
+        Contribution { feature: name.to_string(), value: v, effect: e.effect, text: self.sentence(row, e) }
     }
 
     /// Score, and the score with each feature at its baseline, by re-scoring variants (any model).
-    fn generic_baselines(&self, row: &RawFeatures) -> Result<(f64, Vec<f64>)> {
-        let base = self.score_many(std::slice::from_ref(row))?[0];
+    fn generic_baselines(&self, row: &Aligned<'_>) -> Result<(f64, Vec<f64>)> {
+        let base = self.score_aligned(std::slice::from_ref(row))?[0];
         let mut variants = Vec::new();
-        for s in &self.pipeline.numeric {
+        for (i, s) in self.pipeline.numeric.iter().enumerate() {
             let mut r = row.clone();
-            r.numeric.insert(s.name.clone(), s.median);
+            r.numeric[i] = Some(s.median);
             variants.push(r);
         }
-        for c in &self.pipeline.categorical {
+        for j in 0..self.pipeline.categorical.len() {
             let mut r = row.clone();
-            r.categorical.remove(&c.name);
+            r.categorical[j] = None;
             variants.push(r);
         }
-        Ok((base, self.score_many(&variants)?))
+        Ok((base, self.score_aligned(&variants)?))
     }
 
     /// The same numbers for a linear model in O(features): each baseline only changes that
     /// feature's terms of the logit. This is the serving hot path.
-    fn linear_baselines(&self, row: &RawFeatures, weights: &[f64], intercept: f64) -> (f64, Vec<f64>) {
-        let z = self.pipeline.transform(row);
+    fn linear_baselines(&self, row: &Aligned<'_>, weights: &[f64], intercept: f64) -> (f64, Vec<f64>) {
+        let z = self.pipeline.transform_aligned(row);
         let logit = intercept + z.iter().zip(weights).map(|(a, w)| a * w).sum::<f64>();
         let mut out = Vec::with_capacity(self.pipeline.numeric.len() + self.pipeline.categorical.len());
         let mut col = 0;
@@ -259,6 +296,26 @@ impl TrainedModel {
             out.push(sigmoid(logit - delta));
         }
         (sigmoid(logit), out)
+    }
+}
+
+/// A feature's value as an explanation shows it.
+enum Value<'a> {
+    Number(f64),
+    Text(&'a str),
+    Missing,
+}
+
+impl Value<'_> {
+    fn write_to(&self, s: &mut String) {
+        use std::fmt::Write;
+        match self {
+            Value::Number(v) => {
+                let _ = write!(s, "{v}");
+            }
+            Value::Text(t) => s.push_str(t),
+            Value::Missing => s.push_str("missing"),
+        }
     }
 }
 
@@ -334,8 +391,9 @@ mod explain_tests {
         let mut other = high.clone();
         other.numeric.remove("noise");
         for r in [&high, &other] {
-            let (b1, v1) = model.linear_baselines(r, weights, *intercept);
-            let (b2, v2) = model.generic_baselines(r).unwrap();
+            let r = model.pipeline.align(r);
+            let (b1, v1) = model.linear_baselines(&r, weights, *intercept);
+            let (b2, v2) = model.generic_baselines(&r).unwrap();
             assert!((b1 - b2).abs() < 1e-12);
             assert!(v1.iter().zip(&v2).all(|(a, b)| (a - b).abs() < 1e-12), "{v1:?} vs {v2:?}");
         }

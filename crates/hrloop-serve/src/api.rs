@@ -1,7 +1,7 @@
 //! HTTP: routes, auth, request validation with the path of the offending field, ranking with
 //! A/B assignment and human-in-the-loop routing, model management.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,14 +12,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hrloop_ingest::Pseudonymiser;
-use hrloop_models::features::RawFeatures;
 use hrloop_models::{Alias, ChangeRequest, Registry};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::auth::{Role, Tokens};
 use crate::config::{Mode, ServeConfig};
-use crate::decision_log::{DecisionLog, DecisionRow};
+use crate::decision_log::{Decision, DecisionLog, Scored};
 use crate::live::{Live, LiveModels};
 use crate::metrics::Metrics;
 
@@ -116,55 +115,126 @@ fn authorize(state: &AppState, headers: &HeaderMap, allowed: &[Role]) -> Result<
 }
 
 /// Parse JSON, naming the offending field on failure (`candidates[3].features.years_experience`).
-fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+/// Valid bodies are parsed once without path tracking; only a failed parse is repeated with it.
+fn parse<'b, T: serde::Deserialize<'b>>(body: &'b [u8]) -> Result<T, ApiError> {
+    if let Ok(v) = serde_json::from_slice(body) {
+        return Ok(v);
+    }
     let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let status = if inner.is_syntax() || inner.is_eof() {
-            StatusCode::BAD_REQUEST
-        } else {
-            StatusCode::UNPROCESSABLE_ENTITY
-        };
-        ApiError::new(status, "invalid_json", if path == "." { inner.to_string() } else { format!("{path}: {inner}") })
-    })
+    let e = match serde_path_to_error::deserialize::<_, T>(de) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    let status =
+        if inner.is_syntax() || inner.is_eof() { StatusCode::BAD_REQUEST } else { StatusCode::UNPROCESSABLE_ENTITY };
+    Err(ApiError::new(status, "invalid_json", if path == "." { inner.to_string() } else { format!("{path}: {inner}") }))
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RankRequest {
-    pub requisition: RequisitionIn,
-    pub candidates: Vec<CandidateIn>,
+pub struct RankRequest<'a> {
+    #[serde(borrow)]
+    pub requisition: RequisitionIn<'a>,
+    #[serde(borrow)]
+    pub candidates: Vec<CandidateIn<'a>>,
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RequisitionIn {
-    pub id: String,
-    pub job_family: String,
+pub struct RequisitionIn<'a> {
+    #[serde(borrow)]
+    #[schema(value_type = String)]
+    pub id: Cow<'a, str>,
+    #[serde(borrow)]
+    #[schema(value_type = String)]
+    pub job_family: Cow<'a, str>,
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CandidateIn {
+pub struct CandidateIn<'a> {
     /// The ATS's candidate id: pseudonymised before anything is logged.
-    pub id: String,
-    #[serde(default)]
-    pub features: BTreeMap<String, Option<f64>>,
+    #[serde(borrow)]
+    #[schema(value_type = String)]
+    pub id: Cow<'a, str>,
+    /// Named numbers (`null` = missing), e.g. `{"years_experience": 4, "interview_score": null}`.
+    #[serde(default, borrow)]
+    #[schema(value_type = std::collections::BTreeMap<String, Option<f64>>)]
+    pub features: Features<'a>,
 }
 
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+/// A candidate's features in the order given, names borrowed from the request body: a JSON
+/// object of numbers or nulls.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Features<'a>(pub Vec<(Cow<'a, str>, Option<f64>)>);
+
+impl Serialize for Features<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Features<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Name<'a>(Cow<'a, str>);
+        impl<'de: 'a, 'a> Deserialize<'de> for Name<'a> {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = Name<'de>;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("a feature name")
+                    }
+                    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Name<'de>, E> {
+                        Ok(Name(Cow::Borrowed(v)))
+                    }
+                    fn visit_str<E>(self, v: &str) -> Result<Name<'de>, E> {
+                        Ok(Name(Cow::Owned(v.to_string())))
+                    }
+                }
+                d.deserialize_str(V)
+            }
+        }
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Features<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of feature names to numbers or null")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Features<'de>, M::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(32));
+                while let Some(Name(k)) = map.next_key()? {
+                    out.push((k, map.next_value::<Option<f64>>()?));
+                }
+                Ok(Features(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Route {
     /// `auto` or `human`.
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: &'static str,
     /// For `human`: `low_confidence`, `random_audit` or `edge_case`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub reason: Option<&'static str>,
 }
 
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct RankedCandidate {
-    pub id: String,
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RankedCandidate<'a> {
+    #[schema(value_type = String)]
+    pub id: &'a str,
     pub rank: usize,
     /// Probability of success at the model's milestone (calibrated when a calibration exists).
     pub score: f64,
@@ -174,14 +244,47 @@ pub struct RankedCandidate {
     pub explanation: Vec<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct RankResponse {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RankResponse<'a> {
     pub decision_id: String,
-    pub requisition_id: String,
-    pub model_version: String,
+    #[schema(value_type = String)]
+    pub requisition_id: &'a str,
+    #[schema(value_type = String)]
+    pub model_version: &'a str,
     /// `champion` or `challenger`.
-    pub arm: String,
-    pub candidates: Vec<RankedCandidate>,
+    #[schema(value_type = String)]
+    pub arm: &'static str,
+    pub candidates: Vec<RankedCandidate<'a>>,
+}
+
+/// Why a candidate goes to a human.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    EdgeCase,
+    LowConfidence,
+    RandomAudit,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 3] = [Reason::EdgeCase, Reason::LowConfidence, Reason::RandomAudit];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::EdgeCase => "edge_case",
+            Reason::LowConfidence => "low_confidence",
+            Reason::RandomAudit => "random_audit",
+        }
+    }
+
+    /// The route as the decision log stores it.
+    pub fn logged(route: Option<Reason>) -> &'static str {
+        match route {
+            None => "auto",
+            Some(Reason::EdgeCase) => "human:edge_case",
+            Some(Reason::LowConfidence) => "human:low_confidence",
+            Some(Reason::RandomAudit) => "human:random_audit",
+        }
+    }
 }
 
 /// Uniform number in [0, 1) from text: stable across processes and versions.
@@ -198,7 +301,7 @@ pub fn bucket(parts: &[&str]) -> f64 {
 /// Which arm serves a requisition: sticky per requisition and experiment.
 pub fn assign(live: &Live, config: &ServeConfig, requisition: &str) -> &'static str {
     match (&live.challenger, config.mode) {
-        (Some(ch), Mode::Ab) if bucket(&[&ch.id(), requisition]) < config.challenger_share => "challenger",
+        (Some(ch), Mode::Ab) if bucket(&[ch.id(), requisition]) < config.challenger_share => "challenger",
         _ => "champion",
     }
 }
@@ -229,7 +332,7 @@ async fn rank_inner(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let (who, _) = authorize(state, headers, &[Role::Recruiter])?;
-    let mut req: RankRequest = parse(&body)?;
+    let req: RankRequest = parse(&body)?;
     let cfg = &state.config;
     if req.candidates.is_empty() {
         return Err(ApiError::bad("candidates: at least one candidate is needed"));
@@ -248,7 +351,7 @@ async fn rank_inner(
         if c.id.trim().is_empty() {
             return Err(ApiError::bad(format!("candidates[{i}].id: must not be empty")));
         }
-        for (k, v) in &c.features {
+        for (k, v) in &c.features.0 {
             if v.is_some_and(|x| !x.is_finite()) {
                 return Err(ApiError::bad(format!("candidates[{i}].features.{k}: must be a finite number")));
             }
@@ -258,106 +361,97 @@ async fn rank_inner(
     let live = state.live.snapshot();
     let arm = assign(&live, cfg, &req.requisition.id);
     *arm_used = arm;
-    let serving = if arm == "challenger" { live.challenger.clone() } else { live.champion.clone() };
+    let serving = if arm == "challenger" { live.challenger.as_ref() } else { live.champion.as_ref() };
     let Some(serving) = serving else {
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_champion", "no champion model is loaded yet"));
     };
-    let job_family = req.requisition.job_family.clone();
-    let mut ids = Vec::with_capacity(req.candidates.len());
-    let mut rows: Vec<RawFeatures> = Vec::with_capacity(req.candidates.len());
-    for c in std::mem::take(&mut req.candidates) {
-        ids.push(c.id);
-        rows.push(RawFeatures {
-            numeric: c.features.into_iter().filter_map(|(k, v)| v.map(|x| (k, x))).collect(),
-            categorical: [("job_family".to_string(), job_family.clone())].into(),
-        });
-    }
-    // Score and explain in one pass per candidate; calibration maps the score only.
-    let mut scores = Vec::with_capacity(rows.len());
-    let mut explanations = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let (p, why) = serving
+    let n = req.candidates.len();
+    let pipeline = &serving.model.pipeline;
+    let expected = pipeline.numeric.len();
+    // Score, explain and route each candidate; features go to the model by position, no maps.
+    let mut scores = Vec::with_capacity(n);
+    let mut explanations = Vec::with_capacity(n);
+    let mut routes = Vec::with_capacity(n);
+    let mut pseudonyms = Vec::with_capacity(n);
+    for (i, c) in req.candidates.iter().enumerate() {
+        let row = serving
+            .align(&req.requisition.job_family, &c.features.0)
+            .map_err(|name| ApiError::bad(format!("candidates[{i}].features.{name}: given twice")))?;
+        let (p, effects) = serving
             .model
-            .score_and_explain(r, 3)
+            .score_and_effects(&row, 3)
             .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "scoring_failed", e.to_string()))?;
-        scores.push(serving.calibration.as_ref().map_or(p, |c| c.apply(p)));
-        explanations.push(why.into_iter().map(|c| c.text).collect::<Vec<String>>());
-    }
-    let shadow = match (&live.challenger, cfg.mode) {
-        (Some(ch), Mode::Shadow) => Some(ch.clone()),
-        _ => None,
-    };
-    let decision_id = uuid::Uuid::new_v4().to_string();
-    let now = state.clock.now();
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    let expected = serving.model.pipeline.numeric.len();
-    let serving_id = serving.id();
-    // Route counts are added once per request, not once per candidate (each add takes a lock).
-    let mut routes: [u64; 4] = [0; 4];
-    let mut out = Vec::with_capacity(rows.len());
-    let mut log = Vec::with_capacity(rows.len());
-    for (rank, &i) in order.iter().enumerate() {
-        let id = &ids[i];
-        let p = scores[i];
+        let p = serving.calibrated(p);
+        let known = row.numeric.iter().filter(|v| v.is_some()).count();
         let confidence = p.max(1.0 - p);
-        let known = serving.model.pipeline.numeric.iter().filter(|s| rows[i].numeric.contains_key(&s.name)).count();
-        let reason = if !serving.model.pipeline.unseen(&rows[i]).is_empty() || known * 2 < expected {
-            Some("edge_case")
+        routes.push(if pipeline.any_unseen(&row) || known * 2 < expected {
+            Some(Reason::EdgeCase)
         } else if confidence < cfg.low_confidence {
-            Some("low_confidence")
-        } else if bucket(&["audit", &req.requisition.id, id]) < cfg.audit_rate {
-            Some("random_audit")
+            Some(Reason::LowConfidence)
+        } else if bucket(&["audit", &req.requisition.id, &c.id]) < cfg.audit_rate {
+            Some(Reason::RandomAudit)
         } else {
             None
-        };
-        routes[match reason {
-            None => 0,
-            Some("edge_case") => 1,
-            Some("low_confidence") => 2,
-            _ => 3,
-        }] += 1;
-        let explanation = std::mem::take(&mut explanations[i]);
-        let pseudonym = state.pseudo.pseudonym("candidate", id);
-        // The features move into the log (the shadow thread reads them back from there).
-        let features = std::mem::take(&mut rows[i].numeric);
-        log.push(DecisionRow {
-            decision_id: decision_id.clone(),
-            requisition_id: req.requisition.id.clone(),
-            candidate_id: pseudonym,
-            job_family: req.requisition.job_family.clone(),
-            decided_at: now,
-            features,
-            model_version: serving_id.clone(),
-            arm: arm.to_string(),
-            score: p,
-            route: reason.map_or("auto".to_string(), |r| format!("human:{r}")),
-            shadow_version: None,
-            shadow_score: None,
         });
-        out.push(RankedCandidate {
-            id: id.clone(),
-            rank: rank + 1,
-            score: p,
-            confidence,
-            route: Route {
-                kind: if reason.is_some() { "human" } else { "auto" }.into(),
-                reason: reason.map(String::from),
-            },
-            explanation,
-        });
+        explanations.push(effects.into_iter().map(|e| serving.model.sentence(&row, e)).collect::<Vec<String>>());
+        scores.push(p);
+        pseudonyms.push(state.pseudo.pseudonym("candidate", &c.id));
     }
-    for (reason, n) in ["auto", "edge_case", "low_confidence", "random_audit"].iter().zip(routes) {
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    // Route counts are added once per request, not once per candidate (each add takes a lock).
+    let mut counts = [0u64; 4];
+    for r in &routes {
+        counts[r.map_or(0, |r| 1 + r as usize)] += 1;
+    }
+    let labels = ["auto", Reason::ALL[0].name(), Reason::ALL[1].name(), Reason::ALL[2].name()];
+    for (label, n) in labels.iter().zip(counts) {
         if n > 0 {
-            state.metrics.routes.with_label_values(&[reason]).inc_by(n);
+            state.metrics.routes.with_label_values(&[label]).inc_by(n);
         }
     }
-    // Shadow: the challenger scores the same candidates on the low-priority shadow thread; its
-    // scores are logged beside the champion's, and a slow challenger never delays this response.
-    // The logged rows (with their features) are handed over: nothing is copied on this path.
-    state.log.append(&log).await.map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "log_unavailable", e))?;
-    if let Some(challenger) = shadow {
-        state.shadow.submit(crate::shadow::ShadowJob { challenger, logged: log });
+    let decision_id = uuid::Uuid::new_v4().to_string();
+    let now = state.clock.now();
+    // The log borrows everything from the request: nothing is copied for it.
+    let decision = Decision {
+        decision_id: Cow::Borrowed(&decision_id),
+        requisition_id: Cow::Borrowed(&req.requisition.id),
+        job_family: Cow::Borrowed(&req.requisition.job_family),
+        decided_at_us: now.timestamp_micros(),
+        model_version: Cow::Borrowed(serving.id()),
+        arm: Cow::Borrowed(arm),
+        shadow_version: None,
+        candidates: order
+            .iter()
+            .map(|&i| Scored {
+                candidate_id: Cow::Borrowed(&pseudonyms[i]),
+                score: scores[i],
+                route: Cow::Borrowed(Reason::logged(routes[i])),
+                shadow_score: None,
+                features: Cow::Borrowed(&req.candidates[i].features.0),
+            })
+            .collect(),
+    };
+    state
+        .log
+        .append(&decision)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "log_unavailable", e))?;
+    drop(decision);
+    // Shadow: the challenger scores the same candidates on the low-priority shadow thread (from
+    // the same body, parsed again there); its scores are logged beside the champion's, and a
+    // slow challenger never delays this response.
+    if let (Some(challenger), Mode::Shadow) = (&live.challenger, cfg.mode) {
+        state.shadow.submit(crate::shadow::ShadowJob {
+            challenger: challenger.clone(),
+            served_by: serving.id().to_string(),
+            body: body.clone(),
+            decision_id: decision_id.clone(),
+            decided_at_us: now.timestamp_micros(),
+            pseudonyms,
+            scores: scores.clone(),
+            routes: routes.iter().map(|r| Reason::logged(*r)).collect(),
+        });
     }
     state
         .audit
@@ -366,18 +460,28 @@ async fn rank_inner(
             actor: who,
             action: "rank".into(),
             target: format!("requisition {}", req.requisition.id),
-            details: serde_json::json!({"decision_id": decision_id, "candidates": out.len(), "model": serving.id(), "arm": arm}),
+            details: serde_json::json!({"decision_id": decision_id, "candidates": n, "model": serving.id(), "arm": arm}),
         })
         .await;
     state.metrics.requests.with_label_values(&[arm, "ok"]).inc();
     state.metrics.latency.with_label_values(&[arm]).observe(started.elapsed().as_secs_f64());
-    let resp = RankResponse {
-        decision_id,
-        requisition_id: req.requisition.id,
-        model_version: serving.id(),
-        arm: arm.into(),
-        candidates: out,
-    };
+    let candidates = order
+        .iter()
+        .enumerate()
+        .map(|(rank, &i)| RankedCandidate {
+            id: &req.candidates[i].id,
+            rank: rank + 1,
+            score: scores[i],
+            confidence: scores[i].max(1.0 - scores[i]),
+            route: Route {
+                kind: if routes[i].is_some() { "human" } else { "auto" },
+                reason: routes[i].map(Reason::name),
+            },
+            explanation: std::mem::take(&mut explanations[i]),
+        })
+        .collect();
+    let resp =
+        RankResponse { decision_id, requisition_id: &req.requisition.id, model_version: serving.id(), arm, candidates };
     Ok(axum::Json(resp).into_response())
 }
 

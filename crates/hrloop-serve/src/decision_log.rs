@@ -4,9 +4,15 @@
 //! On start, whatever an earlier process left in the log is moved first; a segment's Parquet
 //! files are named after the segment, so moving it twice rewrites the same files: a crash at
 //! any point loses no acknowledged decision and duplicates none.
+//!
+//! Log format: a segment starts with [`MAGIC`]; then one frame per ranking: payload length
+//! (u32, little-endian), CRC-32 of the payload (u32, little-endian), payload (a [`Decision`] in
+//! postcard). A torn last frame (crash mid-append) fails its length or checksum and was never
+//! acknowledged, so reading stops there. Segments of hrloop versions before this format (JSON
+//! lines) are still read.
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
+use std::borrow::Cow;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -15,49 +21,202 @@ use hrloop_lake::{Lake, PartitionedWriter, RowKeys, Table, Value, partition_of};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-/// One scored candidate as logged.
+/// First bytes of every segment in the current format.
+pub const MAGIC: &[u8] = b"hrloop-decision-log 2\n";
+
+/// One ranking as logged: what its candidates share, once, then each scored candidate. Borrows
+/// from the request when written (nothing is copied on the request path); owns when read back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DecisionRow {
-    pub decision_id: String,
-    pub requisition_id: String,
-    /// Pseudonym, never the caller's raw id.
-    pub candidate_id: String,
-    pub job_family: String,
-    pub decided_at: DateTime<Utc>,
-    pub features: BTreeMap<String, f64>,
-    pub model_version: String,
-    pub arm: String,
-    pub score: f64,
-    pub route: String,
-    pub shadow_version: Option<String>,
-    pub shadow_score: Option<f64>,
+pub struct Decision<'a> {
+    #[serde(borrow)]
+    pub decision_id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub requisition_id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub job_family: Cow<'a, str>,
+    /// Microseconds since the Unix epoch.
+    pub decided_at_us: i64,
+    /// `name/version` of the model whose score this is.
+    #[serde(borrow)]
+    pub model_version: Cow<'a, str>,
+    /// `champion`, `challenger` or `shadow`.
+    #[serde(borrow)]
+    pub arm: Cow<'a, str>,
+    /// For shadow scores: the version that served the ranking.
+    pub shadow_version: Option<Cow<'a, str>>,
+    pub candidates: Vec<Scored<'a>>,
 }
 
-impl DecisionRow {
-    fn values(&self) -> Vec<Value> {
-        vec![
-            Value::Str(self.requisition_id.clone()),
-            Value::Str(self.candidate_id.clone()),
-            Value::Str(self.job_family.clone()),
-            Value::Timestamp(self.decided_at),
-            Value::Str("serving".into()),
-            Value::Null,
-            Value::Null,
-            Value::Null,
-            Value::FloatMap(self.features.iter().map(|(k, v)| (k.clone(), *v)).collect()),
-            Value::Str(self.decision_id.clone()),
-            Value::Str(self.model_version.clone()),
-            Value::Str(self.arm.clone()),
-            Value::Float(self.score),
-            Value::Str(self.route.clone()),
-            self.shadow_version.clone().map_or(Value::Null, Value::Str),
-            self.shadow_score.map_or(Value::Null, Value::Float),
-        ]
+/// One scored candidate of a [`Decision`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scored<'a> {
+    /// Pseudonym, never the caller's raw id.
+    #[serde(borrow)]
+    pub candidate_id: Cow<'a, str>,
+    pub score: f64,
+    /// `auto` or `human:<reason>`.
+    #[serde(borrow)]
+    pub route: Cow<'a, str>,
+    /// For shadow scores: the serving model's score.
+    pub shadow_score: Option<f64>,
+    /// The features as served (`None`: sent as null, not logged in the lake).
+    pub features: Cow<'a, [(Cow<'a, str>, Option<f64>)]>,
+}
+
+impl Decision<'_> {
+    /// The lake row of each candidate (a candidate twice in one ranking is one row; a feature
+    /// given twice keeps its last value, as JSON readers do).
+    fn into_values(self) -> impl Iterator<Item = Vec<Value>> {
+        let decided_at = DateTime::from_timestamp_micros(self.decided_at_us).unwrap_or_default();
+        let Decision {
+            decision_id, requisition_id, job_family, model_version, arm, shadow_version, candidates, ..
+        } = self;
+        let shared = (decision_id, requisition_id, job_family, model_version, arm, shadow_version);
+        candidates.into_iter().map(move |c| {
+            let (decision_id, requisition_id, job_family, model_version, arm, shadow_version) = &shared;
+            let mut features: Vec<(String, f64)> =
+                c.features.into_owned().into_iter().filter_map(|(k, v)| v.map(|x| (k.into_owned(), x))).collect();
+            features.sort_by(|a, b| a.0.cmp(&b.0));
+            features.dedup_by(|later, earlier| {
+                let same = later.0 == earlier.0;
+                if same {
+                    std::mem::swap(&mut later.1, &mut earlier.1);
+                }
+                same
+            });
+            vec![
+                Value::Str(requisition_id.to_string()),
+                Value::Str(c.candidate_id.into_owned()),
+                Value::Str(job_family.to_string()),
+                Value::Timestamp(decided_at),
+                Value::Str("serving".into()),
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                Value::FloatMap(features),
+                Value::Str(decision_id.to_string()),
+                Value::Str(model_version.to_string()),
+                Value::Str(arm.to_string()),
+                Value::Float(c.score),
+                Value::Str(c.route.into_owned()),
+                shadow_version.as_ref().map_or(Value::Null, |v| Value::Str(v.to_string())),
+                c.shadow_score.map_or(Value::Null, Value::Float),
+            ]
+        })
+    }
+
+    /// The decision as one frame of the log.
+    pub fn frame(&self) -> Result<Vec<u8>, String> {
+        let guess = 64 + self.candidates.iter().map(|c| 48 + c.features.len() * 24).sum::<usize>();
+        let mut buf = Vec::with_capacity(guess);
+        buf.extend_from_slice(&[0; 8]);
+        let mut buf = postcard::to_extend(self, buf).map_err(|e| e.to_string())?;
+        let len = u32::try_from(buf.len() - 8).map_err(|_| "a decision over 4 GiB".to_string())?;
+        let crc = crc32fast::hash(&buf[8..]);
+        buf[..4].copy_from_slice(&len.to_le_bytes());
+        buf[4..8].copy_from_slice(&crc.to_le_bytes());
+        Ok(buf)
+    }
+}
+
+/// One row of a segment written by hrloop before the framed format (JSON lines).
+#[derive(Deserialize)]
+struct LegacyRow {
+    decision_id: String,
+    requisition_id: String,
+    candidate_id: String,
+    job_family: String,
+    decided_at: DateTime<Utc>,
+    features: std::collections::BTreeMap<String, f64>,
+    model_version: String,
+    arm: String,
+    score: f64,
+    route: String,
+    shadow_version: Option<String>,
+    shadow_score: Option<f64>,
+}
+
+impl From<LegacyRow> for Decision<'static> {
+    fn from(r: LegacyRow) -> Self {
+        Decision {
+            decision_id: r.decision_id.into(),
+            requisition_id: r.requisition_id.into(),
+            job_family: r.job_family.into(),
+            decided_at_us: r.decided_at.timestamp_micros(),
+            model_version: r.model_version.into(),
+            arm: r.arm.into(),
+            shadow_version: r.shadow_version.map(Cow::Owned),
+            candidates: vec![Scored {
+                candidate_id: r.candidate_id.into(),
+                score: r.score,
+                route: r.route.into(),
+                shadow_score: r.shadow_score,
+                features: r.features.into_iter().map(|(k, v)| (Cow::Owned(k), Some(v))).collect(),
+            }],
+        }
+    }
+}
+
+/// The decisions in a segment, in order. Reading stops at a torn or corrupt frame: appends are
+/// acknowledged in order, so only an unacknowledged tail can be torn.
+pub fn read_segment(bytes: &[u8]) -> Vec<Decision<'static>> {
+    let Some(mut rest) = bytes.strip_prefix(MAGIC) else {
+        // A segment from before the framed format: JSON lines; a torn last line is skipped.
+        return bytes
+            .split(|&b| b == b'\n')
+            .filter_map(|line| serde_json::from_slice::<LegacyRow>(line).ok())
+            .map(Decision::from)
+            .collect();
+    };
+    let mut out = Vec::new();
+    while rest.len() >= 8 {
+        let len = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
+        let Some(payload) = rest.get(8..8 + len) else { break };
+        if crc32fast::hash(payload) != crc {
+            break;
+        }
+        match postcard::from_bytes::<Decision<'_>>(payload) {
+            Ok(d) => out.push(d.into_owned()),
+            Err(_) => break,
+        }
+        rest = &rest[8 + len..];
+    }
+    if !rest.is_empty() {
+        tracing::warn!(bytes = rest.len(), "decision log segment ends in a torn frame (never acknowledged); ignored");
+    }
+    out
+}
+
+impl Decision<'_> {
+    pub fn into_owned(self) -> Decision<'static> {
+        Decision {
+            decision_id: Cow::Owned(self.decision_id.into_owned()),
+            requisition_id: Cow::Owned(self.requisition_id.into_owned()),
+            job_family: Cow::Owned(self.job_family.into_owned()),
+            decided_at_us: self.decided_at_us,
+            model_version: Cow::Owned(self.model_version.into_owned()),
+            arm: Cow::Owned(self.arm.into_owned()),
+            shadow_version: self.shadow_version.map(|v| Cow::Owned(v.into_owned())),
+            candidates: self
+                .candidates
+                .into_iter()
+                .map(|c| Scored {
+                    candidate_id: Cow::Owned(c.candidate_id.into_owned()),
+                    score: c.score,
+                    route: Cow::Owned(c.route.into_owned()),
+                    shadow_score: c.shadow_score,
+                    features: Cow::Owned(
+                        c.features.into_owned().into_iter().map(|(k, v)| (Cow::Owned(k.into_owned()), v)).collect(),
+                    ),
+                })
+                .collect(),
+        }
     }
 }
 
 enum Msg {
-    /// Encoded rows (JSON lines) and how many.
+    /// An encoded frame and how many candidates it holds.
     Append(Vec<u8>, usize, oneshot::Sender<Result<(), String>>),
     Flush(oneshot::Sender<Result<(), String>>),
 }
@@ -95,17 +254,14 @@ impl DecisionLog {
         Ok((DecisionLog { tx }, handle))
     }
 
-    /// Durably log `rows`; returns once they are on disk.
-    pub async fn append(&self, rows: &[DecisionRow]) -> Result<(), String> {
+    /// Durably log a decision; returns once it is on disk.
+    pub async fn append(&self, decision: &Decision<'_>) -> Result<(), String> {
         // Encoding happens here, on the caller's worker, so the one writer task only writes
         // and fsyncs: under load the requests encode in parallel.
-        let mut buf = Vec::with_capacity(rows.len() * 512);
-        for r in rows {
-            serde_json::to_writer(&mut buf, r).map_err(|e| e.to_string())?;
-            buf.push(b'\n');
-        }
+        let frame = decision.frame()?;
         let (ack, done) = oneshot::channel();
-        self.tx.send(Msg::Append(buf, rows.len(), ack)).await.map_err(|_| "decision log is closed".to_string())?;
+        let rows = decision.candidates.len();
+        self.tx.send(Msg::Append(frame, rows, ack)).await.map_err(|_| "decision log is closed".to_string())?;
         done.await.map_err(|_| "decision log stopped".to_string())?
     }
 
@@ -143,13 +299,18 @@ pub async fn move_abandoned(lake: &Lake, root: &Path) -> std::io::Result<Vec<Pat
 }
 
 fn open_current(dir: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new().create(true).append(true).open(dir.join(CURRENT))
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(CURRENT))?;
+    if file.metadata()?.len() == 0 {
+        // Made durable with the first acknowledged append's fsync.
+        file.write_all(MAGIC)?;
+    }
+    Ok(file)
 }
 
 /// Rename the current log to a sealed segment (if it holds anything).
 fn seal(dir: &Path) -> std::io::Result<()> {
     let cur = dir.join(CURRENT);
-    if std::fs::metadata(&cur).is_ok_and(|m| m.len() > 0) {
+    if std::fs::metadata(&cur).is_ok_and(|m| m.len() > MAGIC.len() as u64) {
         std::fs::rename(&cur, dir.join(format!("sealed-{}.wal", uuid::Uuid::new_v4())))?;
         std::fs::File::open(dir)?.sync_all()?;
     }
@@ -167,17 +328,8 @@ async fn move_sealed(lake: &Lake, dir: &Path) -> Result<(), String> {
     for path in sealed {
         let p = path.clone();
         // Parsing a segment is CPU work: keep it off the async workers that answer requests.
-        let rows = tokio::task::spawn_blocking(move || -> Result<Vec<DecisionRow>, String> {
-            let mut rows = Vec::new();
-            let file = std::fs::File::open(&p).map_err(|e| e.to_string())?;
-            for line in std::io::BufReader::new(file).lines() {
-                let line = line.map_err(|e| e.to_string())?;
-                // A torn last line (crash mid-append) was never acknowledged: skip it.
-                if let Ok(row) = serde_json::from_str::<DecisionRow>(&line) {
-                    rows.push(row);
-                }
-            }
-            Ok(rows)
+        let rows = tokio::task::spawn_blocking(move || -> Result<Vec<Decision<'static>>, String> {
+            Ok(read_segment(&std::fs::read(&p).map_err(|e| e.to_string())?))
         })
         .await
         .map_err(|e| e.to_string())??;
@@ -191,20 +343,19 @@ async fn move_sealed(lake: &Lake, dir: &Path) -> Result<(), String> {
 /// the segment (`part-serve-<segment>-<n>.parquet`), so moving the same segment again (after a
 /// crash between the commit and the segment's removal) rewrites the same files with the same
 /// rows: nothing is lost or duplicated, and no existing key has to be read back from the lake.
-async fn write_rows(lake: &Lake, rows: Vec<DecisionRow>, source: &Path) -> Result<(), String> {
+async fn write_rows(lake: &Lake, rows: Vec<Decision<'static>>, source: &Path) -> Result<(), String> {
     let def = Table::Decisions.def();
     let name = source.file_name().and_then(|n| n.to_str()).unwrap_or("wal").to_string();
     let segment = name.trim_start_matches("sealed-").trim_end_matches(".wal");
     let batch = format!("serve-{segment}");
-    let now = rows.last().map_or_else(Utc::now, |r| r.decided_at);
+    let now = rows.last().and_then(|r| DateTime::from_timestamp_micros(r.decided_at_us)).unwrap_or_else(Utc::now);
     // A person erased while their decisions waited in this log never reaches the lake.
     let erased = lake.erased().await.map_err(|e| e.to_string())?;
     let mut writer = PartitionedWriter::new(lake, Table::Decisions, &batch, &name, now).map_err(|e| e.to_string())?;
     // Keys, partitions and encoding are CPU work: off the async workers.
     let writer = tokio::task::spawn_blocking(move || -> Result<PartitionedWriter, String> {
         let mut seen = std::collections::HashSet::new();
-        for row in &rows {
-            let values = row.values();
+        for values in rows.into_iter().flat_map(Decision::into_values) {
             if erased.row_mentions(&values) {
                 continue;
             }
@@ -322,4 +473,68 @@ fn seal_and_reopen(dir: &Path, file: &mut std::fs::File) -> Result<(), String> {
 async fn flush_to_lake(lake: &Lake, dir: &Path, file: &mut std::fs::File) -> Result<(), String> {
     seal_and_reopen(dir, file)?;
     move_sealed(lake, dir).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(id: &str, candidates: usize) -> Decision<'static> {
+        Decision {
+            decision_id: Cow::Owned(id.to_string()),
+            requisition_id: "R-1".into(),
+            job_family: "sales".into(),
+            decided_at_us: 1_767_225_600_000_000,
+            model_version: "m/v1".into(),
+            arm: "champion".into(),
+            shadow_version: None,
+            candidates: (0..candidates)
+                .map(|i| Scored {
+                    candidate_id: Cow::Owned(format!("p{i:032x}")),
+                    score: 0.5 + i as f64 / 100.0,
+                    route: "auto".into(),
+                    shadow_score: None,
+                    features: vec![("x".into(), Some(i as f64)), ("y".into(), None), ("x".into(), Some(9.0))].into(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn frames_round_trip_and_a_torn_tail_is_ignored() {
+        let (a, b) = (decision("d1", 3), decision("d2", 2));
+        let mut seg = MAGIC.to_vec();
+        seg.extend(a.frame().unwrap());
+        let whole_first = seg.len();
+        seg.extend(b.frame().unwrap());
+        assert_eq!(read_segment(&seg), vec![a.clone(), b.clone()]);
+        // Cut anywhere inside the second frame: the first survives, the second was never acked.
+        for cut in whole_first..seg.len() {
+            assert_eq!(read_segment(&seg[..cut]), vec![a.clone()], "cut at {cut}");
+        }
+        // A flipped byte fails the checksum.
+        let mut bad = seg.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        assert_eq!(read_segment(&bad), vec![a.clone()]);
+        assert!(read_segment(MAGIC).is_empty());
+    }
+
+    #[test]
+    fn lake_rows_keep_the_last_of_a_repeated_feature_and_drop_nulls() {
+        let rows: Vec<Vec<Value>> = decision("d1", 2).into_values().collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1][8], Value::FloatMap(vec![("x".into(), 9.0)]));
+        assert_eq!(rows[1][9], Value::Str("d1".into()));
+        assert_eq!(rows[1][3], Value::Timestamp(DateTime::from_timestamp_micros(1_767_225_600_000_000).unwrap()));
+    }
+
+    #[test]
+    fn segments_written_before_the_framed_format_are_still_read() {
+        let line = r#"{"decision_id":"d0","requisition_id":"R-0","candidate_id":"p1","job_family":"sales","decided_at":"2026-01-01T00:00:00Z","features":{"x":1.5},"model_version":"m/v1","arm":"champion","score":0.7,"route":"auto","shadow_version":null,"shadow_score":null}"#;
+        let seg = format!("{line}\n{line}\n{{\"decision_id\":\"torn");
+        let read = read_segment(seg.as_bytes());
+        assert_eq!(read.len(), 2);
+        assert_eq!(read[0].candidates[0].features.as_ref(), &[(Cow::Borrowed("x"), Some(1.5))]);
+        assert_eq!(read[0].decided_at_us, 1_767_225_600_000_000);
+    }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use hrloop_models::calibrate::Calibration;
+use hrloop_models::features::{Aligned, FeatureIndex};
 use hrloop_models::model::TrainedModel;
 use hrloop_models::{Registry, Result};
 
@@ -15,12 +16,55 @@ pub struct Loaded {
     pub version: String,
     pub model: TrainedModel,
     pub calibration: Option<Calibration>,
+    /// `name/version`.
+    id: String,
+    /// Where each named feature goes in the model's inputs.
+    index: FeatureIndex,
 }
 
 impl Loaded {
+    pub fn new(name: &str, version: &str, model: TrainedModel, calibration: Option<Calibration>) -> Loaded {
+        Loaded {
+            id: format!("{name}/{version}"),
+            index: model.pipeline.index(),
+            name: name.to_string(),
+            version: version.to_string(),
+            model,
+            calibration,
+        }
+    }
+
     /// `name/version`, as logged and returned.
-    pub fn id(&self) -> String {
-        format!("{}/{}", self.name, self.version)
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// A request's candidate lined up with this model's inputs: its named numbers, and the
+    /// requisition's job family for the `job_family` category. Features the model does not use
+    /// are ignored here (they are still logged). Errors with the name of a feature given twice.
+    pub fn align<'r>(
+        &self,
+        job_family: &'r str,
+        features: &[(std::borrow::Cow<'r, str>, Option<f64>)],
+    ) -> std::result::Result<Aligned<'r>, String> {
+        let pipeline = &self.model.pipeline;
+        let mut numeric = vec![None; pipeline.numeric.len()];
+        let mut given = vec![false; numeric.len()];
+        for (name, value) in features {
+            if let Some(i) = self.index.get(name) {
+                if std::mem::replace(&mut given[i], true) {
+                    return Err(name.to_string());
+                }
+                numeric[i] = *value;
+            }
+        }
+        let categorical = pipeline.categorical.iter().map(|c| (c.name == "job_family").then_some(job_family)).collect();
+        Ok(Aligned { numeric, categorical })
+    }
+
+    /// A probability from the model, calibrated when a calibration exists.
+    pub fn calibrated(&self, p: f64) -> f64 {
+        self.calibration.as_ref().map_or(p, |c| c.apply(p))
     }
 }
 
@@ -66,7 +110,7 @@ impl LiveModels {
             reason: e.to_string(),
         })?;
         let calibration = self.registry.calibrations(&self.name, version).await?.pop();
-        Ok(Arc::new(Loaded { name: self.name.clone(), version: version.to_string(), model, calibration }))
+        Ok(Arc::new(Loaded::new(&self.name, version, model, calibration)))
     }
 
     /// Follow the registry; returns whether the served models changed.

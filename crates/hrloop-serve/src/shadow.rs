@@ -4,21 +4,30 @@
 //! are dropped and counted (`hrloop_shadow_dropped_total`), never waited for. Shadow rows are
 //! logged beside the champion's (decision id + `-shadow`, `shadow_version`/`shadow_score`).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 
-use hrloop_models::features::RawFeatures;
-
-use crate::decision_log::{DecisionLog, DecisionRow};
+use crate::api::RankRequest;
+use crate::decision_log::{Decision, DecisionLog, Scored};
 use crate::live::Loaded;
 
 /// Jobs waiting at most; beyond this the newest is dropped.
 const QUEUE: usize = 64;
 
+/// A ranking the champion just served, for the challenger to score. The request body is shared,
+/// not copied, and parsed again on the shadow thread.
 pub struct ShadowJob {
     pub challenger: Arc<Loaded>,
-    /// The champion's logged rows, features included.
-    pub logged: Vec<DecisionRow>,
+    /// `name/version` of the model that served the ranking.
+    pub served_by: String,
+    pub body: bytes::Bytes,
+    pub decision_id: String,
+    pub decided_at_us: i64,
+    /// Per candidate, in request order: pseudonym, served score, logged route.
+    pub pseudonyms: Vec<String>,
+    pub scores: Vec<f64>,
+    pub routes: Vec<&'static str>,
 }
 
 #[derive(Clone)]
@@ -57,33 +66,36 @@ impl Shadow {
 
 fn work(rx: Receiver<ShadowJob>, log: DecisionLog, handle: tokio::runtime::Handle) {
     for job in rx {
-        let features: Vec<RawFeatures> = job
-            .logged
-            .iter()
-            .map(|r| RawFeatures {
-                numeric: r.features.clone(),
-                categorical: [("job_family".to_string(), r.job_family.clone())].into(),
-            })
-            .collect();
-        let Ok(raw) = job.challenger.model.score_many(&features) else { continue };
-        let id = job.challenger.id();
-        let rows: Vec<DecisionRow> = job
-            .logged
-            .into_iter()
-            .zip(raw)
-            .map(|(mut r, p)| {
-                // The champion's row already holds the features; join on the decision id.
-                r.features.clear();
-                r.decision_id = format!("{}-shadow", r.decision_id);
-                r.arm = "shadow".into();
-                r.shadow_version = Some(r.model_version.clone());
-                r.shadow_score = Some(r.score);
-                r.model_version = id.clone();
-                r.score = job.challenger.calibration.as_ref().map_or(p, |c| c.apply(p));
-                r
-            })
-            .collect();
-        let _ = handle.block_on(log.append(&rows));
+        // The body was valid when served: a failure here is a bug, and only costs the shadow row.
+        let Ok(req) = serde_json::from_slice::<RankRequest>(&job.body) else { continue };
+        let ch = &job.challenger;
+        let rows: Result<Vec<_>, _> =
+            req.candidates.iter().map(|c| ch.align(&req.requisition.job_family, &c.features.0)).collect();
+        let Ok(scores) = rows.map_err(|_| ()).and_then(|rows| ch.model.score_aligned(&rows).map_err(|_| ())) else {
+            continue;
+        };
+        // The champion's rows already hold the features; join on the decision id.
+        let decision = Decision {
+            decision_id: Cow::Owned(format!("{}-shadow", job.decision_id)),
+            requisition_id: Cow::Borrowed(&req.requisition.id),
+            job_family: Cow::Borrowed(&req.requisition.job_family),
+            decided_at_us: job.decided_at_us,
+            model_version: Cow::Borrowed(ch.id()),
+            arm: Cow::Borrowed("shadow"),
+            shadow_version: Some(Cow::Borrowed(&job.served_by)),
+            candidates: scores
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| Scored {
+                    candidate_id: Cow::Borrowed(&job.pseudonyms[i]),
+                    score: ch.calibrated(p),
+                    route: Cow::Borrowed(job.routes[i]),
+                    shadow_score: Some(job.scores[i]),
+                    features: Cow::Borrowed(&[]),
+                })
+                .collect(),
+        };
+        let _ = handle.block_on(log.append(&decision));
     }
 }
 

@@ -74,8 +74,12 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let ready =
-        state.live.snapshot().champion.as_ref().map_or("no champion yet (readyz will say 503)".to_string(), |c| c.id());
+    let ready = state
+        .live
+        .snapshot()
+        .champion
+        .as_ref()
+        .map_or("no champion yet (readyz will say 503)".to_string(), |c| c.id().to_string());
     eprintln!("hrloop serving on http://{} — {}", listener.local_addr()?, ready);
     let app = hrloop_serve::router(state.clone());
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;

@@ -211,6 +211,8 @@ async fn bad_input_gets_4xx_with_the_offending_field() {
         (r#"{"requisition": {"id": 7, "job_family": "sales"}, "candidates": []}"#.into(), StatusCode::UNPROCESSABLE_ENTITY, "requisition.id"),
         (r#"{"requisition": {"id": "R", "job_family": "sales"}, "candidates": [{"id": "C", "features": {"interview_score": "high"}}]}"#.into(), StatusCode::UNPROCESSABLE_ENTITY, "candidates[0].features.interview_score"),
         (r#"{"requisition": {"id": "R", "job_family": "sales"}, "candidates": [{"id": "C", "features": {"x": 1e999}}]}"#.into(), StatusCode::BAD_REQUEST, "candidates[0].features.x"),
+        // A feature given twice (the second spelled with an escape) is refused, not silently resolved.
+        (r#"{"requisition": {"id": "R", "job_family": "sales"}, "candidates": [{"id": "C", "features": {"interview_score": 3, "interview\u005fscore": 4}}]}"#.into(), StatusCode::UNPROCESSABLE_ENTITY, "candidates[0].features.interview_score: given twice"),
         (r#"{"requisition": {"id": "R", "job_family": "sales"}, "candidates": [{"id": "C", "colour": 1}]}"#.into(), StatusCode::UNPROCESSABLE_ENTITY, "candidates[0]"),
         (r#"{"requisition": {"id": "R", "job_family": "sales"}, "candidates": [{"id": ""}]}"#.into(), StatusCode::UNPROCESSABLE_ENTITY, "candidates[0].id"),
         (format!(r#"{{"requisition": {{"id": "R", "job_family": "sales"}}, "candidates": [{}]}}"#, vec![r#"{"id": "C"}"#; 6].join(",")), StatusCode::UNPROCESSABLE_ENTITY, "at most 5"),
@@ -272,9 +274,13 @@ async fn acknowledged_decisions_reach_the_lake_pseudonymised() {
     let wal_root = fx.lake.store().local_root().unwrap().join("_wal");
     let instances: Vec<_> = std::fs::read_dir(&wal_root).unwrap().flatten().map(|e| e.path()).collect();
     assert_eq!(instances.len(), 1, "one log per server process: {instances:?}");
-    let wal = std::fs::read_to_string(instances[0].join("decisions.wal")).unwrap();
-    assert_eq!(wal.lines().count(), 7);
-    assert!(!wal.contains("REQ-LOG-C0"), "raw candidate ids never reach the log");
+    let wal = std::fs::read(instances[0].join("decisions.wal")).unwrap();
+    let logged = hrloop_serve::decision_log::read_segment(&wal);
+    assert_eq!(logged.len(), 1, "one frame per ranking");
+    assert_eq!(logged[0].candidates.len(), 7);
+    assert_eq!(logged[0].requisition_id, "REQ-LOG");
+    assert!(logged[0].candidates.iter().all(|c| c.candidate_id.starts_with('p') && !c.features.is_empty()));
+    assert!(!String::from_utf8_lossy(&wal).contains("REQ-LOG-C0"), "raw candidate ids never reach the log");
     fx.state.log.flush().await.unwrap();
     let scan =
         fx.lake.scan(Table::Decisions, Some(&["decision_id", "candidate_id", "source", "arm", "route"])).await.unwrap();
