@@ -263,7 +263,7 @@ pub struct WrittenFile {
 /// Writes one batch of rows into one table, in memory bounded by [`BUFFERED_ROWS`] whatever
 /// the input size and number of partitions: buffered rows are spilled per partition to Arrow
 /// IPC files (cheap to write), and each partition is encoded to Parquet once, at commit, on
-/// all cores. Nothing is visible until [`commit`]; dropping the writer without committing
+/// all cores (straight from memory when it never spilled). Nothing is visible until [`commit`]; dropping the writer without committing
 /// removes its staged files.
 ///
 /// [`commit`]: PartitionedWriter::commit
@@ -381,11 +381,7 @@ impl PartitionedWriter {
     /// Append every partition's buffered rows to its spill file.
     fn spill(&mut self) -> Result<()> {
         for part in self.parts.values_mut() {
-            if part.cols.first().is_none_or(|c| c.len() == 0) {
-                continue;
-            }
-            let arrays: Vec<ArrayRef> = part.cols.iter_mut().map(Col::finish).collect();
-            let batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
+            let Some(batch) = part.take_batch(&self.schema)? else { continue };
             if part.spill.is_none() {
                 let path = self.staging.join(format!("{}-{}.arrows", self.batch_id, uuid::Uuid::new_v4()));
                 self.temp_files.push(path.clone());
@@ -403,38 +399,70 @@ impl PartitionedWriter {
     /// the table. Returns the files written.
     pub async fn commit(mut self) -> Result<Vec<WrittenFile>> {
         use rayon::prelude::*;
-        self.spill()?;
         let mut jobs = Vec::new();
-        for (i, (partition, part)) in std::mem::take(&mut self.parts).into_iter().enumerate() {
-            if let Some((mut writer, spill)) = part.spill {
-                writer.finish()?;
-                drop(writer);
-                let staged = self.staging.join(format!("{}-{i}.parquet", self.batch_id));
-                self.temp_files.push(staged.clone());
-                let name = format!("part-{}-{i}.parquet", self.batch_id);
-                let dest = Path::from(format!("lake/{}/{}/{}", self.def.table.name(), partition, name));
-                jobs.push((spill, staged, dest, part.rows));
-            }
+        for (i, (partition, mut part)) in std::mem::take(&mut self.parts).into_iter().enumerate() {
+            // A partition that never spilled is encoded straight from memory; one that did gets
+            // its last rows appended to its spill file, which is then encoded.
+            let input = match part.spill.take() {
+                Some((mut writer, spill)) => {
+                    if let Some(batch) = part.take_batch(&self.schema)? {
+                        writer.write(&batch)?;
+                    }
+                    writer.finish()?;
+                    Input::Spilled(spill)
+                }
+                None => match part.take_batch(&self.schema)? {
+                    Some(batch) => Input::InMemory(batch),
+                    None => continue,
+                },
+            };
+            let staged = self.staging.join(format!("{}-{i}.parquet", self.batch_id));
+            self.temp_files.push(staged.clone());
+            let name = format!("part-{}-{i}.parquet", self.batch_id);
+            let dest = Path::from(format!("lake/{}/{}/{}", self.def.table.name(), partition, name));
+            jobs.push((input, staged, dest, part.rows));
         }
         let (schema, props) = (self.schema.clone(), self.props.clone());
         // Encoding is CPU work: off the async workers, on all cores.
-        let files: Vec<(PathBuf, PathBuf)> =
-            jobs.iter().map(|(spill, staged, _, _)| (spill.clone(), staged.clone())).collect();
-        tokio::task::spawn_blocking(move || {
-            files.par_iter().map(|(spill, staged)| encode(spill, staged, &schema, &props)).collect::<Result<Vec<()>>>()
+        let jobs = tokio::task::spawn_blocking(move || -> Result<_> {
+            jobs.par_iter()
+                .map(|(input, staged, _, _)| encode(input, staged, &schema, &props))
+                .collect::<Result<Vec<()>>>()?;
+            Ok(jobs)
         })
         .await
         .map_err(|e| Error::Task(e.to_string()))??;
         crate::fault::hit("after_stage");
         let mut written = Vec::new();
-        for (spill, staged, dest, rows) in jobs {
-            let _ = std::fs::remove_file(&spill);
+        for (input, staged, dest, rows) in jobs {
+            if let Input::Spilled(spill) = input {
+                let _ = std::fs::remove_file(&spill);
+            }
             self.store.commit_file(&staged, &dest).await?;
             written.push(WrittenFile { path: dest.to_string(), rows });
             crate::fault::hit("after_first_commit");
         }
         self.committed = true;
         Ok(written)
+    }
+}
+
+/// What a partition's Parquet file is encoded from.
+enum Input {
+    /// Rows spilled to an Arrow IPC file (the batch outgrew memory).
+    Spilled(PathBuf),
+    /// All the partition's rows, never spilled.
+    InMemory(RecordBatch),
+}
+
+impl Part {
+    /// The rows buffered since the last spill, as one batch (`None` when there are none).
+    fn take_batch(&mut self, schema: &arrow_schema::SchemaRef) -> Result<Option<RecordBatch>> {
+        if self.cols.first().is_none_or(|c| c.len() == 0) {
+            return Ok(None);
+        }
+        let arrays: Vec<ArrayRef> = self.cols.iter_mut().map(Col::finish).collect();
+        Ok(Some(RecordBatch::try_new(schema.clone(), arrays)?))
     }
 }
 
@@ -454,13 +482,17 @@ pub(crate) fn writer_props(def: &TableDef) -> Result<WriterProperties> {
 }
 
 /// One partition's spilled rows to one Parquet file.
-fn encode(spill: &PathBuf, staged: &PathBuf, schema: &arrow_schema::SchemaRef, props: &WriterProperties) -> Result<()> {
-    let input = File::open(spill).map_err(Error::io("open spill file", spill))?;
-    let reader = arrow_ipc::reader::StreamReader::try_new_buffered(input, None)?;
+fn encode(input: &Input, staged: &PathBuf, schema: &arrow_schema::SchemaRef, props: &WriterProperties) -> Result<()> {
     let output = File::create(staged).map_err(Error::io("create staged file", staged))?;
     let mut writer = ArrowWriter::try_new(output, schema.clone(), Some(props.clone()))?;
-    for batch in reader {
-        writer.write(&batch?)?;
+    match input {
+        Input::Spilled(spill) => {
+            let file = File::open(spill).map_err(Error::io("open spill file", spill))?;
+            for batch in arrow_ipc::reader::StreamReader::try_new_buffered(file, None)? {
+                writer.write(&batch?)?;
+            }
+        }
+        Input::InMemory(batch) => writer.write(batch)?,
     }
     writer.close()?;
     Ok(())

@@ -216,10 +216,17 @@ impl TrainedModel {
             Estimator::Logistic { weights, intercept } => self.linear_baselines(row, weights, *intercept),
             Estimator::Forest { .. } => self.generic_baselines(row)?,
         };
-        let mut effects: Vec<Effect> =
-            without.iter().enumerate().map(|(input, w)| Effect { input, effect: base - w }).collect();
-        effects.sort_by(|a, b| b.effect.abs().total_cmp(&a.effect.abs()));
-        effects.truncate(top);
+        // The few largest by size, in one pass (insertion into a short sorted list; ties keep
+        // input order): cheaper than sorting every input for every candidate.
+        let mut effects: Vec<Effect> = Vec::with_capacity(top.min(without.len()) + 1);
+        for (input, w) in without.iter().enumerate() {
+            let e = Effect { input, effect: base - w };
+            let at = effects.partition_point(|x| x.effect.abs() >= e.effect.abs());
+            if at < top {
+                effects.insert(at, e);
+                effects.truncate(top);
+            }
+        }
         Ok((base, effects))
     }
 
@@ -242,8 +249,10 @@ impl TrainedModel {
         s.extend(name.chars().map(|c| if c == '_' { ' ' } else { c }));
         s.push(' ');
         value.write_to(&mut s);
-        let verb = if e.effect >= 0.0 { "raised" } else { "lowered" };
-        let _ = write!(s, " {verb} the score by {:.2}", e.effect.abs());
+        s.push_str(if e.effect >= 0.0 { " raised the score by " } else { " lowered the score by " });
+        // Two decimals from integers: float formatting is the slowest part of an explanation.
+        let hundredths = (e.effect.abs() * 100.0).round() as u64;
+        let _ = write!(s, "{}.{:02}", hundredths / 100, hundredths % 100);
         s
     }
 
@@ -396,6 +405,16 @@ mod explain_tests {
             let (b2, v2) = model.generic_baselines(&r).unwrap();
             assert!((b1 - b2).abs() < 1e-12);
             assert!(v1.iter().zip(&v2).all(|(a, b)| (a - b).abs() < 1e-12), "{v1:?} vs {v2:?}");
+        }
+        // The top three are the three largest of all effects, in order.
+        for r in [&high, &other] {
+            let r = model.pipeline.align(r);
+            let (_, all) = model.score_and_effects(&r, usize::MAX).unwrap();
+            let (_, three) = model.score_and_effects(&r, 3).unwrap();
+            let mut sorted = all.clone();
+            sorted.sort_by(|a, b| b.effect.abs().total_cmp(&a.effect.abs()));
+            assert_eq!(all, sorted, "every effect, largest first");
+            assert_eq!(three, sorted[..three.len()].to_vec());
         }
         assert_eq!(top[0].feature, "interview_score");
         assert!(top[0].effect > 0.0);

@@ -1,7 +1,9 @@
 //! The decision log: every scored candidate, with the features as served, written to a local
 //! write-ahead log and fsynced before the ranking is answered (group commit: one fsync for all
-//! requests waiting at that moment), then moved into the lake's `decisions` table in batches.
-//! On start, whatever an earlier process left in the log is moved first; a segment's Parquet
+//! requests waiting at that moment), then moved into the lake's `decisions` table in batches:
+//! the log is sealed into a segment every flush interval (or 20 000 rows), and sealed segments
+//! move when no ranking has been logged for 100 ms, or at the latest a minute after sealing, so
+//! under load the Parquet encoding does not compete with the requests. On start, whatever an earlier process left in the log is moved first; a segment's Parquet
 //! files are named after the segment, so moving it twice rewrites the same files: a crash at
 //! any point loses no acknowledged decision and duplicates none.
 //!
@@ -229,6 +231,20 @@ pub struct DecisionLog {
 const CURRENT: &str = "decisions.wal";
 /// Rows per sealed segment at most (besides the time-based seal).
 const SEGMENT_ROWS: usize = 20_000;
+/// Sealed segments move to the lake once no ranking has been logged for this long, so Parquet
+/// encoding uses the lulls between requests instead of competing with them under load...
+const QUIET: Duration = Duration::from_millis(100);
+/// ...but at the latest this long after sealing, however busy the server is.
+pub const MAX_MOVE_DELAY: Duration = Duration::from_secs(60);
+
+/// What the writer and the mover share.
+#[derive(Debug, Default)]
+struct Shared {
+    /// Milliseconds since the Unix epoch of the last append.
+    last_append_ms: std::sync::atomic::AtomicI64,
+    stopped: std::sync::atomic::AtomicBool,
+    sealed: tokio::sync::Notify,
+}
 
 impl DecisionLog {
     /// Open this process's log under `root` (`root/<instance>/`, held with an exclusive file
@@ -246,10 +262,15 @@ impl DecisionLog {
         lock.lock()?;
         let file = open_current(&dir)?;
         let (tx, rx) = mpsc::channel::<Msg>(1024);
+        let shared = std::sync::Arc::new(Shared::default());
+        let one_move = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+        tokio::spawn(mover(lake.clone(), dir.clone(), shared.clone(), one_move.clone()));
         let handle = tokio::spawn(async move {
             // The lock lives as long as the writer: the process's claim on its log.
             let _lock = lock;
-            writer(lake, dir, file, rx, flush_every).await;
+            writer(lake, dir, file, rx, flush_every, &shared, one_move).await;
+            shared.stopped.store(true, std::sync::atomic::Ordering::Relaxed);
+            shared.sealed.notify_one();
         });
         Ok((DecisionLog { tx }, handle))
     }
@@ -311,13 +332,16 @@ fn open_current(dir: &Path) -> std::io::Result<std::fs::File> {
 fn seal(dir: &Path) -> std::io::Result<()> {
     let cur = dir.join(CURRENT);
     if std::fs::metadata(&cur).is_ok_and(|m| m.len() > MAGIC.len() as u64) {
-        std::fs::rename(&cur, dir.join(format!("sealed-{}.wal", uuid::Uuid::new_v4())))?;
+        // Named by sealing time, so names sort oldest first and tell a segment's age.
+        let name = format!("sealed-{:013}-{}.wal", Utc::now().timestamp_millis(), uuid::Uuid::new_v4().simple());
+        std::fs::rename(&cur, dir.join(name))?;
         std::fs::File::open(dir)?.sync_all()?;
     }
     Ok(())
 }
 
-async fn move_sealed(lake: &Lake, dir: &Path) -> Result<(), String> {
+/// Sealed segments in `dir`, oldest first.
+fn sealed_segments(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let mut sealed: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| e.to_string())?
         .flatten()
@@ -325,18 +349,74 @@ async fn move_sealed(lake: &Lake, dir: &Path) -> Result<(), String> {
         .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("sealed-")))
         .collect();
     sealed.sort();
-    for path in sealed {
-        let p = path.clone();
-        // Parsing a segment is CPU work: keep it off the async workers that answer requests.
-        let rows = tokio::task::spawn_blocking(move || -> Result<Vec<Decision<'static>>, String> {
-            Ok(read_segment(&std::fs::read(&p).map_err(|e| e.to_string())?))
-        })
-        .await
-        .map_err(|e| e.to_string())??;
-        write_rows(lake, rows, &path).await?;
-        std::fs::remove_file(&path).map_err(|e| e.to_string())?;
+    Ok(sealed)
+}
+
+/// When a segment was sealed (ms since the epoch); 0 for names without it (older versions).
+fn sealed_at_ms(path: &Path) -> i64 {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    name.trim_start_matches("sealed-").split('-').next().and_then(|t| t.parse().ok()).unwrap_or(0)
+}
+
+async fn move_sealed(lake: &Lake, dir: &Path) -> Result<(), String> {
+    for path in sealed_segments(dir)? {
+        move_one(lake, &path).await?;
     }
     Ok(())
+}
+
+async fn move_one(lake: &Lake, path: &Path) -> Result<(), String> {
+    let p = path.to_path_buf();
+    // Decoding a segment is CPU work: keep it off the async workers that answer requests.
+    let rows = tokio::task::spawn_blocking(move || -> Result<Vec<Decision<'static>>, String> {
+        Ok(read_segment(&std::fs::read(&p).map_err(|e| e.to_string())?))
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    write_rows(lake, rows, path).await?;
+    std::fs::remove_file(path).map_err(|e| e.to_string())
+}
+
+/// Moves sealed segments to the lake, oldest first, one at a time: in a quiet moment, or when
+/// one has waited [`MAX_MOVE_DELAY`].
+async fn mover(
+    lake: Lake,
+    dir: PathBuf,
+    shared: std::sync::Arc<Shared>,
+    one_move: std::sync::Arc<tokio::sync::Mutex<()>>,
+) {
+    use std::sync::atomic::Ordering;
+    while !shared.stopped.load(Ordering::Relaxed) {
+        let oldest = match sealed_segments(&dir) {
+            Ok(s) => s.into_iter().next(),
+            Err(e) => {
+                tracing::error!(error = %e, "listing the decision log failed; will retry");
+                None
+            }
+        };
+        let Some(path) = oldest else {
+            tokio::select! {
+                _ = shared.sealed.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            continue;
+        };
+        let now = Utc::now().timestamp_millis();
+        let quiet = now - shared.last_append_ms.load(Ordering::Relaxed) >= QUIET.as_millis() as i64;
+        let overdue = now - sealed_at_ms(&path) >= MAX_MOVE_DELAY.as_millis() as i64;
+        if !(quiet || overdue) {
+            tokio::time::sleep(QUIET / 2).await;
+            continue;
+        }
+        let _one_at_a_time = one_move.lock().await;
+        // A flush may have moved it meanwhile.
+        if path.exists()
+            && let Err(e) = move_one(&lake, &path).await
+        {
+            tracing::error!(error = %e, "moving decisions to the lake failed; will retry");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
 }
 
 /// Move one sealed segment's rows into `lake/decisions`. The files it writes are named after
@@ -374,12 +454,19 @@ async fn write_rows(lake: &Lake, rows: Vec<Decision<'static>>, source: &Path) ->
     Ok(())
 }
 
-async fn writer(lake: Lake, dir: PathBuf, mut file: std::fs::File, mut rx: mpsc::Receiver<Msg>, flush_every: Duration) {
+async fn writer(
+    lake: Lake,
+    dir: PathBuf,
+    mut file: std::fs::File,
+    mut rx: mpsc::Receiver<Msg>,
+    flush_every: Duration,
+    shared: &Shared,
+    mover: std::sync::Arc<tokio::sync::Mutex<()>>,
+) {
     // No immediate first tick: a flush right after start would race the first appends.
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + flush_every, flush_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut pending_rows = 0usize;
-    let mover = std::sync::Arc::new(tokio::sync::Mutex::new(()));
     loop {
         let msg = tokio::select! {
             m = rx.recv() => m,
@@ -388,7 +475,7 @@ async fn writer(lake: Lake, dir: PathBuf, mut file: std::fs::File, mut rx: mpsc:
                     pending_rows = 0;
                     // Seal here (a rename), move in the background: appends never wait for
                     // Parquet encoding.
-                    seal_and_move_in_background(&lake, &dir, &mut file, &mover);
+                    seal_for_mover(&dir, &mut file, shared);
                 }
                 continue;
             }
@@ -421,13 +508,14 @@ async fn writer(lake: Lake, dir: PathBuf, mut file: std::fs::File, mut rx: mpsc:
             file.sync_data()
         })
         .map_err(|e| e.to_string());
+        shared.last_append_ms.store(Utc::now().timestamp_millis(), std::sync::atomic::Ordering::Relaxed);
         for ack in acks {
             let _ = ack.send(written.clone());
         }
         // Bound a segment's size (and the memory its move takes): seal early under load.
         if pending_rows >= SEGMENT_ROWS && flushes.is_empty() {
             pending_rows = 0;
-            seal_and_move_in_background(&lake, &dir, &mut file, &mover);
+            seal_for_mover(&dir, &mut file, shared);
         }
         if !flushes.is_empty() {
             pending_rows = 0;
@@ -440,23 +528,10 @@ async fn writer(lake: Lake, dir: PathBuf, mut file: std::fs::File, mut rx: mpsc:
     }
 }
 
-/// Seal the current log (a rename) and move it to the lake on another task, one move at a time.
-fn seal_and_move_in_background(
-    lake: &Lake,
-    dir: &Path,
-    file: &mut std::fs::File,
-    mover: &std::sync::Arc<tokio::sync::Mutex<()>>,
-) {
+/// Seal the current log (a rename) and wake the mover.
+fn seal_for_mover(dir: &Path, file: &mut std::fs::File, shared: &Shared) {
     match seal_and_reopen(dir, file) {
-        Ok(()) => {
-            let (lake, dir, mover) = (lake.clone(), dir.to_path_buf(), mover.clone());
-            tokio::spawn(async move {
-                let _one_at_a_time = mover.lock().await;
-                if let Err(e) = move_sealed(&lake, &dir).await {
-                    tracing::error!(error = %e, "moving decisions to the lake failed; will retry");
-                }
-            });
-        }
+        Ok(()) => shared.sealed.notify_one(),
         Err(e) => tracing::error!(error = %e, "sealing the decision log failed"),
     }
 }
