@@ -130,12 +130,13 @@ fn wrk(url: &str, body: &Path, token: &str, seconds: u64) -> Result<Load> {
     Ok(load)
 }
 
-async fn server(lake: &Lake, mode: Mode) -> Result<(String, Arc<hrloop_serve::AppState>)> {
+async fn server(lake: &Lake, mode: Mode, lake_max_delay_ms: u64) -> Result<(String, Arc<hrloop_serve::AppState>)> {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data");
     let config = ServeConfig {
         model: "bench".into(),
         mode,
         echo: true,
+        lake_max_delay_ms,
         outcomes_mapping: data.join("mappings/hris_outcomes.toml"),
         feedback_mapping: data.join("mappings/api_feedback.toml"),
         taxonomy: data.join("taxonomy"),
@@ -215,8 +216,12 @@ fn main() -> Result<()> {
         }))?,
     )?;
 
-    let (ab_url, ab_state) = rt.block_on(server(&lake, Mode::Ab))?;
-    let (shadow_url, shadow_state) = rt.block_on(server(&lake, Mode::Shadow))?;
+    let default_delay = hrloop_serve::ServeConfig::default().lake_max_delay_ms;
+    let (ab_url, ab_state) = rt.block_on(server(&lake, Mode::Ab, default_delay))?;
+    let (shadow_url, shadow_state) = rt.block_on(server(&lake, Mode::Shadow, default_delay))?;
+    // The same A/B server, but moving decisions to the lake as they come: what the server
+    // sustains when the Parquet encoding must keep up with the load.
+    let (eager_url, eager_state) = rt.block_on(server(&lake, Mode::Ab, 0))?;
     println!(
         "serving benchmark: 100 candidates x {FEATURES} features per request, wrk -t2 -c16 -d{seconds}s, 2 cores shared"
     );
@@ -248,6 +253,9 @@ fn main() -> Result<()> {
     let shadow = wrk(&format!("{shadow_url}/v1/rank"), &body_path, &token, seconds)?;
     row("hrloop /v1/rank, shadow (challenger off-path)", &shadow);
     drain("shadow", &shadow_state)?;
+    let sustained = wrk(&format!("{eager_url}/v1/rank"), &body_path, &token, seconds)?;
+    row("hrloop /v1/rank, A/B, moving to the lake meanwhile", &sustained);
+    drain("moving meanwhile", &eager_state)?;
 
     // 100 swaps during the load: another "process" (the registry) flips the champion.
     let swaps = {

@@ -482,7 +482,17 @@ async fn rank_inner(
         .collect();
     let resp =
         RankResponse { decision_id, requisition_id: &req.requisition.id, model_version: serving.id(), arm, candidates };
-    Ok(axum::Json(resp).into_response())
+    Ok(json(&resp, 256 * n))
+}
+
+/// A JSON response written into a buffer sized up front (`axum::Json` starts small and grows
+/// by copying, which shows on large bodies).
+fn json<T: Serialize>(value: &T, capacity: usize) -> Response {
+    let mut buf = Vec::with_capacity(capacity);
+    match serde_json::to_writer(&mut buf, value) {
+        Ok(()) => ([(header::CONTENT_TYPE, "application/json")], buf).into_response(),
+        Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "encoding", e.to_string()).into_response(),
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -744,7 +754,7 @@ async fn verify_erasure(
 async fn echo(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     authorize(&state, &headers, &[Role::Recruiter])?;
     let req: RankRequest = parse(&body)?;
-    Ok(axum::Json(req).into_response())
+    Ok(json(&req, body.len() + 64))
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process is up")))]

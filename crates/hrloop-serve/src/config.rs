@@ -26,8 +26,11 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// How often the registry is checked for alias changes, milliseconds.
     pub poll_ms: u64,
-    /// How often logged decisions are moved into the lake, milliseconds.
+    /// How often the decision log is sealed into a segment for the lake, milliseconds.
     pub flush_ms: u64,
+    /// Sealed segments move to the lake when no ranking has been logged for 100 ms, and at the
+    /// latest this many milliseconds after sealing (0: as soon as sealed, whatever the load).
+    pub lake_max_delay_ms: u64,
     /// Mapping for `POST /v1/outcomes` bodies (the HRIS export's columns).
     pub outcomes_mapping: std::path::PathBuf,
     /// Mapping for `POST /v1/feedback` bodies.
@@ -55,6 +58,7 @@ impl Default for ServeConfig {
             max_body_bytes: 2 * 1024 * 1024,
             poll_ms: 500,
             flush_ms: 5000,
+            lake_max_delay_ms: 60_000,
             outcomes_mapping: "data/mappings/hris_outcomes.toml".into(),
             feedback_mapping: "data/mappings/api_feedback.toml".into(),
             taxonomy: "data/taxonomy".into(),

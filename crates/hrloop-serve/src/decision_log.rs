@@ -232,10 +232,9 @@ const CURRENT: &str = "decisions.wal";
 /// Rows per sealed segment at most (besides the time-based seal).
 const SEGMENT_ROWS: usize = 20_000;
 /// Sealed segments move to the lake once no ranking has been logged for this long, so Parquet
-/// encoding uses the lulls between requests instead of competing with them under load...
+/// encoding uses the lulls between requests instead of competing with them under load (and at
+/// the latest the configured delay after sealing, however busy the server is).
 const QUIET: Duration = Duration::from_millis(100);
-/// ...but at the latest this long after sealing, however busy the server is.
-pub const MAX_MOVE_DELAY: Duration = Duration::from_secs(60);
 
 /// What the writer and the mover share.
 #[derive(Debug, Default)]
@@ -254,6 +253,7 @@ impl DecisionLog {
         lake: Lake,
         root: PathBuf,
         flush_every: Duration,
+        max_move_delay: Duration,
     ) -> std::io::Result<(DecisionLog, tokio::task::JoinHandle<()>)> {
         move_abandoned(&lake, &root).await?;
         let dir = root.join(uuid::Uuid::new_v4().simple().to_string());
@@ -264,7 +264,7 @@ impl DecisionLog {
         let (tx, rx) = mpsc::channel::<Msg>(1024);
         let shared = std::sync::Arc::new(Shared::default());
         let one_move = std::sync::Arc::new(tokio::sync::Mutex::new(()));
-        tokio::spawn(mover(lake.clone(), dir.clone(), shared.clone(), one_move.clone()));
+        tokio::spawn(mover(lake.clone(), dir.clone(), shared.clone(), one_move.clone(), max_move_delay));
         let handle = tokio::spawn(async move {
             // The lock lives as long as the writer: the process's claim on its log.
             let _lock = lock;
@@ -378,12 +378,13 @@ async fn move_one(lake: &Lake, path: &Path) -> Result<(), String> {
 }
 
 /// Moves sealed segments to the lake, oldest first, one at a time: in a quiet moment, or when
-/// one has waited [`MAX_MOVE_DELAY`].
+/// one has waited `max_delay`.
 async fn mover(
     lake: Lake,
     dir: PathBuf,
     shared: std::sync::Arc<Shared>,
     one_move: std::sync::Arc<tokio::sync::Mutex<()>>,
+    max_delay: Duration,
 ) {
     use std::sync::atomic::Ordering;
     while !shared.stopped.load(Ordering::Relaxed) {
@@ -403,7 +404,7 @@ async fn mover(
         };
         let now = Utc::now().timestamp_millis();
         let quiet = now - shared.last_append_ms.load(Ordering::Relaxed) >= QUIET.as_millis() as i64;
-        let overdue = now - sealed_at_ms(&path) >= MAX_MOVE_DELAY.as_millis() as i64;
+        let overdue = now - sealed_at_ms(&path) >= max_delay.as_millis() as i64;
         if !(quiet || overdue) {
             tokio::time::sleep(QUIET / 2).await;
             continue;

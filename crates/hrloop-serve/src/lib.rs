@@ -34,10 +34,14 @@ pub async fn start(
     let registry = hrloop_models::Registry::new(lake.store().clone());
     let live = Arc::new(live::LiveModels::new(&config.model, registry.clone()));
     live.refresh().await.map_err(|e| e.to_string())?;
-    let (log, _writer) =
-        decision_log::DecisionLog::open(lake.clone(), root.join("_wal"), Duration::from_millis(config.flush_ms))
-            .await
-            .map_err(|e| format!("decision log: {e}"))?;
+    let (log, _writer) = decision_log::DecisionLog::open(
+        lake.clone(),
+        root.join("_wal"),
+        Duration::from_millis(config.flush_ms),
+        Duration::from_millis(config.lake_max_delay_ms),
+    )
+    .await
+    .map_err(|e| format!("decision log: {e}"))?;
     let tokens = TokenStore::in_store(&root);
     let taxonomy = hrloop_ingest::Taxonomy::load(&config.taxonomy).map_err(|e| e.to_string())?;
     let outcomes_mapping =

@@ -44,6 +44,11 @@ pub struct Args {
     /// How often the KPIs at /metrics are recomputed from the store.
     #[arg(long, default_value_t = 60)]
     pub kpi_refresh_seconds: u64,
+    /// Logged decisions move from the write-ahead log into lake/decisions in the server's quiet
+    /// moments, and at the latest this many seconds after their segment closed (segments close
+    /// every 5 s). 0 moves them at once, whatever the load: fresher lake, less throughput.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub lake_max_delay_seconds: u64,
     /// Pipeline files, for the pipeline metrics at /metrics.
     #[arg(long = "pipelines-dir", default_value = "pipelines", value_name = "DIR")]
     pub pipelines_dir: std::path::PathBuf,
@@ -67,6 +72,7 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
         audit_rate: args.audit_rate,
         max_candidates: args.max_candidates,
         kpi_refresh_ms: args.kpi_refresh_seconds.max(1) * 1000,
+        lake_max_delay_ms: args.lake_max_delay_seconds * 1000,
         pipelines_dir: Some(args.pipelines_dir),
         ..ServeConfig::default()
     };

@@ -631,3 +631,66 @@ async fn matured_outcomes_flag_a_champion_whose_hires_do_worse_than_its_predeces
     let few = hrloop_models::rejudge::rejudge(&fx.lake, "m", now, 14, 0.05, 100).await.unwrap().unwrap();
     assert!(!few.champion_worse && few.finding.starts_with("not enough matured"), "{}", few.finding);
 }
+
+async fn decisions_in_lake(fx: &Fx) -> usize {
+    fx.lake.scan(Table::Decisions, Some(&["decision_id"])).await.map_or(0, |s| s.num_rows())
+}
+
+/// Poll until `want` rows are in lake/decisions (or `within` passes); returns what was seen.
+async fn wait_for_lake(fx: &Fx, want: usize, within: std::time::Duration) -> usize {
+    let until = std::time::Instant::now() + within;
+    loop {
+        let n = decisions_in_lake(fx).await;
+        if n >= want || std::time::Instant::now() > until {
+            return n;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logged_decisions_move_to_the_lake_in_a_quiet_moment_without_a_flush() {
+    let fx = fixture(ServeConfig::default()).await;
+    // The fixture seals hourly; this server seals every 200 ms and may wait up to an hour.
+    let fx = Fx {
+        state: hrloop_serve::start(
+            ServeConfig { flush_ms: 200, lake_max_delay_ms: 3_600_000, ..fx.state.config.clone() },
+            fx.lake.clone(),
+            Pseudonymiser::new(&[9u8; 32]).unwrap(),
+            Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap())),
+        )
+        .await
+        .unwrap(),
+        ..fx
+    };
+    let (s, _) = fx.rank("REQ-QUIET", 6).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(wait_for_lake(&fx, 6, std::time::Duration::from_secs(20)).await, 6, "moved once the server was quiet");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_constant_load_decisions_still_reach_the_lake_within_the_max_delay() {
+    let fx = fixture(ServeConfig::default()).await;
+    let fx = Fx {
+        state: hrloop_serve::start(
+            ServeConfig { flush_ms: 100, lake_max_delay_ms: 300, ..fx.state.config.clone() },
+            fx.lake.clone(),
+            Pseudonymiser::new(&[9u8; 32]).unwrap(),
+            Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap())),
+        )
+        .await
+        .unwrap(),
+        ..fx
+    };
+    // Never quiet for 100 ms: a ranking every few milliseconds until rows show up in the lake.
+    let started = std::time::Instant::now();
+    let mut ranked = 0;
+    while decisions_in_lake(&fx).await == 0 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "nothing moved under load");
+        let (s, _) = fx.rank(&format!("REQ-BUSY-{ranked}"), 2).await;
+        assert_eq!(s, StatusCode::OK);
+        ranked += 1;
+    }
+    fx.state.log.flush().await.unwrap();
+    assert_eq!(decisions_in_lake(&fx).await, ranked * 2, "everything, once, after a flush");
+}
