@@ -254,6 +254,7 @@ impl DecisionLog {
         root: PathBuf,
         flush_every: Duration,
         max_move_delay: Duration,
+        backlog: prometheus::Gauge,
     ) -> std::io::Result<(DecisionLog, tokio::task::JoinHandle<()>)> {
         move_abandoned(&lake, &root).await?;
         let dir = root.join(uuid::Uuid::new_v4().simple().to_string());
@@ -264,7 +265,7 @@ impl DecisionLog {
         let (tx, rx) = mpsc::channel::<Msg>(1024);
         let shared = std::sync::Arc::new(Shared::default());
         let one_move = std::sync::Arc::new(tokio::sync::Mutex::new(()));
-        tokio::spawn(mover(lake.clone(), dir.clone(), shared.clone(), one_move.clone(), max_move_delay));
+        tokio::spawn(mover(lake.clone(), dir.clone(), shared.clone(), one_move.clone(), max_move_delay, backlog));
         let handle = tokio::spawn(async move {
             // The lock lives as long as the writer: the process's claim on its log.
             let _lock = lock;
@@ -385,6 +386,7 @@ async fn mover(
     shared: std::sync::Arc<Shared>,
     one_move: std::sync::Arc<tokio::sync::Mutex<()>>,
     max_delay: Duration,
+    backlog: prometheus::Gauge,
 ) {
     use std::sync::atomic::Ordering;
     while !shared.stopped.load(Ordering::Relaxed) {
@@ -395,6 +397,7 @@ async fn mover(
                 None
             }
         };
+        backlog.set(oldest.as_ref().map_or(0.0, |p| (Utc::now().timestamp_millis() - sealed_at_ms(p)) as f64 / 1000.0));
         let Some(path) = oldest else {
             tokio::select! {
                 _ = shared.sealed.notified() => {}

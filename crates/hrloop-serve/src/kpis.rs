@@ -55,6 +55,12 @@ pub const CATALOG: &[MetricDoc] = &[
         &[],
         "Shadow scorings skipped because the challenger could not keep up (shadow work only uses idle CPU).",
     ),
+    doc(
+        "hrloop_decision_log_backlog_seconds",
+        GAUGE,
+        &[],
+        "Seconds since the oldest closed decision-log segment not yet moved into lake/decisions was closed (0: all moved). Moves wait for a quiet moment, at most --lake-max-delay-seconds.",
+    ),
     // HR KPIs.
     doc(
         "hrloop_time_to_hire_seconds",

@@ -34,11 +34,13 @@ pub async fn start(
     let registry = hrloop_models::Registry::new(lake.store().clone());
     let live = Arc::new(live::LiveModels::new(&config.model, registry.clone()));
     live.refresh().await.map_err(|e| e.to_string())?;
+    let metrics = metrics::Metrics::default();
     let (log, _writer) = decision_log::DecisionLog::open(
         lake.clone(),
         root.join("_wal"),
         Duration::from_millis(config.flush_ms),
         Duration::from_millis(config.lake_max_delay_ms),
+        metrics.log_backlog.clone(),
     )
     .await
     .map_err(|e| format!("decision log: {e}"))?;
@@ -48,7 +50,6 @@ pub async fn start(
         hrloop_ingest::ResolvedMapping::load(&config.outcomes_mapping, &taxonomy).map_err(|e| e.to_string())?;
     let feedback_mapping =
         hrloop_ingest::ResolvedMapping::load(&config.feedback_mapping, &taxonomy).map_err(|e| e.to_string())?;
-    let metrics = metrics::Metrics::default();
     let state = Arc::new(AppState {
         audit: audit_sink::AuditSink::start(lake.store().clone()),
         lake: lake.clone(),

@@ -16,6 +16,7 @@ pub struct Metrics {
     pub latency: HistogramVec,
     pub routes: IntCounterVec,
     pub shadow_dropped: prometheus::IntCounter,
+    pub log_backlog: prometheus::Gauge,
     /// KPIs computed from the store (see [`crate::kpis`]), replaced whole on each refresh.
     pub kpis: Arc<ArcSwap<Vec<MetricFamily>>>,
 }
@@ -46,15 +47,27 @@ impl Default for Metrics {
         let shadow_dropped =
             prometheus::IntCounter::new("hrloop_shadow_dropped_total", help("hrloop_shadow_dropped_total"))
                 .expect("valid metric");
+        let log_backlog =
+            prometheus::Gauge::new("hrloop_decision_log_backlog_seconds", help("hrloop_decision_log_backlog_seconds"))
+                .expect("valid metric");
         for m in [
             Box::new(shadow_dropped.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(log_backlog.clone()),
             Box::new(requests.clone()),
             Box::new(latency.clone()),
             Box::new(routes.clone()),
         ] {
             registry.register(m).expect("unique metric names");
         }
-        Self { registry, requests, latency, routes, shadow_dropped, kpis: Arc::new(ArcSwap::from_pointee(Vec::new())) }
+        Self {
+            registry,
+            requests,
+            latency,
+            routes,
+            shadow_dropped,
+            log_backlog,
+            kpis: Arc::new(ArcSwap::from_pointee(Vec::new())),
+        }
     }
 }
 
