@@ -104,8 +104,19 @@ fn parse_ms(v: &str) -> f64 {
 }
 
 fn wrk(url: &str, body: &Path, token: &str, seconds: u64) -> Result<Load> {
+    wrk_with(url, body, token, seconds, 16)
+}
+
+/// `wrk` with `connections` open connections (on at most two threads).
+fn wrk_with(url: &str, body: &Path, token: &str, seconds: u64, connections: u32) -> Result<Load> {
     let out = Command::new("wrk")
-        .args(["-t2", "-c16", &format!("-d{seconds}s"), "--latency", "-s"])
+        .args([
+            &format!("-t{}", connections.min(2)),
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+            "-s",
+        ])
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/rank.lua"))
         .arg(url)
         .env("HRLOOP_BENCH_BODY", body)
@@ -298,6 +309,13 @@ fn main() -> Result<()> {
     let fast = fast?;
     row("FastAPI + scikit-learn (2 workers, same model)", &fast);
 
+    // One request at a time: what a single ranking costs over parse-and-echo when nothing queues.
+    let echo_one = wrk_with(&format!("{ab_url}/v1/echo"), &body_path, &token, seconds / 2, 1)?;
+    row("hrloop parse-and-echo, 1 connection", &echo_one);
+    let rank_one = wrk_with(&format!("{ab_url}/v1/rank"), &body_path, &token, seconds / 2, 1)?;
+    row("hrloop /v1/rank A/B, 1 connection", &rank_one);
+    drain("1 connection", &ab_state)?;
+
     println!();
     println!(
         "logged decisions all in the lake (Parquet) after the load stopped: {} (each run's rows moved before the next run)",
@@ -318,6 +336,12 @@ fn main() -> Result<()> {
         verdict(overhead <= 0.30)
     );
     let shadow_p99 = shadow.p99_ms / ab.p99_ms - 1.0;
+    println!(
+        "  one request at a time: ranking p50 {:.2} ms vs echo {:.2} ms ({:+.0} %)",
+        rank_one.p50_ms,
+        echo_one.p50_ms,
+        (rank_one.p50_ms / echo_one.p50_ms - 1.0) * 100.0
+    );
     println!("shadow mode p99: {:+.0} % (target <= 10 %): {}", shadow_p99 * 100.0, verdict(shadow_p99 <= 0.10));
     println!(
         "swaps: {swaps_done} done, {} non-2xx responses during them (target 0): {}",

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::{Role, Tokens};
 use crate::config::{Mode, ServeConfig};
-use crate::decision_log::{Decision, DecisionLog, Scored};
+use crate::decision_log::{Decision, DecisionLog, Features as LoggedFeatures, Scored};
 use crate::live::{Live, LiveModels};
 use crate::metrics::Metrics;
 
@@ -412,7 +412,10 @@ async fn rank_inner(
     }
     let decision_id = uuid::Uuid::new_v4().to_string();
     let now = state.clock.now();
-    // The log borrows everything from the request: nothing is copied for it.
+    // The log borrows everything from the request: nothing is copied for it. Feature names are
+    // written once per ranking (the first candidate's), values per candidate.
+    let feature_names: Vec<Cow<str>> =
+        req.candidates[0].features.0.iter().map(|(k, _)| Cow::Borrowed(k.as_ref())).collect();
     let decision = Decision {
         decision_id: Cow::Borrowed(&decision_id),
         requisition_id: Cow::Borrowed(&req.requisition.id),
@@ -428,9 +431,10 @@ async fn rank_inner(
                 score: scores[i],
                 route: Cow::Borrowed(Reason::logged(routes[i])),
                 shadow_score: None,
-                features: Cow::Borrowed(&req.candidates[i].features.0),
+                features: LoggedFeatures::of(&feature_names, &req.candidates[i].features.0),
             })
             .collect(),
+        feature_names: feature_names.clone(),
     };
     state
         .log

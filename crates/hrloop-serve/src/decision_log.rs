@@ -46,7 +46,92 @@ pub struct Decision<'a> {
     pub arm: Cow<'a, str>,
     /// For shadow scores: the version that served the ranking.
     pub shadow_version: Option<Cow<'a, str>>,
+    /// The feature names of candidates logged as [`Features::Values`], written once.
+    pub feature_names: Vec<Cow<'a, str>>,
     pub candidates: Vec<Scored<'a>>,
+}
+
+/// A candidate's features as served (`None`: sent as null, not logged in the lake).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Features<'a> {
+    /// Values in the order of the decision's `feature_names`: the usual case, as an ATS sends
+    /// the same features for every candidate (names are most of a log's bytes otherwise).
+    Values(Values<'a>),
+    /// Names and values, for a candidate whose feature names differ from the shared ones.
+    Named(#[serde(borrow)] Cow<'a, [(Cow<'a, str>, Option<f64>)]>),
+}
+
+impl<'a> Features<'a> {
+    /// How a request's `given` features are logged against the shared `names`.
+    pub fn of(names: &[Cow<'_, str>], given: &'a [(Cow<'a, str>, Option<f64>)]) -> Features<'a> {
+        if names.len() == given.len() && names.iter().zip(given).all(|(n, (k, _))| n == k) {
+            Features::Values(Values::Request(given))
+        } else {
+            Features::Named(Cow::Borrowed(given))
+        }
+    }
+
+    /// Name and value of each feature.
+    fn pairs<'s>(&'s self, names: &'s [Cow<'s, str>]) -> Box<dyn Iterator<Item = (&'s str, Option<f64>)> + 's> {
+        match self {
+            Features::Values(v) => Box::new(names.iter().map(|n| n.as_ref()).zip(v.iter())),
+            Features::Named(list) => Box::new(list.iter().map(|(k, v)| (k.as_ref(), *v))),
+        }
+    }
+
+    fn into_owned(self) -> Features<'static> {
+        match self {
+            Features::Values(v) => Features::Values(Values::Read(v.iter().collect())),
+            Features::Named(list) => Features::Named(Cow::Owned(
+                list.into_owned().into_iter().map(|(k, v)| (Cow::Owned(k.into_owned()), v)).collect(),
+            )),
+        }
+    }
+}
+
+/// Feature values without their names: borrowed from the request (whose names are skipped when
+/// written) or read back from the log.
+#[derive(Debug, Clone)]
+pub enum Values<'a> {
+    Request(&'a [(Cow<'a, str>, Option<f64>)]),
+    Read(Vec<Option<f64>>),
+}
+
+impl Values<'_> {
+    pub fn iter(&self) -> impl Iterator<Item = Option<f64>> + '_ {
+        let (request, read) = match self {
+            Values::Request(r) => (Some(r.iter().map(|(_, v)| *v)), None),
+            Values::Read(v) => (None, Some(v.iter().copied())),
+        };
+        request.into_iter().flatten().chain(read.into_iter().flatten())
+    }
+}
+
+impl PartialEq for Values<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Serialize for Values<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let len = match self {
+            Values::Request(r) => r.len(),
+            Values::Read(v) => v.len(),
+        };
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(len))?;
+        for v in self.iter() {
+            seq.serialize_element(&v)?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Values<'_> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Values::Read(Vec::deserialize(d)?))
+    }
 }
 
 /// One scored candidate of a [`Decision`].
@@ -61,8 +146,8 @@ pub struct Scored<'a> {
     pub route: Cow<'a, str>,
     /// For shadow scores: the serving model's score.
     pub shadow_score: Option<f64>,
-    /// The features as served (`None`: sent as null, not logged in the lake).
-    pub features: Cow<'a, [(Cow<'a, str>, Option<f64>)]>,
+    #[serde(borrow)]
+    pub features: Features<'a>,
 }
 
 impl Decision<'_> {
@@ -71,13 +156,21 @@ impl Decision<'_> {
     fn into_values(self) -> impl Iterator<Item = Vec<Value>> {
         let decided_at = DateTime::from_timestamp_micros(self.decided_at_us).unwrap_or_default();
         let Decision {
-            decision_id, requisition_id, job_family, model_version, arm, shadow_version, candidates, ..
+            decision_id,
+            requisition_id,
+            job_family,
+            model_version,
+            arm,
+            shadow_version,
+            feature_names,
+            candidates,
+            ..
         } = self;
-        let shared = (decision_id, requisition_id, job_family, model_version, arm, shadow_version);
+        let shared = (decision_id, requisition_id, job_family, model_version, arm, shadow_version, feature_names);
         candidates.into_iter().map(move |c| {
-            let (decision_id, requisition_id, job_family, model_version, arm, shadow_version) = &shared;
+            let (decision_id, requisition_id, job_family, model_version, arm, shadow_version, names) = &shared;
             let mut features: Vec<(String, f64)> =
-                c.features.into_owned().into_iter().filter_map(|(k, v)| v.map(|x| (k.into_owned(), x))).collect();
+                c.features.pairs(names).filter_map(|(k, v)| v.map(|x| (k.to_string(), x))).collect();
             features.sort_by(|a, b| a.0.cmp(&b.0));
             features.dedup_by(|later, earlier| {
                 let same = later.0 == earlier.0;
@@ -109,7 +202,12 @@ impl Decision<'_> {
 
     /// The decision as one frame of the log.
     pub fn frame(&self) -> Result<Vec<u8>, String> {
-        let guess = 64 + self.candidates.iter().map(|c| 48 + c.features.len() * 24).sum::<usize>();
+        let width = |f: &Features<'_>| match f {
+            Features::Values(v) => v.iter().count() * 9,
+            Features::Named(list) => list.len() * 24,
+        };
+        let guess =
+            64 + self.feature_names.len() * 16 + self.candidates.iter().map(|c| 48 + width(&c.features)).sum::<usize>();
         let mut buf = Vec::with_capacity(guess);
         buf.extend_from_slice(&[0; 8]);
         let mut buf = postcard::to_extend(self, buf).map_err(|e| e.to_string())?;
@@ -148,12 +246,13 @@ impl From<LegacyRow> for Decision<'static> {
             model_version: r.model_version.into(),
             arm: r.arm.into(),
             shadow_version: r.shadow_version.map(Cow::Owned),
+            feature_names: Vec::new(),
             candidates: vec![Scored {
                 candidate_id: r.candidate_id.into(),
                 score: r.score,
                 route: r.route.into(),
                 shadow_score: r.shadow_score,
-                features: r.features.into_iter().map(|(k, v)| (Cow::Owned(k), Some(v))).collect(),
+                features: Features::Named(r.features.into_iter().map(|(k, v)| (Cow::Owned(k), Some(v))).collect()),
             }],
         }
     }
@@ -200,6 +299,7 @@ impl Decision<'_> {
             model_version: Cow::Owned(self.model_version.into_owned()),
             arm: Cow::Owned(self.arm.into_owned()),
             shadow_version: self.shadow_version.map(|v| Cow::Owned(v.into_owned())),
+            feature_names: self.feature_names.into_iter().map(|n| Cow::Owned(n.into_owned())).collect(),
             candidates: self
                 .candidates
                 .into_iter()
@@ -208,9 +308,7 @@ impl Decision<'_> {
                     score: c.score,
                     route: Cow::Owned(c.route.into_owned()),
                     shadow_score: c.shadow_score,
-                    features: Cow::Owned(
-                        c.features.into_owned().into_iter().map(|(k, v)| (Cow::Owned(k.into_owned()), v)).collect(),
-                    ),
+                    features: c.features.into_owned(),
                 })
                 .collect(),
         }
@@ -567,13 +665,21 @@ mod tests {
             model_version: "m/v1".into(),
             arm: "champion".into(),
             shadow_version: None,
+            feature_names: vec!["x".into(), "y".into()],
             candidates: (0..candidates)
                 .map(|i| Scored {
                     candidate_id: Cow::Owned(format!("p{i:032x}")),
                     score: 0.5 + i as f64 / 100.0,
                     route: "auto".into(),
                     shadow_score: None,
-                    features: vec![("x".into(), Some(i as f64)), ("y".into(), None), ("x".into(), Some(9.0))].into(),
+                    // Odd candidates have their own names; even ones share the decision's.
+                    features: if i % 2 == 1 {
+                        Features::Named(
+                            vec![("x".into(), Some(i as f64)), ("y".into(), None), ("x".into(), Some(9.0))].into(),
+                        )
+                    } else {
+                        Features::Values(Values::Read(vec![Some(i as f64), Some(0.5)]))
+                    },
                 })
                 .collect(),
         }
@@ -602,6 +708,7 @@ mod tests {
     fn lake_rows_keep_the_last_of_a_repeated_feature_and_drop_nulls() {
         let rows: Vec<Vec<Value>> = decision("d1", 2).into_values().collect();
         assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0][8], Value::FloatMap(vec![("x".into(), 0.0), ("y".into(), 0.5)]));
         assert_eq!(rows[1][8], Value::FloatMap(vec![("x".into(), 9.0)]));
         assert_eq!(rows[1][9], Value::Str("d1".into()));
         assert_eq!(rows[1][3], Value::Timestamp(DateTime::from_timestamp_micros(1_767_225_600_000_000).unwrap()));
@@ -613,7 +720,49 @@ mod tests {
         let seg = format!("{line}\n{line}\n{{\"decision_id\":\"torn");
         let read = read_segment(seg.as_bytes());
         assert_eq!(read.len(), 2);
-        assert_eq!(read[0].candidates[0].features.as_ref(), &[(Cow::Borrowed("x"), Some(1.5))]);
+        assert_eq!(read[0].candidates[0].features, Features::Named(vec![(Cow::Borrowed("x"), Some(1.5))].into()));
         assert_eq!(read[0].decided_at_us, 1_767_225_600_000_000);
+    }
+}
+
+#[cfg(test)]
+mod shared_names {
+    use super::*;
+
+    #[test]
+    fn request_features_are_logged_as_values_when_their_names_match_and_read_back_alike() {
+        let names: Vec<Cow<str>> = vec!["a".into(), "b".into()];
+        let same: Vec<(Cow<str>, Option<f64>)> = vec![("a".into(), Some(1.0)), ("b".into(), None)];
+        let other: Vec<(Cow<str>, Option<f64>)> = vec![("b".into(), Some(2.0)), ("a".into(), Some(3.0))];
+        let d = Decision {
+            decision_id: "d".into(),
+            requisition_id: "r".into(),
+            job_family: "sales".into(),
+            decided_at_us: 0,
+            model_version: "m/v1".into(),
+            arm: "champion".into(),
+            shadow_version: None,
+            feature_names: names.clone(),
+            candidates: [&same, &other]
+                .iter()
+                .enumerate()
+                .map(|(i, f)| Scored {
+                    candidate_id: format!("p{i}").into(),
+                    score: 0.5,
+                    route: "auto".into(),
+                    shadow_score: None,
+                    features: Features::of(&names, f),
+                })
+                .collect(),
+        };
+        assert!(matches!(d.candidates[0].features, Features::Values(_)));
+        assert!(matches!(d.candidates[1].features, Features::Named(_)), "other order: names kept");
+        let mut seg = MAGIC.to_vec();
+        seg.extend(d.frame().unwrap());
+        let back = read_segment(&seg);
+        assert_eq!(back, vec![d.clone().into_owned()]);
+        let rows: Vec<Vec<Value>> = back.into_iter().flat_map(Decision::into_values).collect();
+        assert_eq!(rows[0][8], Value::FloatMap(vec![("a".into(), 1.0)]));
+        assert_eq!(rows[1][8], Value::FloatMap(vec![("a".into(), 3.0), ("b".into(), 2.0)]));
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 
 use crate::api::RankRequest;
-use crate::decision_log::{Decision, DecisionLog, Scored};
+use crate::decision_log::{Decision, DecisionLog, Features, Scored};
 use crate::live::Loaded;
 
 /// Jobs waiting at most; beyond this the newest is dropped.
@@ -83,6 +83,7 @@ fn work(rx: Receiver<ShadowJob>, log: DecisionLog, handle: tokio::runtime::Handl
             model_version: Cow::Borrowed(ch.id()),
             arm: Cow::Borrowed("shadow"),
             shadow_version: Some(Cow::Borrowed(&job.served_by)),
+            feature_names: Vec::new(),
             candidates: scores
                 .into_iter()
                 .enumerate()
@@ -91,7 +92,7 @@ fn work(rx: Receiver<ShadowJob>, log: DecisionLog, handle: tokio::runtime::Handl
                     score: ch.calibrated(p),
                     route: Cow::Borrowed(job.routes[i]),
                     shadow_score: Some(job.scores[i]),
-                    features: Cow::Borrowed(&[]),
+                    features: Features::Named(Cow::Borrowed(&[])),
                 })
                 .collect(),
         };

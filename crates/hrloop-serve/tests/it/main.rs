@@ -279,7 +279,9 @@ async fn acknowledged_decisions_reach_the_lake_pseudonymised() {
     assert_eq!(logged.len(), 1, "one frame per ranking");
     assert_eq!(logged[0].candidates.len(), 7);
     assert_eq!(logged[0].requisition_id, "REQ-LOG");
-    assert!(logged[0].candidates.iter().all(|c| c.candidate_id.starts_with('p') && !c.features.is_empty()));
+    assert_eq!(logged[0].feature_names.len(), 3, "names once per ranking");
+    assert!(logged[0].candidates.iter().all(|c| c.candidate_id.starts_with('p')
+        && matches!(&c.features, hrloop_serve::decision_log::Features::Values(v) if v.iter().count() == 3)));
     assert!(!String::from_utf8_lossy(&wal).contains("REQ-LOG-C0"), "raw candidate ids never reach the log");
     fx.state.log.flush().await.unwrap();
     let scan =
