@@ -393,7 +393,14 @@ async fn rank_inner(
         } else {
             None
         });
-        explanations.push(effects.into_iter().map(|e| serving.model.sentence(&row, e)).collect::<Vec<String>>());
+        // A reason that moved the score by less than half a percentage point would read "by 0.00".
+        explanations.push(
+            effects
+                .into_iter()
+                .filter(|e| e.effect.abs() >= 0.005)
+                .map(|e| serving.model.sentence(&row, e))
+                .collect::<Vec<String>>(),
+        );
         scores.push(p);
         pseudonyms.push(state.pseudo.pseudonym("candidate", &c.id));
     }

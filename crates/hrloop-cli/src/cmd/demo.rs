@@ -21,8 +21,9 @@ pub struct Args {
     /// Months of history.
     #[arg(long, default_value_t = 24)]
     pub months: u32,
-    /// Open positions per month.
-    #[arg(long, default_value_t = 30)]
+    /// Open positions per month (90: enough matured 12-month outcomes for a model that passes
+    /// its gates; fewer is quicker but the 12-month models then have too little to learn from).
+    #[arg(long, default_value_t = 90)]
     pub requisitions_per_month: u32,
     /// Folder with the mappings for the simulated exports.
     #[arg(long, default_value = "data/mappings", value_name = "DIR")]

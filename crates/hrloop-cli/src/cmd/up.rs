@@ -75,7 +75,7 @@ async fn seed(global: &Global, model: &str) -> Result<()> {
         let args = demo::Args {
             seed: 7,
             months: 24,
-            requisitions_per_month: 30,
+            requisitions_per_month: 90,
             mappings: "data/mappings".into(),
             json: true,
         };
