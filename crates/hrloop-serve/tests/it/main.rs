@@ -640,6 +640,43 @@ async fn matured_outcomes_flag_a_champion_whose_hires_do_worse_than_its_predeces
     // Too few hires to compare: no flag.
     let few = hrloop_models::rejudge::rejudge(&fx.lake, "m", now, 14, 0.05, 100).await.unwrap().unwrap();
     assert!(!few.champion_worse && few.finding.starts_with("not enough matured"), "{}", few.finding);
+
+    // The scheduler's re-judging step with `act = true` rolls the champion back to its
+    // predecessor, with the finding as the reason, and says so in the changelog.
+    let pipeline = hrloop_scheduler::Pipeline::parse(
+        "format_version = 1\nname = \"rejudge\"\n[trigger]\ncron = \"0 6 * * *\"\n\
+         [[step]]\nkind = \"rejudge\"\nmodel = \"m\"\nact = true\nmin_hires = 30\n",
+        std::path::Path::new("rejudge.toml"),
+    )
+    .unwrap();
+    let clock = Arc::new(ManualClock::new(now));
+    let steps = hrloop_scheduler::LoopSteps {
+        lake: fx.lake.clone(),
+        pseudo: None,
+        taxonomy: tax,
+        clock: clock.clone(),
+        base: data.join(".."),
+        prometheus_url: None,
+        http: hrloop_scheduler::steps::HttpClient::new(),
+    };
+    let scheduler = hrloop_scheduler::Scheduler::new(fx.lake.clone(), vec![pipeline], steps, clock.clone());
+    let run = scheduler.run_now("rejudge").await.unwrap();
+    assert_eq!(run.status, hrloop_scheduler::Status::Succeeded, "{:?}", run.error);
+    assert!(run.steps[0].summary.ends_with("rolled back to v1"), "{}", run.steps[0].summary);
+    assert_eq!(fx.registry.state("m").await.unwrap().champion.as_deref(), Some("v1"));
+    let last = fx.registry.changelog("m").await.unwrap().pop().unwrap();
+    assert_eq!((last.change.as_str(), last.to_version.as_deref()), ("rollback", Some("v1")));
+    assert!(last.summary.contains("replaced by the earlier v1"), "{}", last.summary);
+    // The server follows: the next ranking comes from v1.
+    fx.state.live.refresh().await.unwrap();
+    let (_, v) = fx.rank("AFTER-ROLLBACK", 3).await;
+    assert_eq!(v["model_version"], "m/v1");
+    // Judged again a day later, v1 (now champion, no predecessor of its own) is not flagged, and
+    // nothing moves.
+    clock.advance(chrono::Duration::days(1));
+    let again = scheduler.run_now("rejudge").await.unwrap();
+    assert!(!again.steps[0].summary.contains("rolled back"), "{}", again.steps[0].summary);
+    assert_eq!(fx.registry.state("m").await.unwrap().champion.as_deref(), Some("v1"));
 }
 
 async fn decisions_in_lake(fx: &Fx) -> usize {
