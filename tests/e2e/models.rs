@@ -28,6 +28,33 @@ fn train_promote_rollback_with_reasons_and_refuse_protected_features() {
         "intersections"
     );
 
+    // Re-weighting through a pipeline's train step: the card says how, and the gender × outcome
+    // cells of the weighted training rows are independent.
+    let dir_p = dir.path().join("pipelines");
+    std::fs::create_dir_all(&dir_p).unwrap();
+    std::fs::write(
+        dir_p.join("reweigh.toml"),
+        "format_version = 1\nname = \"reweigh\"\n[trigger]\ncron = \"0 4 1 * *\"\n[[step]]\nkind = \"train\"\n\
+         model = \"models/success6m_logistic.toml\"\n\
+         weighting = { recency_half_life_days = 365, reweigh = \"gender\" }\n",
+    )
+    .unwrap();
+    let run = json(&run_ok(
+        hrloop(&store).args(now).args(["pipelines", "run", "reweigh", "--json"]).arg("--pipelines").arg(&dir_p),
+    ));
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let summary = run["steps"][0]["summary"].as_str().unwrap();
+    assert!(summary.contains("re-weighted: worth"), "{summary}");
+    let version = run["steps"][0]["outputs"]["version"].as_str().unwrap();
+    let weighted =
+        json(&run_ok(hrloop(&store).args(["models", "show", &format!("success6m_logistic/{version}"), "--json"])));
+    let w = &weighted["weighting"];
+    assert_eq!(w["spec"]["reweigh"], "gender", "{w}");
+    let cells = w["cells"].as_object().unwrap();
+    assert!(cells.len() >= 4 && cells.keys().any(|k| k.ends_with("/ no success")), "{cells:?}");
+    assert!(w["effective_rows"].as_f64().unwrap() < weighted["rows"]["train"].as_f64().unwrap(), "{w}");
+    assert!(weighted["metrics"]["roc_auc"].as_f64().unwrap() > 0.55, "still a model: {}", weighted["metrics"]);
+
     let forest =
         json(&run_ok(hrloop(&store).args(now).args(["train", "--model", "models/success12m_forest.toml", "--json"])));
     assert_eq!(forest["name"], "success12m_forest");

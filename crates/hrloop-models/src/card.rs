@@ -97,6 +97,9 @@ pub struct ModelCard {
     pub metrics: Metrics,
     pub fairness: Vec<FairnessResult>,
     pub gates: GateResult,
+    /// How training rows were weighted, when the spec asked for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weighting: Option<crate::weighting::WeightingReport>,
 }
 
 impl ModelCard {
@@ -119,6 +122,7 @@ impl ModelCard {
             metrics: Metrics::default(),
             fairness: Vec::new(),
             gates: GateResult::default(),
+            weighting: None,
         }
     }
 }

@@ -52,6 +52,8 @@ pub type Reported = BTreeMap<Milestone, (bool, Option<i64>)>;
 /// A hire with features and a known label.
 #[derive(Debug, Clone)]
 pub struct Example {
+    /// Pseudonym of the candidate who was hired.
+    pub candidate: String,
     pub raw: RawFeatures,
     pub label: bool,
     pub hire_date: NaiveDate,
@@ -210,6 +212,7 @@ impl LakeData {
                 continue;
             };
             examples.push(Example {
+                candidate: hire.candidate.clone(),
                 raw: a.raw.clone(),
                 label: value,
                 hire_date: hire.hire_date,

@@ -15,6 +15,7 @@ pub mod spec;
 pub mod stats;
 pub mod train;
 pub mod validity;
+pub mod weighting;
 
 pub use card::ModelCard;
 pub use error::{Error, Result};

@@ -80,6 +80,20 @@ impl Estimator {
         y: &[bool],
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Estimator> {
+        Self::fit_weighted(algorithm, x, y, None, progress)
+    }
+
+    /// [`Estimator::fit_with_progress`] with a weight per row (see [`crate::weighting`]): the
+    /// logistic regression learns from a systematic resample with four draws per row on average
+    /// (its L2 penalty scaled alike, so weights of 1 mean the same model), the forest's
+    /// bootstraps draw rows in proportion to their weights.
+    pub fn fit_weighted(
+        algorithm: &Algorithm,
+        x: &[Vec<f64>],
+        y: &[bool],
+        weights: Option<&[f64]>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Estimator> {
         let positives = y.iter().filter(|&&b| b).count();
         if positives == 0 || positives == y.len() {
             return Err(Error::NotEnoughData(format!("all {} labelled rows have the same outcome", y.len())));
@@ -88,17 +102,22 @@ impl Estimator {
         match algorithm {
             Algorithm::LogisticRegression { l2, max_iterations } => {
                 use linfa::prelude::{Dataset, Fit};
-                let flat: Vec<f64> = x.iter().flatten().copied().collect();
-                let records = ndarray::Array2::from_shape_vec((x.len(), cols), flat)
+                const DRAWS_PER_ROW: usize = 4;
+                let (rows, l2) = match weights {
+                    Some(w) => (crate::weighting::systematic_resample(w, DRAWS_PER_ROW), l2 * DRAWS_PER_ROW as f64),
+                    None => ((0..x.len()).collect(), *l2),
+                };
+                let flat: Vec<f64> = rows.iter().flat_map(|&r| x[r].iter().copied()).collect();
+                let records = ndarray::Array2::from_shape_vec((rows.len(), cols), flat)
                     .map_err(|e| Error::Training(e.to_string()))?;
-                let targets = ndarray::Array1::from_vec(y.to_vec());
+                let targets = ndarray::Array1::from_vec(rows.iter().map(|&r| y[r]).collect());
                 // linfa's loss is a sum over rows, so its gradient grows with n; a tolerance per
                 // row (as scikit-learn's averaged loss uses) stops it once converged instead of
                 // running every allowed iteration.
                 let fitted = linfa_logistic::LogisticRegression::default()
-                    .alpha(*l2)
+                    .alpha(l2)
                     .max_iterations(*max_iterations)
-                    .gradient_tolerance(1e-4 * x.len() as f64)
+                    .gradient_tolerance(1e-4 * rows.len() as f64)
                     .fit(&Dataset::new(records, targets))
                     .map_err(|e| Error::Training(e.to_string()))?;
                 // linfa's probabilities are for its "positive" label; make ours P(success).
@@ -115,9 +134,29 @@ impl Estimator {
                     .with_max_depth(*max_depth)
                     .with_min_samples_leaf(*min_samples_leaf);
                 let mut out = Vec::with_capacity(*trees as usize);
+                // Cumulative weights for weighted bootstrap draws.
+                let cumulative: Option<Vec<f64>> = weights.map(|w| {
+                    w.iter()
+                        .scan(0.0, |acc, v| {
+                            *acc += v;
+                            Some(*acc)
+                        })
+                        .collect()
+                });
                 for t in 0..*trees {
                     progress(t as usize, *trees as usize);
-                    let rows: Vec<usize> = (0..x.len()).map(|_| rng.below(x.len())).collect();
+                    let rows: Vec<usize> = match &cumulative {
+                        Some(c) => {
+                            let total = c.last().copied().unwrap_or(0.0);
+                            (0..x.len())
+                                .map(|_| {
+                                    let u = (rng.next() >> 11) as f64 / (1u64 << 53) as f64 * total;
+                                    c.partition_point(|&v| v <= u).min(x.len() - 1)
+                                })
+                                .collect()
+                        }
+                        None => (0..x.len()).map(|_| rng.below(x.len())).collect(),
+                    };
                     let mut columns: Vec<usize> = (0..cols).collect();
                     for i in 0..per_tree {
                         let j = i + rng.below(cols - i);
@@ -365,6 +404,41 @@ mod tests {
             Estimator::fit(&Algorithm::LogisticRegression { l2: 1.0, max_iterations: 10 }, &x, &vec![true; x.len()])
                 .is_err()
         );
+    }
+}
+
+#[cfg(test)]
+mod weighted_tests {
+    use super::*;
+
+    #[test]
+    fn weights_decide_which_rows_a_model_learns_from() {
+        // The first 600 rows follow one rule (feature 0), the last 600 another (feature 1).
+        let mut rng = SplitMix(11);
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for i in 0..1200 {
+            let a = (rng.below(1000) as f64 / 500.0) - 1.0;
+            let b = (rng.below(1000) as f64 / 500.0) - 1.0;
+            x.push(vec![a, b]);
+            y.push(if i < 600 { a > 0.0 } else { b > 0.0 });
+        }
+        let new = 600..1200;
+        let recent: Vec<f64> = (0..1200).map(|i| if new.contains(&i) { 1.9 } else { 0.1 }).collect();
+        for algo in [
+            Algorithm::LogisticRegression { l2: 0.01, max_iterations: 200 },
+            Algorithm::RandomForest { trees: 30, max_depth: 6, min_samples_leaf: 5, seed: 1 },
+        ] {
+            let auc_on_new_rule = |w: Option<&[f64]>| {
+                let est = Estimator::fit_weighted(&algo, &x, &y, w, &mut |_, _| {}).unwrap();
+                let p = est.predict(&x[new.clone()]).unwrap();
+                crate::metrics::roc_auc(&y[new.clone()], &p).unwrap()
+            };
+            let (plain, weighted) = (auc_on_new_rule(None), auc_on_new_rule(Some(&recent)));
+            assert!(weighted > plain + 0.05, "{algo:?}: weighted {weighted:.3} vs plain {plain:.3}");
+            // Equal weights are the plain model's data again.
+            let ones = vec![1.0; x.len()];
+            assert!((auc_on_new_rule(Some(&ones)) - plain).abs() < 0.03, "{algo:?}");
+        }
     }
 }
 

@@ -45,6 +45,9 @@ pub struct ModelSpec {
     pub gates: Gates,
     #[serde(default)]
     pub fairness: FairnessSpec,
+    /// Training-row weights (recency, reweighing); none: every hire counts once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weighting: Option<crate::weighting::WeightingSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -88,8 +88,26 @@ pub async fn train_with_progress(
     let pipeline = FeaturePipeline::fit(&spec.features, &train_raw);
     let x: Vec<Vec<f64>> = train_raw.iter().map(|r| pipeline.transform(r)).collect();
     let y: Vec<bool> = train.iter().map(|e| e.label).collect();
+    let (weights, weighting) = match &spec.weighting {
+        Some(w) => {
+            let attrs = match &w.reweigh {
+                Some(_) => protected_attributes(lake).await?,
+                None => HashMap::new(),
+            };
+            let groups: Vec<Option<&str>> = train
+                .iter()
+                .map(|e| {
+                    w.reweigh.as_ref().and_then(|a| attrs.get(&e.candidate).and_then(|m| m.get(a)).map(String::as_str))
+                })
+                .collect();
+            let dates: Vec<chrono::NaiveDate> = train.iter().map(|e| e.hire_date).collect();
+            let (weights, report) = crate::weighting::weights(w, &dates, &y, &groups);
+            (Some(weights), Some(report))
+        }
+        None => (None, None),
+    };
     tracing::info!(model = %spec.name, rows = x.len(), columns = pipeline.columns().len(), "training");
-    let estimator = Estimator::fit_with_progress(&spec.algorithm, &x, &y, progress)?;
+    let estimator = Estimator::fit_weighted(&spec.algorithm, &x, &y, weights.as_deref(), progress)?;
     let model = TrainedModel { pipeline, estimator };
 
     // Evaluation on the holdout.
@@ -155,6 +173,7 @@ pub async fn train_with_progress(
         metrics,
         fairness,
         gates,
+        weighting,
     };
     let artifact = serde_json::to_vec(&model).map_err(|e| Error::Training(e.to_string()))?;
     let version = registry.register(&spec.name, artifact.into(), card.clone()).await?;
@@ -162,15 +181,8 @@ pub async fn train_with_progress(
     Ok(Trained { version, card })
 }
 
-/// Selection rates in the model's top k per holdout requisition, per group and per pair of
-/// attributes, with the adverse impact ratio over groups of sufficient size.
-async fn fairness(
-    lake: &Lake,
-    spec: &ModelSpec,
-    model: &TrainedModel,
-    applicants: &[Applicant],
-    requisitions: &[String],
-) -> Result<Vec<FairnessResult>> {
+/// Protected attributes by candidate pseudonym (measured and used for weights, never inputs).
+async fn protected_attributes(lake: &Lake) -> Result<HashMap<String, BTreeMap<String, String>>> {
     let protected = lake.scan(Table::ProtectedAttributes, Some(&["candidate_id", "attributes"])).await?;
     let mut attrs: HashMap<String, BTreeMap<String, String>> = HashMap::new();
     for b in &protected.batches {
@@ -183,6 +195,19 @@ async fn fairness(
             attrs.insert(cand.value(i).to_string(), m);
         }
     }
+    Ok(attrs)
+}
+
+/// Selection rates in the model's top k per holdout requisition, per group and per pair of
+/// attributes, with the adverse impact ratio over groups of sufficient size.
+async fn fairness(
+    lake: &Lake,
+    spec: &ModelSpec,
+    model: &TrainedModel,
+    applicants: &[Applicant],
+    requisitions: &[String],
+) -> Result<Vec<FairnessResult>> {
+    let attrs = protected_attributes(lake).await?;
     let wanted: std::collections::HashSet<&str> = requisitions.iter().map(String::as_str).collect();
     let mut per_req: BTreeMap<&str, Vec<&Applicant>> = BTreeMap::new();
     for a in applicants.iter().filter(|a| wanted.contains(a.requisition.as_str())) {

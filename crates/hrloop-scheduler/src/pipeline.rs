@@ -132,7 +132,12 @@ pub enum Step {
         fail_below_target: bool,
     },
     /// Train a model spec and register the version (its card holds metrics, fairness, gates).
-    Train { model: PathBuf },
+    /// `weighting` (re-weighting) replaces the spec's own training-row weights for this run.
+    Train {
+        model: PathBuf,
+        #[serde(default)]
+        weighting: Option<hrloop_models::weighting::WeightingSpec>,
+    },
     /// Stop here (successfully) unless the version trained in this run passed its gates.
     Gate,
     /// Make the version trained in this run the challenger (20 % A/B or shadow). A running

@@ -51,7 +51,7 @@ impl StepRunner for LoopSteps {
         match step {
             Step::IngestInbox { source, mapping } => self.ingest_inbox(source, mapping).await,
             Step::Validate { fail_below_target } => self.validate(ctx, *fail_below_target).await,
-            Step::Train { model } => self.train(ctx, model, &actor).await,
+            Step::Train { model, weighting } => self.train(ctx, model, weighting.as_ref(), &actor).await,
             Step::Gate => gate(ctx),
             Step::StartExperiment { replace_running } => self.start_experiment(ctx, *replace_running, &actor).await,
             Step::AnalyseExperiment { model, act, policy, prometheus_url, guardrails } => {
@@ -194,8 +194,17 @@ impl LoopSteps {
         Ok(StepOutput { summary, outputs: serde_json::json!({"below_target": below}), stop: false })
     }
 
-    async fn train(&self, ctx: &StepContext<'_>, model: &Path, actor: &str) -> StepResult {
-        let spec = ModelSpec::load(&self.base.join(model)).map_err(err)?;
+    async fn train(
+        &self,
+        ctx: &StepContext<'_>,
+        model: &Path,
+        weighting: Option<&hrloop_models::weighting::WeightingSpec>,
+        actor: &str,
+    ) -> StepResult {
+        let mut spec = ModelSpec::load(&self.base.join(model)).map_err(err)?;
+        if let Some(w) = weighting {
+            spec.weighting = Some(w.clone());
+        }
         let registry = Registry::new(self.lake.store().clone());
         let opts = TrainOptions { now: ctx.now, actor: actor.into(), grace_days: GRACE_DAYS };
         match hrloop_models::train(&self.lake, &registry, &spec, &opts).await {
@@ -203,11 +212,15 @@ impl LoopSteps {
                 let c = &t.card;
                 Ok(StepOutput {
                     summary: format!(
-                        "trained {}/{}: holdout AUC {}, {} training rows; gates {}",
+                        "trained {}/{}: holdout AUC {}, {} training rows{}; gates {}",
                         c.name,
                         t.version,
                         c.metrics.roc_auc.map_or("n/a".into(), |a| format!("{a:.3}")),
                         c.rows.train,
+                        c.weighting.as_ref().map_or(String::new(), |w| format!(
+                            " (re-weighted: worth {:.0} equally weighted rows)",
+                            w.effective_rows
+                        )),
                         if c.gates.passed {
                             "passed".to_string()
                         } else {

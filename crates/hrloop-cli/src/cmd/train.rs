@@ -46,6 +46,23 @@ pub fn render_card(card: &ModelCard) -> String {
         "excluded: {} not yet due, {} missing outcome, {} without features\n",
         card.rows.excluded_not_due, card.rows.excluded_missing_outcome, card.rows.excluded_no_features
     ));
+    if let Some(w) = &card.weighting {
+        let mut how = Vec::new();
+        if let Some(h) = w.spec.recency_half_life_days {
+            how.push(format!("a hire's weight halves every {h:.0} days"));
+        }
+        if let Some(a) = &w.spec.reweigh {
+            let cells: Vec<String> = w.cells.iter().map(|(c, f)| format!("{c} ×{f:.2}")).collect();
+            how.push(format!("reweighed by {a} ({}; {} rows without it)", cells.join(", "), w.rows_without_group));
+        }
+        out.push_str(&format!(
+            "weighting: {}; worth {:.0} equally weighted rows (weights {:.2}–{:.2})\n",
+            how.join("; "),
+            w.effective_rows,
+            w.min_weight,
+            w.max_weight
+        ));
+    }
     let mut t = TextTable::new();
     t.load_style(UTF8_FULL_CONDENSED);
     t.set_header(vec!["metric (holdout)", "value"]);
