@@ -42,49 +42,49 @@ pub enum Value {
 }
 
 impl Value {
-    /// Stable bytes for hashing.
-    fn hash_into(&self, h: &mut Sha256) {
+    /// Stable bytes for hashing (never change them: keys are compared across versions).
+    fn hash_bytes(&self, out: &mut Vec<u8>) {
         match self {
-            Value::Null => h.update([0]),
+            Value::Null => out.push(0),
             Value::Str(s) => {
-                h.update([1]);
-                h.update(s.as_bytes());
+                out.push(1);
+                out.extend_from_slice(s.as_bytes());
             }
             Value::Int(i) => {
-                h.update([2]);
-                h.update(i.to_le_bytes());
+                out.push(2);
+                out.extend_from_slice(&i.to_le_bytes());
             }
             Value::Float(x) => {
-                h.update([3]);
-                h.update(x.to_bits().to_le_bytes());
+                out.push(3);
+                out.extend_from_slice(&x.to_bits().to_le_bytes());
             }
-            Value::Bool(b) => h.update([4, *b as u8]),
+            Value::Bool(b) => out.extend_from_slice(&[4, *b as u8]),
             Value::Date(d) => {
-                h.update([5]);
-                h.update(d.num_days_from_ce().to_le_bytes());
+                out.push(5);
+                out.extend_from_slice(&d.num_days_from_ce().to_le_bytes());
             }
             Value::Timestamp(t) => {
-                h.update([6]);
-                h.update(t.timestamp_micros().to_le_bytes());
+                out.push(6);
+                out.extend_from_slice(&t.timestamp_micros().to_le_bytes());
             }
             Value::FloatMap(m) => {
-                h.update([7]);
+                out.push(7);
                 for (k, v) in m {
-                    h.update(k.as_bytes());
-                    h.update([0x1f]);
-                    h.update(v.to_bits().to_le_bytes());
+                    out.extend_from_slice(k.as_bytes());
+                    out.push(0x1f);
+                    out.extend_from_slice(&v.to_bits().to_le_bytes());
                 }
             }
             Value::StrMap(m) => {
-                h.update([8]);
+                out.push(8);
                 for (k, v) in m {
-                    h.update(k.as_bytes());
-                    h.update([0x1f]);
-                    h.update(v.as_bytes());
+                    out.extend_from_slice(k.as_bytes());
+                    out.push(0x1f);
+                    out.extend_from_slice(v.as_bytes());
                 }
             }
         }
-        h.update([0x1e]);
+        out.push(0x1e);
     }
 
     pub fn as_str(&self) -> Option<&str> {
@@ -105,17 +105,20 @@ pub struct RowKeys {
 impl RowKeys {
     /// Compute the keys of a row laid out in `def.fields` order.
     pub fn of(def: &TableDef, row: &[Value]) -> RowKeys {
-        let mut k = Sha256::new();
-        k.update(def.table.name().as_bytes());
+        // Bytes gathered first, hashed once: the same digests as hashing piece by piece, without
+        // a hasher call per field and map entry (this runs for every row written).
+        let mut buf = Vec::with_capacity(512);
+        buf.extend_from_slice(def.table.name().as_bytes());
         for name in def.key {
             let (i, _) = def.field(name).expect("catalog test: keys name fields");
-            row[i].hash_into(&mut k);
+            row[i].hash_bytes(&mut buf);
         }
-        let mut c = Sha256::new();
+        let k = Sha256::digest(&buf);
+        buf.clear();
         for v in row {
-            v.hash_into(&mut c);
+            v.hash_bytes(&mut buf);
         }
-        let (k, c) = (k.finalize(), c.finalize());
+        let c = Sha256::digest(&buf);
         RowKeys { event_key: k[..16].try_into().expect("16 bytes"), row_hash: c[..8].try_into().expect("8 bytes") }
     }
 }
@@ -468,15 +471,23 @@ impl Part {
 
 /// How every Parquet file of a table is encoded: zstd level 1, as pyarrow and Spark use by
 /// default. Columns that are unique per row (keys, hashes, pseudonyms) skip dictionary
-/// encoding: a dictionary there only costs memory and time and saves nothing.
+/// encoding and min/max statistics: random values make a dictionary cost memory and time for
+/// nothing, and their min/max prune no row group. Map keys (feature names) skip statistics too.
 pub(crate) fn writer_props(def: &TableDef) -> Result<WriterProperties> {
+    use parquet::file::properties::EnabledStatistics;
     let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_created_by(format!("hrloop {}", env!("CARGO_PKG_VERSION")));
     let unique = def.fields.iter().filter(|f| matches!(f.kind, Kind::Pseudonym(_))).map(|f| f.name);
     for name in unique.chain(["event_key", "row_hash"]) {
-        props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
+        props = props
+            .set_column_dictionary_enabled(ColumnPath::from(name), false)
+            .set_column_statistics_enabled(ColumnPath::from(name), EnabledStatistics::None);
+    }
+    for f in def.fields.iter().filter(|f| matches!(f.kind, Kind::FloatMap | Kind::Utf8Map)) {
+        let keys = ColumnPath::new(vec![f.name.to_string(), "entries".into(), "key".into()]);
+        props = props.set_column_statistics_enabled(keys, EnabledStatistics::None);
     }
     Ok(props.build())
 }
@@ -522,7 +533,7 @@ mod tests {
     use arrow_array::cast::AsArray;
     use chrono::TimeZone;
 
-    fn outcome(employee: &str, milestone: &str, date: &str, rating: Option<i64>) -> Vec<Value> {
+    pub(super) fn outcome(employee: &str, milestone: &str, date: &str, rating: Option<i64>) -> Vec<Value> {
         let d = NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap();
         vec![
             Value::Str(employee.into()),
@@ -610,5 +621,40 @@ mod tests {
         let mut row = outcome("p1", "12m", "2025-03-04", Some(4));
         row[2] = Value::Str("../../etc".into());
         assert!(partition_of(Table::Outcomes.def(), &row).is_err());
+    }
+}
+
+#[cfg(test)]
+mod key_stability {
+    use super::*;
+
+    /// Event keys and row hashes are stored in every file and compared across hrloop versions
+    /// (re-ingesting an export must find its rows): the bytes hashed may never change.
+    #[test]
+    fn row_keys_are_the_same_as_ever() {
+        let row = vec![
+            Value::Str("r1".into()),
+            Value::Str("pabc".into()),
+            Value::Str("sales".into()),
+            Value::Timestamp(DateTime::from_timestamp_micros(1_767_225_600_000_000).unwrap()),
+            Value::Str("serving".into()),
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::FloatMap(vec![("a".into(), 1.5), ("b".into(), -2.0)]),
+            Value::Str("d1".into()),
+            Value::Str("m/v1".into()),
+            Value::Str("champion".into()),
+            Value::Float(0.75),
+            Value::Str("auto".into()),
+            Value::Null,
+            Value::Null,
+        ];
+        let k = RowKeys::of(Table::Decisions.def(), &row);
+        assert_eq!(hex::encode(k.event_key), "7060308cb83e6af81f9168200a8097fe");
+        assert_eq!(hex::encode(k.row_hash), "a61a6a9d26c0ff09");
+        let k = RowKeys::of(Table::Outcomes.def(), &super::tests::outcome("p1", "6m", "2025-06-01", Some(3)));
+        assert_eq!(hex::encode(k.event_key), "5e8942a5ecef98cd7d9809ecf6dc9c6b");
+        assert_eq!(hex::encode(k.row_hash), "7807e5c3c8c03d25");
     }
 }

@@ -458,10 +458,28 @@ fn sealed_at_ms(path: &Path) -> i64 {
 }
 
 async fn move_sealed(lake: &Lake, dir: &Path) -> Result<(), String> {
-    for path in sealed_segments(dir)? {
-        move_one(lake, &path).await?;
+    move_many(lake, sealed_segments(dir)?).await
+}
+
+/// Move segments, one per core at a time (a move is mostly single-threaded CPU work, and each
+/// segment writes its own files, so moves do not interfere).
+async fn move_many(lake: &Lake, segments: Vec<PathBuf>) -> Result<(), String> {
+    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut running = tokio::task::JoinSet::new();
+    let mut first_error = None;
+    for path in segments {
+        if running.len() >= parallel
+            && let Some(done) = running.join_next().await
+        {
+            first_error = first_error.or(done.map_err(|e| e.to_string()).and_then(|r| r).err());
+        }
+        let lake = lake.clone();
+        running.spawn(async move { move_one(&lake, &path).await });
     }
-    Ok(())
+    while let Some(done) = running.join_next().await {
+        first_error = first_error.or(done.map_err(|e| e.to_string()).and_then(|r| r).err());
+    }
+    first_error.map_or(Ok(()), Err)
 }
 
 async fn move_one(lake: &Lake, path: &Path) -> Result<(), String> {
@@ -488,14 +506,12 @@ async fn mover(
 ) {
     use std::sync::atomic::Ordering;
     while !shared.stopped.load(Ordering::Relaxed) {
-        let oldest = match sealed_segments(&dir) {
-            Ok(s) => s.into_iter().next(),
-            Err(e) => {
-                tracing::error!(error = %e, "listing the decision log failed; will retry");
-                None
-            }
-        };
-        backlog.set(oldest.as_ref().map_or(0.0, |p| (Utc::now().timestamp_millis() - sealed_at_ms(p)) as f64 / 1000.0));
+        let sealed = sealed_segments(&dir).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "listing the decision log failed; will retry");
+            Vec::new()
+        });
+        let oldest = sealed.first();
+        backlog.set(oldest.map_or(0.0, |p| (Utc::now().timestamp_millis() - sealed_at_ms(p)) as f64 / 1000.0));
         let Some(path) = oldest else {
             tokio::select! {
                 _ = shared.sealed.notified() => {}
@@ -505,16 +521,17 @@ async fn mover(
         };
         let now = Utc::now().timestamp_millis();
         let quiet = now - shared.last_append_ms.load(Ordering::Relaxed) >= QUIET.as_millis() as i64;
-        let overdue = now - sealed_at_ms(&path) >= max_delay.as_millis() as i64;
+        let overdue = now - sealed_at_ms(path) >= max_delay.as_millis() as i64;
         if !(quiet || overdue) {
             tokio::time::sleep(QUIET / 2).await;
             continue;
         }
-        let _one_at_a_time = one_move.lock().await;
-        // A flush may have moved it meanwhile.
-        if path.exists()
-            && let Err(e) = move_one(&lake, &path).await
-        {
+        let _no_flush_meanwhile = one_move.lock().await;
+        // The oldest few, one per core; then look again (is it still quiet?). A flush may have
+        // moved some meanwhile.
+        let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let batch: Vec<PathBuf> = sealed.into_iter().take(parallel).filter(|p| p.exists()).collect();
+        if let Err(e) = move_many(&lake, batch).await {
             tracing::error!(error = %e, "moving decisions to the lake failed; will retry");
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
