@@ -261,6 +261,9 @@ fn main() -> Result<()> {
     let ab = wrk(&format!("{ab_url}/v1/rank"), &body_path, &token, seconds)?;
     row("hrloop /v1/rank, A/B 20 % (score, explain, log+fsync)", &ab);
     drain("A/B", &ab_state)?;
+    // The same ranking without the decision log, audit and metrics: what scoring alone costs.
+    let score = wrk(&format!("{ab_url}/v1/score"), &body_path, &token, seconds)?;
+    row("hrloop scoring only (no log, audit, metrics)", &score);
     let shadow = wrk(&format!("{shadow_url}/v1/rank"), &body_path, &token, seconds)?;
     row("hrloop /v1/rank, shadow (challenger off-path)", &shadow);
     drain("shadow", &shadow_state)?;
@@ -334,6 +337,11 @@ fn main() -> Result<()> {
         "scoring overhead over parse-and-echo: {:+.0} % time per request (target <= 30 %): {}",
         overhead * 100.0,
         verdict(overhead <= 0.30)
+    );
+    println!(
+        "  of which scoring alone {:+.0} %, the durable decision log + audit + metrics {:+.0} %",
+        (echo.rps / score.rps - 1.0) * 100.0,
+        (echo.rps / ab.rps - echo.rps / score.rps) * 100.0
     );
     let shadow_p99 = shadow.p99_ms / ab.p99_ms - 1.0;
     println!(

@@ -314,7 +314,7 @@ pub fn assign(live: &Live, config: &ServeConfig, requisition: &str) -> &'static 
     security(("bearer" = [])))]
 async fn rank(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let mut arm_used = "none";
-    let result = rank_inner(&state, &headers, body, &mut arm_used).await;
+    let result = rank_inner(&state, &headers, body, &mut arm_used, true).await;
     if let Err(e) = &result {
         // Refused requests (4xx) and failures (5xx) are counted too: the error-rate alert and
         // the operations dashboard read them.
@@ -324,11 +324,14 @@ async fn rank(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byte
     result
 }
 
+/// Rank a request. `record` is false only for the benchmark's `/v1/score`, which measures the
+/// scoring alone: nothing is logged, audited or counted.
 async fn rank_inner(
     state: &Arc<AppState>,
     headers: &HeaderMap,
     body: Bytes,
     arm_used: &mut &'static str,
+    record: bool,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let (who, _) = authorize(state, headers, &[Role::Recruiter])?;
@@ -372,7 +375,6 @@ async fn rank_inner(
     let mut scores = Vec::with_capacity(n);
     let mut explanations = Vec::with_capacity(n);
     let mut routes = Vec::with_capacity(n);
-    let mut pseudonyms = Vec::with_capacity(n);
     for (i, c) in req.candidates.iter().enumerate() {
         let row = serving
             .align(&req.requisition.job_family, &c.features.0)
@@ -402,80 +404,83 @@ async fn rank_inner(
                 .collect::<Vec<String>>(),
         );
         scores.push(p);
-        pseudonyms.push(state.pseudo.pseudonym("candidate", &c.id));
     }
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    // Route counts are added once per request, not once per candidate (each add takes a lock).
-    let mut counts = [0u64; 4];
-    for r in &routes {
-        counts[r.map_or(0, |r| 1 + r as usize)] += 1;
-    }
-    let labels = ["auto", Reason::ALL[0].name(), Reason::ALL[1].name(), Reason::ALL[2].name()];
-    for (label, n) in labels.iter().zip(counts) {
-        if n > 0 {
-            state.metrics.routes.with_label_values(&[label]).inc_by(n);
-        }
-    }
     let decision_id = uuid::Uuid::new_v4().to_string();
     let now = state.clock.now();
-    // The log borrows everything from the request: nothing is copied for it. Feature names are
-    // written once per ranking (the first candidate's), values per candidate.
-    let feature_names: Vec<Cow<str>> =
-        req.candidates[0].features.0.iter().map(|(k, _)| Cow::Borrowed(k.as_ref())).collect();
-    let decision = Decision {
-        decision_id: Cow::Borrowed(&decision_id),
-        requisition_id: Cow::Borrowed(&req.requisition.id),
-        job_family: Cow::Borrowed(&req.requisition.job_family),
-        decided_at_us: now.timestamp_micros(),
-        model_version: Cow::Borrowed(serving.id()),
-        arm: Cow::Borrowed(arm),
-        shadow_version: None,
-        candidates: order
-            .iter()
-            .map(|&i| Scored {
-                candidate_id: Cow::Borrowed(&pseudonyms[i]),
-                score: scores[i],
-                route: Cow::Borrowed(Reason::logged(routes[i])),
-                shadow_score: None,
-                features: LoggedFeatures::of(&feature_names, &req.candidates[i].features.0),
-            })
-            .collect(),
-        feature_names: feature_names.clone(),
-    };
-    state
-        .log
-        .append(&decision)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "log_unavailable", e))?;
-    drop(decision);
-    // Shadow: the challenger scores the same candidates on the low-priority shadow thread (from
-    // the same body, parsed again there); its scores are logged beside the champion's, and a
-    // slow challenger never delays this response.
-    if let (Some(challenger), Mode::Shadow) = (&live.challenger, cfg.mode) {
-        state.shadow.submit(crate::shadow::ShadowJob {
-            challenger: challenger.clone(),
-            served_by: serving.id().to_string(),
-            body: body.clone(),
-            decision_id: decision_id.clone(),
+    if record {
+        let pseudonyms: Vec<String> =
+            req.candidates.iter().map(|c| state.pseudo.pseudonym("candidate", &c.id)).collect();
+        // Route counts are added once per request, not once per candidate (each add takes a lock).
+        let mut counts = [0u64; 4];
+        for r in &routes {
+            counts[r.map_or(0, |r| 1 + r as usize)] += 1;
+        }
+        let labels = ["auto", Reason::ALL[0].name(), Reason::ALL[1].name(), Reason::ALL[2].name()];
+        for (label, n) in labels.iter().zip(counts) {
+            if n > 0 {
+                state.metrics.routes.with_label_values(&[label]).inc_by(n);
+            }
+        }
+        // The log borrows everything from the request: nothing is copied for it. Feature names are
+        // written once per ranking (the first candidate's), values per candidate.
+        let feature_names: Vec<Cow<str>> =
+            req.candidates[0].features.0.iter().map(|(k, _)| Cow::Borrowed(k.as_ref())).collect();
+        let decision = Decision {
+            decision_id: Cow::Borrowed(&decision_id),
+            requisition_id: Cow::Borrowed(&req.requisition.id),
+            job_family: Cow::Borrowed(&req.requisition.job_family),
             decided_at_us: now.timestamp_micros(),
-            pseudonyms,
-            scores: scores.clone(),
-            routes: routes.iter().map(|r| Reason::logged(*r)).collect(),
-        });
+            model_version: Cow::Borrowed(serving.id()),
+            arm: Cow::Borrowed(arm),
+            shadow_version: None,
+            candidates: order
+                .iter()
+                .map(|&i| Scored {
+                    candidate_id: Cow::Borrowed(&pseudonyms[i]),
+                    score: scores[i],
+                    route: Cow::Borrowed(Reason::logged(routes[i])),
+                    shadow_score: None,
+                    features: LoggedFeatures::of(&feature_names, &req.candidates[i].features.0),
+                })
+                .collect(),
+            feature_names: feature_names.clone(),
+        };
+        state
+            .log
+            .append(&decision)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "log_unavailable", e))?;
+        drop(decision);
+        // Shadow: the challenger scores the same candidates on the low-priority shadow thread (from
+        // the same body, parsed again there); its scores are logged beside the champion's, and a
+        // slow challenger never delays this response.
+        if let (Some(challenger), Mode::Shadow) = (&live.challenger, cfg.mode) {
+            state.shadow.submit(crate::shadow::ShadowJob {
+                challenger: challenger.clone(),
+                served_by: serving.id().to_string(),
+                body: body.clone(),
+                decision_id: decision_id.clone(),
+                decided_at_us: now.timestamp_micros(),
+                pseudonyms,
+                scores: scores.clone(),
+                routes: routes.iter().map(|r| Reason::logged(*r)).collect(),
+            });
+        }
+        state
+            .audit
+            .record(hrloop_lake::audit::AuditEntry {
+                at: now,
+                actor: who,
+                action: "rank".into(),
+                target: format!("requisition {}", req.requisition.id),
+                details: serde_json::json!({"decision_id": decision_id, "candidates": n, "model": serving.id(), "arm": arm}),
+            })
+            .await;
+        state.metrics.requests.with_label_values(&[arm, "ok"]).inc();
+        state.metrics.latency.with_label_values(&[arm]).observe(started.elapsed().as_secs_f64());
     }
-    state
-        .audit
-        .record(hrloop_lake::audit::AuditEntry {
-            at: now,
-            actor: who,
-            action: "rank".into(),
-            target: format!("requisition {}", req.requisition.id),
-            details: serde_json::json!({"decision_id": decision_id, "candidates": n, "model": serving.id(), "arm": arm}),
-        })
-        .await;
-    state.metrics.requests.with_label_values(&[arm, "ok"]).inc();
-    state.metrics.latency.with_label_values(&[arm]).observe(started.elapsed().as_secs_f64());
     let candidates = order
         .iter()
         .enumerate()
@@ -762,6 +767,12 @@ async fn verify_erasure(
     Ok(axum::Json(report).into_response())
 }
 
+/// Benchmark only (`echo` in the config): rank without logging, auditing or counting, to
+/// measure what scoring alone adds over parse-and-echo.
+async fn score_only(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    rank_inner(&state, &headers, body, &mut "none", false).await
+}
+
 async fn echo(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     authorize(&state, &headers, &[Role::Recruiter])?;
     let req: RankRequest = parse(&body)?;
@@ -834,6 +845,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/erasures", post(erase))
         .route("/v1/erasures/verify", post(verify_erasure))
         .fallback(not_found);
-    let router = if echo_enabled { router.route("/v1/echo", post(echo)) } else { router };
+    let router =
+        if echo_enabled { router.route("/v1/echo", post(echo)).route("/v1/score", post(score_only)) } else { router };
     router.layer(DefaultBodyLimit::max(limit)).with_state(state)
 }
