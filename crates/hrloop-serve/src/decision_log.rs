@@ -21,7 +21,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use hrloop_lake::{Lake, PartitionedWriter, RowKeys, Table, Value, partition_of};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// First bytes of every segment in the current format.
 pub const MAGIC: &[u8] = b"hrloop-decision-log 2\n";
@@ -323,7 +323,7 @@ enum Msg {
 
 #[derive(Debug, Clone)]
 pub struct DecisionLog {
-    tx: mpsc::Sender<Msg>,
+    tx: std::sync::mpsc::Sender<Msg>,
 }
 
 const CURRENT: &str = "decisions.wal";
@@ -353,24 +353,28 @@ impl DecisionLog {
         flush_every: Duration,
         max_move_delay: Duration,
         backlog: prometheus::Gauge,
-    ) -> std::io::Result<(DecisionLog, tokio::task::JoinHandle<()>)> {
+    ) -> std::io::Result<(DecisionLog, std::thread::JoinHandle<()>)> {
         move_abandoned(&lake, &root).await?;
         let dir = root.join(uuid::Uuid::new_v4().simple().to_string());
         std::fs::create_dir_all(&dir)?;
         let lock = std::fs::File::create(dir.join("LOCK"))?;
         lock.lock()?;
         let file = open_current(&dir)?;
-        let (tx, rx) = mpsc::channel::<Msg>(1024);
+        // Unbounded, yet bounded in practice: each request has at most one append outstanding.
+        let (tx, rx) = std::sync::mpsc::channel::<Msg>();
         let shared = std::sync::Arc::new(Shared::default());
         let one_move = std::sync::Arc::new(tokio::sync::Mutex::new(()));
         tokio::spawn(mover(lake.clone(), dir.clone(), shared.clone(), one_move.clone(), max_move_delay, backlog));
-        let handle = tokio::spawn(async move {
+        let runtime = tokio::runtime::Handle::current();
+        // The writer is a thread of its own: a write + fsync blocks only it, never an async
+        // worker (no hand-off of a worker per group commit).
+        let handle = std::thread::Builder::new().name("hrloop-decision-log".into()).spawn(move || {
             // The lock lives as long as the writer: the process's claim on its log.
             let _lock = lock;
-            writer(lake, dir, file, rx, flush_every, &shared, one_move).await;
+            writer(&runtime, lake, dir, file, rx, flush_every, &shared, one_move);
             shared.stopped.store(true, std::sync::atomic::Ordering::Relaxed);
             shared.sealed.notify_one();
-        });
+        })?;
         Ok((DecisionLog { tx }, handle))
     }
 
@@ -381,14 +385,14 @@ impl DecisionLog {
         let frame = decision.frame()?;
         let (ack, done) = oneshot::channel();
         let rows = decision.candidates.len();
-        self.tx.send(Msg::Append(frame, rows, ack)).await.map_err(|_| "decision log is closed".to_string())?;
+        self.tx.send(Msg::Append(frame, rows, ack)).map_err(|_| "decision log is closed".to_string())?;
         done.await.map_err(|_| "decision log stopped".to_string())?
     }
 
     /// Move everything logged so far into the lake now.
     pub async fn flush(&self) -> Result<(), String> {
         let (ack, done) = oneshot::channel();
-        self.tx.send(Msg::Flush(ack)).await.map_err(|_| "decision log is closed".to_string())?;
+        self.tx.send(Msg::Flush(ack)).map_err(|_| "decision log is closed".to_string())?;
         done.await.map_err(|_| "decision log stopped".to_string())?
     }
 }
@@ -573,23 +577,26 @@ async fn write_rows(lake: &Lake, rows: Vec<Decision<'static>>, source: &Path) ->
     Ok(())
 }
 
-async fn writer(
+#[allow(clippy::too_many_arguments)]
+fn writer(
+    runtime: &tokio::runtime::Handle,
     lake: Lake,
     dir: PathBuf,
     mut file: std::fs::File,
-    mut rx: mpsc::Receiver<Msg>,
+    rx: std::sync::mpsc::Receiver<Msg>,
     flush_every: Duration,
     shared: &Shared,
     mover: std::sync::Arc<tokio::sync::Mutex<()>>,
 ) {
-    // No immediate first tick: a flush right after start would race the first appends.
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + flush_every, flush_every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    use std::sync::mpsc::RecvTimeoutError;
+    // No immediate first seal: a flush right after start would race the first appends.
+    let mut next_seal = std::time::Instant::now() + flush_every;
     let mut pending_rows = 0usize;
     loop {
-        let msg = tokio::select! {
-            m = rx.recv() => m,
-            _ = tick.tick() => {
+        let first = match rx.recv_timeout(next_seal.saturating_duration_since(std::time::Instant::now())) {
+            Ok(m) => m,
+            Err(RecvTimeoutError::Timeout) => {
+                next_seal = std::time::Instant::now() + flush_every;
                 if pending_rows > 0 {
                     pending_rows = 0;
                     // Seal here (a rename), move in the background: appends never wait for
@@ -598,38 +605,37 @@ async fn writer(
                 }
                 continue;
             }
-        };
-        let Some(first) = msg else {
-            let _guard = mover.lock().await;
-            let _ = flush_to_lake(&lake, &dir, &mut file).await;
-            return;
+            // Every handle is gone: seal what is left; the mover (or the next server to start
+            // on this store) moves it.
+            Err(RecvTimeoutError::Disconnected) => {
+                seal_for_mover(&dir, &mut file, shared);
+                return;
+            }
         };
         // Group commit: everything waiting now shares one fsync.
-        let mut batch = vec![first];
-        while let Ok(m) = rx.try_recv() {
-            batch.push(m);
-        }
         let mut buf = Vec::new();
         let mut acks = Vec::new();
         let mut flushes = Vec::new();
-        for m in batch {
+        for m in std::iter::once(first).chain(rx.try_iter()) {
             match m {
                 Msg::Append(bytes, n, ack) => {
-                    buf.extend_from_slice(&bytes);
+                    if buf.is_empty() {
+                        buf = bytes;
+                    } else {
+                        buf.extend_from_slice(&bytes);
+                    }
                     pending_rows += n;
                     acks.push(ack);
                 }
                 Msg::Flush(ack) => flushes.push(ack),
             }
         }
-        let written = tokio::task::block_in_place(|| {
-            file.write_all(&buf)?;
-            file.sync_data()
-        })
-        .map_err(|e| e.to_string());
-        shared.last_append_ms.store(Utc::now().timestamp_millis(), std::sync::atomic::Ordering::Relaxed);
-        for ack in acks {
-            let _ = ack.send(written.clone());
+        if !acks.is_empty() {
+            let written = file.write_all(&buf).and_then(|()| file.sync_data()).map_err(|e| e.to_string());
+            shared.last_append_ms.store(Utc::now().timestamp_millis(), std::sync::atomic::Ordering::Relaxed);
+            for ack in acks {
+                let _ = ack.send(written.clone());
+            }
         }
         // Bound a segment's size (and the memory its move takes): seal early under load.
         if pending_rows >= SEGMENT_ROWS && flushes.is_empty() {
@@ -638,8 +644,10 @@ async fn writer(
         }
         if !flushes.is_empty() {
             pending_rows = 0;
-            let _guard = mover.lock().await;
-            let r = flush_to_lake(&lake, &dir, &mut file).await;
+            let r = runtime.block_on(async {
+                let _guard = mover.lock().await;
+                flush_to_lake(&lake, &dir, &mut file).await
+            });
             for ack in flushes {
                 let _ = ack.send(r.clone());
             }
@@ -656,12 +664,7 @@ fn seal_for_mover(dir: &Path, file: &mut std::fs::File, shared: &Shared) {
 }
 
 fn seal_and_reopen(dir: &Path, file: &mut std::fs::File) -> Result<(), String> {
-    tokio::task::block_in_place(|| -> std::io::Result<()> {
-        seal(dir)?;
-        *file = open_current(dir)?;
-        Ok(())
-    })
-    .map_err(|e| e.to_string())
+    seal(dir).and_then(|()| open_current(dir)).map(|f| *file = f).map_err(|e| e.to_string())
 }
 
 async fn flush_to_lake(lake: &Lake, dir: &Path, file: &mut std::fs::File) -> Result<(), String> {
