@@ -147,6 +147,8 @@ DASHBOARDS = {
             panel("Since last success", "time() - hrloop_pipeline_last_success_timestamp_seconds", "bargauge", "s", legend="{{pipeline}}"),
             panel("Failing pipelines", "hrloop_pipeline_failing", "stat", None, [(0, "green"), (1, "red")], legend="{{pipeline}}"),
             panel("KPI age", "time() - hrloop_kpi_refresh_timestamp_seconds", "stat", "s", [(0, "green"), (600, "red")]),
+            panel("Decisions waiting for the lake", "max(hrloop_decision_log_backlog_seconds)", "stat", "s", [(0, "green"), (120, "orange"), (600, "red")],
+                  description="Age of the oldest write-ahead log segment not yet in lake/decisions (moves wait for a quiet moment, at most --lake-max-delay-seconds)."),
             panel("hrloop scraped", "up{job=\"hrloop\"}", "stat", None, [(0, "red"), (1, "green")]),
         ],
     ),
