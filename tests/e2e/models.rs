@@ -105,6 +105,62 @@ fn train_promote_rollback_with_reasons_and_refuse_protected_features() {
         (row["spearman"].as_f64().unwrap(), row["ci_low"].as_f64().unwrap(), row["ci_high"].as_f64().unwrap());
     assert!(lo < rho && rho < hi && rho > 0.0, "interview scores predict ratings in the simulator: {row}");
 
+    // Family search for the served model: each family trained as a version of it, the best that
+    // passes its gates becomes its challenger, the card says which family won.
+    // (Gates relaxed for this small company: the point is who competes, not the numbers.)
+    let text = std::fs::read_to_string(crate::repo().join("models/success6m_logistic.toml"))
+        .unwrap()
+        .replace("max_expected_calibration_error = 0.15", "max_expected_calibration_error = 0.5")
+        .replace("min_training_rows = 100", "min_training_rows = 30")
+        .replace("min_auc = 0.6", "min_auc = 0.55");
+    let logistic = dir.path().join("success6m_logistic.toml");
+    std::fs::write(&logistic, &text).unwrap();
+    let forest = dir.path().join("success6m_forest.toml");
+    let algo_at = text.find("[algorithm]").unwrap();
+    let eval_at = text.find("[evaluation]").unwrap();
+    let forest_text = format!(
+        "{}[algorithm]\nkind = \"random_forest\"\ntrees = 30\nmax_depth = 5\nseed = 3\n\n{}",
+        &text[..algo_at].replace("success6m_logistic", "success6m_forest"),
+        &text[eval_at..]
+    );
+    std::fs::write(&forest, forest_text).unwrap();
+    std::fs::write(
+        dir_p.join("search.toml"),
+        format!(
+            "format_version = 1\nname = \"search\"\n[trigger]\ncron = \"0 5 1 1 *\"\n[[step]]\nkind = \"family_search\"\n\
+             models = [{:?}, {:?}]\nserve_as = \"success6m_logistic\"\n",
+            logistic.to_str().unwrap(),
+            forest.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let before = json(&run_ok(hrloop(&store).args(["models", "history", name, "--json"])))["state"].clone();
+    let run = json(&run_ok(
+        hrloop(&store).args(now).args(["pipelines", "run", "search", "--json"]).arg("--pipelines").arg(&dir_p),
+    ));
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let summary = run["steps"][0]["summary"].as_str().unwrap();
+    assert!(summary.contains("logistic regression") && summary.contains("random forest"), "{summary}");
+    let after = json(&run_ok(hrloop(&store).args(["models", "history", name, "--json"])))["state"].clone();
+    assert_eq!(after["champion"], before["champion"], "the champion stays until an experiment says otherwise");
+    let Some(challenger) = after["challenger"].as_str() else {
+        panic!("the winner is the served model's challenger: {summary}; {after}")
+    };
+    let card = json(&run_ok(hrloop(&store).args(["models", "show", &format!("{name}/{challenger}"), "--json"])));
+    assert!(summary.contains(&format!("{name}/{challenger}")), "{summary}");
+    assert!(card["gates"]["passed"].as_bool().unwrap(), "{}", card["gates"]);
+    // Models of different labels are not compared.
+    std::fs::write(
+        dir_p.join("mixed.toml"),
+        "format_version = 1\nname = \"mixed\"\n[trigger]\ncron = \"0 5 1 1 *\"\n[[step]]\nkind = \"family_search\"\n\
+         models = [\"models/success6m_logistic.toml\", \"models/success12m_logistic.toml\"]\n",
+    )
+    .unwrap();
+    let out =
+        hrloop(&store).args(now).args(["pipelines", "run", "mixed"]).arg("--pipelines").arg(&dir_p).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("family search compares models of one label"), "{text}");
+
     // A spec with a protected attribute as a feature is refused.
     let bad = dir.path().join("bad.toml");
     let text = std::fs::read_to_string(crate::repo().join("models/success6m_logistic.toml"))

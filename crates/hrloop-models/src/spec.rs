@@ -102,6 +102,16 @@ pub enum Algorithm {
     },
 }
 
+impl Algorithm {
+    /// The family in a word: `logistic regression`, `random forest`.
+    pub fn family(&self) -> &'static str {
+        match self {
+            Algorithm::LogisticRegression { .. } => "logistic regression",
+            Algorithm::RandomForest { .. } => "random forest",
+        }
+    }
+}
+
 fn default_l2() -> f64 {
     1.0
 }

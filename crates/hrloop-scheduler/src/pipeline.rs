@@ -173,9 +173,15 @@ pub enum Step {
     Calibrate { model: String },
     /// Delete what the retention policy says has aged out.
     Purge { policy: PathBuf },
-    /// Train every listed spec; the best holdout AUC that passes its gates becomes challenger
-    /// of its model.
-    FamilySearch { models: Vec<PathBuf> },
+    /// Train every listed spec (they must share a label, or their AUCs say nothing); the best
+    /// holdout AUC that passes its gates becomes challenger. With `serve_as`, every spec is
+    /// trained as a version of that (served) model, so whichever family wins competes with
+    /// its champion; without it, each spec registers under its own name.
+    FamilySearch {
+        models: Vec<PathBuf>,
+        #[serde(default)]
+        serve_as: Option<String>,
+    },
 }
 
 impl Step {

@@ -73,7 +73,9 @@ impl StepRunner for LoopSteps {
                     stop: false,
                 })
             }
-            Step::FamilySearch { models } => self.family_search(ctx, models, &actor).await,
+            Step::FamilySearch { models, serve_as } => {
+                self.family_search(ctx, models, serve_as.as_deref(), &actor).await
+            }
         }
     }
 }
@@ -451,13 +453,40 @@ impl LoopSteps {
         }
     }
 
-    async fn family_search(&self, ctx: &StepContext<'_>, models: &[PathBuf], actor: &str) -> StepResult {
+    async fn family_search(
+        &self,
+        ctx: &StepContext<'_>,
+        models: &[PathBuf],
+        serve_as: Option<&str>,
+        actor: &str,
+    ) -> StepResult {
         let registry = Registry::new(self.lake.store().clone());
         let opts = TrainOptions { now: ctx.now, actor: actor.into(), grace_days: GRACE_DAYS };
-        let mut results = Vec::new();
+        let mut specs = Vec::new();
         for path in models {
-            let spec = ModelSpec::load(&self.base.join(path)).map_err(err)?;
-            match hrloop_models::train(&self.lake, &registry, &spec, &opts).await {
+            let mut spec = ModelSpec::load(&self.base.join(path)).map_err(err)?;
+            if let Some(name) = serve_as {
+                spec.name = name.to_string();
+            }
+            specs.push((path, spec));
+        }
+        // AUCs of different labels are not comparable: refuse rather than pick nonsense.
+        if let Some((first_path, first)) = specs.first()
+            && let Some((path, other)) = specs.iter().find(|(_, s)| s.label != first.label)
+        {
+            return Err(format!(
+                "family search compares models of one label: {} predicts {} at {}, {} predicts {} at {}",
+                first_path.display(),
+                first.label.condition,
+                first.label.milestone,
+                path.display(),
+                other.label.condition,
+                other.label.milestone
+            ));
+        }
+        let mut results = Vec::new();
+        for (_, spec) in &specs {
+            match hrloop_models::train(&self.lake, &registry, spec, &opts).await {
                 Ok(t) => results.push(t),
                 Err(hrloop_models::Error::NotEnoughData(_)) => {}
                 Err(e) => return Err(format!("{}: {e}", spec.name)),
@@ -471,9 +500,10 @@ impl LoopSteps {
             .iter()
             .map(|t| {
                 format!(
-                    "{}/{} AUC {}",
+                    "{}/{} ({}) AUC {}",
                     t.card.name,
                     t.version,
+                    t.card.spec.algorithm.family(),
                     t.card.metrics.roc_auc.map_or("n/a".into(), |a| format!("{a:.3}"))
                 )
             })
