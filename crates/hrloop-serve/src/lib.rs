@@ -71,17 +71,32 @@ pub async fn start(
         Some(dir) if dir.is_dir() => hrloop_scheduler::Pipeline::load_dir(dir).map_err(|e| e.to_string())?,
         _ => Vec::new(),
     };
-    let st = state.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(st.config.kpi_refresh_ms.max(100)));
-        loop {
-            tick.tick().await;
-            match kpis::compute(&st.lake, &pipelines, st.clock.now()).await {
-                Ok(families) => st.metrics.kpis.store(Arc::new(families)),
-                Err(e) => tracing::warn!(error = %e, "KPI refresh failed"),
-            }
-        }
-    });
+    // KPIs are recomputed from the whole store: background analytics on a thread of its own at
+    // the lowest CPU priority (with its own small runtime), so a large lake never takes CPU or
+    // an async worker from the requests. It ends when the server's state is gone.
+    let weak = Arc::downgrade(&state);
+    let every = Duration::from_millis(state.config.kpi_refresh_ms.max(100));
+    std::thread::Builder::new()
+        .name("hrloop-kpis".into())
+        .spawn(move || {
+            shadow::lowest_priority();
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                tracing::error!("KPI refresh: cannot start its runtime");
+                return;
+            };
+            rt.block_on(async move {
+                let mut tick = tokio::time::interval(every);
+                loop {
+                    tick.tick().await;
+                    let Some(st) = weak.upgrade() else { return };
+                    match kpis::compute(&st.lake, &pipelines, st.clock.now()).await {
+                        Ok(families) => st.metrics.kpis.store(Arc::new(families)),
+                        Err(e) => tracing::warn!(error = %e, "KPI refresh failed"),
+                    }
+                }
+            });
+        })
+        .map_err(|e| format!("KPI refresh thread: {e}"))?;
     let st = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(st.config.poll_ms));

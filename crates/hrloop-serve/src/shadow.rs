@@ -102,7 +102,7 @@ fn work(rx: Receiver<ShadowJob>, log: DecisionLog, handle: tokio::runtime::Handl
 
 /// Give this thread the lowest scheduling priority (nice 19) so request handlers always win.
 #[allow(unsafe_code)]
-fn lowest_priority() {
+pub(crate) fn lowest_priority() {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: gettid has no preconditions; setpriority on our own thread id only changes
