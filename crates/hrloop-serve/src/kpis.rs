@@ -300,10 +300,8 @@ fn strs<'a>(b: &'a RecordBatch, name: &str) -> Option<&'a arrow_array::StringArr
 
 /// A served or imported decision about a candidate.
 struct Decided {
-    at: i64,
     source_arm: String,
     version: String,
-    human: bool,
 }
 
 /// Compute every KPI from the store as of `now`.
@@ -312,46 +310,6 @@ pub async fn compute(lake: &Lake, pipelines: &[Pipeline], now: DateTime<Utc>) ->
     let mut out = Out::default();
     let year_ago = now - Duration::days(365);
     let month_ago = (now - Duration::days(30)).timestamp_micros();
-
-    // Decisions: first application per requisition; who ranked each (requisition, candidate).
-    let mut first_decision: HashMap<String, i64> = HashMap::new();
-    let mut ranked: HashMap<(String, String), Decided> = HashMap::new();
-    let cols = ["requisition_id", "candidate_id", "decided_at", "source", "arm", "model_version", "route"];
-    for b in &lake.scan(Table::Decisions, Some(&cols)).await.map_err(e)?.batches {
-        let (Some(req), Some(cand), Some(src), Some(arm), Some(ver), Some(route)) = (
-            strs(b, "requisition_id"),
-            strs(b, "candidate_id"),
-            strs(b, "source"),
-            strs(b, "arm"),
-            strs(b, "model_version"),
-            strs(b, "route"),
-        ) else {
-            continue;
-        };
-        let Some(at) = b.column_by_name("decided_at").map(|c| c.as_primitive::<TimestampMicrosecondType>()) else {
-            continue;
-        };
-        for i in 0..b.num_rows() {
-            let t = at.value(i);
-            let f = first_decision.entry(req.value(i).to_string()).or_insert(t);
-            *f = (*f).min(t);
-            let served = src.value(i) == "serving";
-            let d = Decided {
-                at: t,
-                source_arm: if served && !arm.is_null(i) { arm.value(i).to_string() } else { "history".into() },
-                version: if served && !ver.is_null(i) { ver.value(i).to_string() } else { "none".into() },
-                human: !route.is_null(i) && route.value(i).starts_with("human"),
-            };
-            let key = (req.value(i).to_string(), cand.value(i).to_string());
-            // A served decision describes the candidate better than imported history.
-            match ranked.get(&key) {
-                Some(old) if old.source_arm != "history" && d.source_arm == "history" => {}
-                _ => {
-                    ranked.insert(key, d);
-                }
-            }
-        }
-    }
 
     // Hires and outcomes.
     let mut hires: Vec<(String, String, String, String, NaiveDate)> = Vec::new(); // employee, candidate, requisition, job family, date
@@ -372,6 +330,93 @@ pub async fn compute(lake: &Lake, pipelines: &[Pipeline], now: DateTime<Utc>) ->
             ));
         }
     }
+    // Recruiter feedback of the last 30 days (small): joined to who ranked the candidate below.
+    let mut recent_feedback: Vec<(String, String, bool)> = Vec::new();
+    let cols = ["requisition_id", "candidate_id", "overrides_model", "recorded_at"];
+    for b in &lake.scan(Table::Feedback, Some(&cols)).await.map_err(e)?.batches {
+        let (Some(req), Some(cand)) = (strs(b, "requisition_id"), strs(b, "candidate_id")) else { continue };
+        let (Some(ov), Some(at)) = (
+            b.column_by_name("overrides_model").map(|c| c.as_boolean()),
+            b.column_by_name("recorded_at").map(|c| c.as_primitive::<TimestampMicrosecondType>()),
+        ) else {
+            continue;
+        };
+        for i in 0..b.num_rows() {
+            if at.value(i) >= month_ago {
+                recent_feedback.push((req.value(i).to_string(), cand.value(i).to_string(), ov.value(i)));
+            }
+        }
+    }
+
+    // Decisions: the table grows with every ranking, so it is streamed, and only what hires and
+    // recent feedback join to is kept (memory follows hires and feedback, not decisions): the
+    // first decision of each hiring requisition, who ranked each hired or recently reviewed
+    // candidate, and human-review counts of the last 30 days.
+    let mut wanted: HashMap<String, HashSet<String>> = HashMap::new();
+    for (_, cand, req, _, _) in &hires {
+        wanted.entry(req.clone()).or_default().insert(cand.clone());
+    }
+    for (req, cand, _) in &recent_feedback {
+        wanted.entry(req.clone()).or_default().insert(cand.clone());
+    }
+    let hiring: HashSet<&str> = hires.iter().map(|(_, _, req, _, _)| req.as_str()).collect();
+    let mut first_decision: HashMap<String, i64> = HashMap::new();
+    let mut ranked: HashMap<(String, String), Decided> = HashMap::new();
+    let mut human: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let cols = ["requisition_id", "candidate_id", "decided_at", "source", "arm", "model_version", "route"];
+    for b in &lake.scan(Table::Decisions, Some(&cols)).await.map_err(e)?.batches {
+        let (Some(req), Some(cand), Some(src), Some(arm), Some(ver), Some(route)) = (
+            strs(b, "requisition_id"),
+            strs(b, "candidate_id"),
+            strs(b, "source"),
+            strs(b, "arm"),
+            strs(b, "model_version"),
+            strs(b, "route"),
+        ) else {
+            continue;
+        };
+        let Some(at) = b.column_by_name("decided_at").map(|c| c.as_primitive::<TimestampMicrosecondType>()) else {
+            continue;
+        };
+        for i in 0..b.num_rows() {
+            let t = at.value(i);
+            let r = req.value(i);
+            if hiring.contains(r) {
+                match first_decision.get_mut(r) {
+                    Some(f) => *f = (*f).min(t),
+                    None => {
+                        first_decision.insert(r.to_string(), t);
+                    }
+                }
+            }
+            let served = src.value(i) == "serving" && !arm.is_null(i);
+            let is_human = !route.is_null(i) && route.value(i).starts_with("human");
+            if served && t >= month_ago {
+                let c = match human.get_mut(arm.value(i)) {
+                    Some(c) => c,
+                    None => human.entry(arm.value(i).to_string()).or_default(),
+                };
+                c.0 += usize::from(is_human);
+                c.1 += 1;
+            }
+            if !wanted.get(r).is_some_and(|c| c.contains(cand.value(i))) {
+                continue;
+            }
+            let d = Decided {
+                source_arm: if served { arm.value(i).to_string() } else { "history".into() },
+                version: if served && !ver.is_null(i) { ver.value(i).to_string() } else { "none".into() },
+            };
+            let key = (r.to_string(), cand.value(i).to_string());
+            // A served decision describes the candidate better than imported history.
+            match ranked.get(&key) {
+                Some(old) if old.source_arm != "history" && d.source_arm == "history" => {}
+                _ => {
+                    ranked.insert(key, d);
+                }
+            }
+        }
+    }
+
     let bounds: Vec<f64> =
         [7.0, 14.0, 21.0, 30.0, 45.0, 60.0, 75.0, 90.0, 120.0, 180.0, 365.0].iter().map(|d| d * 86_400.0).collect();
     let mut tth: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
@@ -453,27 +498,14 @@ pub async fn compute(lake: &Lake, pipelines: &[Pipeline], now: DateTime<Utc>) ->
 
     // Recruiter overrides and human review in the last 30 days.
     let mut overrides: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
-    let cols = ["requisition_id", "candidate_id", "overrides_model", "recorded_at"];
-    for b in &lake.scan(Table::Feedback, Some(&cols)).await.map_err(e)?.batches {
-        let (Some(req), Some(cand)) = (strs(b, "requisition_id"), strs(b, "candidate_id")) else { continue };
-        let (Some(ov), Some(at)) = (
-            b.column_by_name("overrides_model").map(|c| c.as_boolean()),
-            b.column_by_name("recorded_at").map(|c| c.as_primitive::<TimestampMicrosecondType>()),
-        ) else {
+    for (req, cand, overrode) in &recent_feedback {
+        let Some(d) = ranked.get(&(req.clone(), cand.clone())) else { continue };
+        if d.source_arm == "history" {
             continue;
-        };
-        for i in 0..b.num_rows() {
-            if at.value(i) < month_ago {
-                continue;
-            }
-            let Some(d) = ranked.get(&(req.value(i).to_string(), cand.value(i).to_string())) else { continue };
-            if d.source_arm == "history" {
-                continue;
-            }
-            let c = overrides.entry((d.source_arm.clone(), d.version.clone())).or_default();
-            c.0 += usize::from(ov.value(i));
-            c.1 += 1;
         }
+        let c = overrides.entry((d.source_arm.clone(), d.version.clone())).or_default();
+        c.0 += usize::from(*overrode);
+        c.1 += 1;
     }
     let mut rows_by_arm: BTreeMap<String, usize> = BTreeMap::new();
     for ((arm, ver), (o, n)) in &overrides {
@@ -483,14 +515,8 @@ pub async fn compute(lake: &Lake, pipelines: &[Pipeline], now: DateTime<Utc>) ->
     for arm in ["champion", "challenger"] {
         out.gauge("hrloop_recruiter_feedback_rows", &[arm], rows_by_arm.get(arm).copied().unwrap_or(0) as f64);
     }
-    let mut human: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-    for d in ranked.values().filter(|d| d.source_arm != "history" && d.at >= month_ago) {
-        let c = human.entry(d.source_arm.as_str()).or_default();
-        c.0 += usize::from(d.human);
-        c.1 += 1;
-    }
-    for (arm, (h, n)) in human {
-        out.gauge("hrloop_human_review_ratio", &[arm], h as f64 / n as f64);
+    for (arm, (h, n)) in &human {
+        out.gauge("hrloop_human_review_ratio", &[arm], *h as f64 / *n as f64);
     }
 
     models(lake, &mut out).await?;

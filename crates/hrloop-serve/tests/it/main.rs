@@ -741,3 +741,58 @@ async fn under_constant_load_decisions_still_reach_the_lake_within_the_max_delay
     fx.state.log.flush().await.unwrap();
     assert_eq!(decisions_in_lake(&fx).await, ranked * 2, "everything, once, after a flush");
 }
+
+/// The value of gauge `name` whose labels include `labels`.
+fn gauge_value(families: &[prometheus::proto::MetricFamily], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let family = families.iter().find(|f| f.name() == name)?;
+    family
+        .get_metric()
+        .iter()
+        .find(|m| labels.iter().all(|(k, v)| m.get_label().iter().any(|l| l.name() == *k && l.value() == *v)))
+        .map(|m| m.get_gauge().get_value())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kpis_count_human_routes_and_overrides_per_arm_as_served() {
+    let fx = fixture(ServeConfig::default()).await;
+    // (human, total) candidates and (overrides, feedback rows) per arm, as the responses say.
+    let mut routed: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    let mut overridden: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    let mut feedback = Vec::new();
+    for r in 0..60 {
+        let req = format!("KPI-{r}");
+        let (s, v) = fx.rank(&req, 10).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let arm = v["arm"].as_str().unwrap().to_string();
+        for (i, c) in v["candidates"].as_array().unwrap().iter().enumerate() {
+            let e = routed.entry(arm.clone()).or_default();
+            e.0 += usize::from(c["route"]["kind"] == "human");
+            e.1 += 1;
+            if i < 2 {
+                let overrides = (r + i) % 3 == 0;
+                let e = overridden.entry(arm.clone()).or_default();
+                e.0 += usize::from(overrides);
+                e.1 += 1;
+                feedback.push(serde_json::json!({"requisition_id": req, "candidate_id": c["id"],
+                    "decision": if overrides { "rejected" } else { "advanced" }, "overrides_model": overrides}));
+            }
+        }
+    }
+    let (s, v) = fx
+        .call("POST", "/v1/feedback", Some(fx.token(Role::Recruiter)), serde_json::Value::from(feedback).to_string())
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    fx.state.log.flush().await.unwrap();
+    let now = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+    let families = hrloop_serve::kpis::compute(&fx.lake, &[], now).await.unwrap();
+    assert_eq!(routed.len(), 2, "both arms served: {routed:?}");
+    for (arm, (human, total)) in &routed {
+        let got = gauge_value(&families, "hrloop_human_review_ratio", &[("arm", arm)]).unwrap();
+        assert!((got - *human as f64 / *total as f64).abs() < 1e-12, "{arm}: {got} vs {human}/{total}");
+    }
+    for (arm, (o, n)) in &overridden {
+        let got = gauge_value(&families, "hrloop_recruiter_override_ratio", &[("arm", arm)]).unwrap();
+        assert!((got - *o as f64 / *n as f64).abs() < 1e-12, "{arm}: {got} vs {o}/{n}");
+        assert_eq!(gauge_value(&families, "hrloop_recruiter_feedback_rows", &[("arm", arm)]), Some(*n as f64));
+    }
+}
