@@ -1,7 +1,9 @@
 //! Shadow scoring off the request path: the challenger scores the candidates the champion just
-//! ranked on a dedicated background thread at the lowest CPU priority, so it only uses CPU the
-//! request handlers leave idle. The queue is bounded: when the challenger cannot keep up, jobs
-//! are dropped and counted (`hrloop_shadow_dropped_total`), never waited for. Shadow rows are
+//! ranked on a dedicated background thread at the lowest CPU priority (`SCHED_IDLE`), using at
+//! most a quarter of one core, so it only uses CPU the request handlers leave idle and costs
+//! them next to nothing. The queue is bounded: when the challenger cannot keep up, jobs are
+//! dropped and counted (`hrloop_shadow_dropped_total`), never waited for — under load the
+//! shadow comparison is a sample. Shadow rows are
 //! logged beside the champion's (decision id + `-shadow`, `shadow_version`/`shadow_score`).
 
 use std::borrow::Cow;
@@ -64,15 +66,29 @@ impl Shadow {
     }
 }
 
+/// At most this share of one core goes to shadow scoring: even idle-priority work costs the
+/// request threads something (each preemption, the caches), so under load the shadow scores a
+/// sample — the rest is dropped and counted — instead of everything.
+const DUTY_CYCLE: f64 = 0.25;
+
 fn work(rx: Receiver<ShadowJob>, log: DecisionLog, handle: tokio::runtime::Handle) {
     for job in rx {
+        let took = shadow_one(job, &log, &handle);
+        std::thread::sleep(took.mul_f64((1.0 - DUTY_CYCLE) / DUTY_CYCLE));
+    }
+}
+
+/// Score one job and log it; returns the CPU time it took (not the wait for the log's fsync).
+fn shadow_one(job: ShadowJob, log: &DecisionLog, handle: &tokio::runtime::Handle) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    {
         // The body was valid when served: a failure here is a bug, and only costs the shadow row.
-        let Ok(req) = serde_json::from_slice::<RankRequest>(&job.body) else { continue };
+        let Ok(req) = serde_json::from_slice::<RankRequest>(&job.body) else { return started.elapsed() };
         let ch = &job.challenger;
         let rows: Result<Vec<_>, _> =
             req.candidates.iter().map(|c| ch.align(&req.requisition.job_family, &c.features.0)).collect();
         let Ok(scores) = rows.map_err(|_| ()).and_then(|rows| ch.model.score_aligned(&rows).map_err(|_| ())) else {
-            continue;
+            return started.elapsed();
         };
         // The champion's rows already hold the features; join on the decision id.
         let decision = Decision {
@@ -96,21 +112,28 @@ fn work(rx: Receiver<ShadowJob>, log: DecisionLog, handle: tokio::runtime::Handl
                 })
                 .collect(),
         };
+        let took = started.elapsed();
         let _ = handle.block_on(log.append(&decision));
+        took
     }
 }
 
-/// Give this thread the lowest scheduling priority (nice 19) so request handlers always win.
+/// Give this thread the lowest scheduling priority so request handlers always win: Linux's
+/// `SCHED_IDLE` (it runs only when a core would otherwise idle, and a waking request thread
+/// preempts it at once), and nice 19 in case that policy is refused.
 #[allow(unsafe_code)]
 pub(crate) fn lowest_priority() {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: gettid has no preconditions; setpriority on our own thread id only changes
-        // this thread's nice value and reports failure through its return value, ignored here
-        // (a failure just leaves the default priority).
+        // SAFETY: gettid has no preconditions; setpriority and sched_setscheduler on our own
+        // thread id only change this thread's scheduling and report failure through their
+        // return values, ignored here (a failure just leaves a higher priority). The
+        // sched_param lives on the stack for the duration of the call.
         unsafe {
             let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
             libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+            let param = libc::sched_param { sched_priority: 0 };
+            libc::sched_setscheduler(tid as libc::pid_t, libc::SCHED_IDLE, &param);
         }
     }
 }
