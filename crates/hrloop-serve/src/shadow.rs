@@ -81,41 +81,39 @@ fn work(rx: Receiver<ShadowJob>, log: DecisionLog, handle: tokio::runtime::Handl
 /// Score one job and log it; returns the CPU time it took (not the wait for the log's fsync).
 fn shadow_one(job: ShadowJob, log: &DecisionLog, handle: &tokio::runtime::Handle) -> std::time::Duration {
     let started = std::time::Instant::now();
-    {
-        // The body was valid when served: a failure here is a bug, and only costs the shadow row.
-        let Ok(req) = serde_json::from_slice::<RankRequest>(&job.body) else { return started.elapsed() };
-        let ch = &job.challenger;
-        let rows: Result<Vec<_>, _> =
-            req.candidates.iter().map(|c| ch.align(&req.requisition.job_family, &c.features.0)).collect();
-        let Ok(scores) = rows.map_err(|_| ()).and_then(|rows| ch.model.score_aligned(&rows).map_err(|_| ())) else {
-            return started.elapsed();
-        };
-        // The champion's rows already hold the features; join on the decision id.
-        let decision = Decision {
-            decision_id: Cow::Owned(format!("{}-shadow", job.decision_id)),
-            requisition_id: Cow::Borrowed(&req.requisition.id),
-            job_family: Cow::Borrowed(&req.requisition.job_family),
-            decided_at_us: job.decided_at_us,
-            model_version: Cow::Borrowed(ch.id()),
-            arm: Cow::Borrowed("shadow"),
-            shadow_version: Some(Cow::Borrowed(&job.served_by)),
-            feature_names: Vec::new(),
-            candidates: scores
-                .into_iter()
-                .enumerate()
-                .map(|(i, p)| Scored {
-                    candidate_id: Cow::Borrowed(&job.pseudonyms[i]),
-                    score: ch.calibrated(p),
-                    route: Cow::Borrowed(job.routes[i]),
-                    shadow_score: Some(job.scores[i]),
-                    features: Features::Named(Cow::Borrowed(&[])),
-                })
-                .collect(),
-        };
-        let took = started.elapsed();
-        let _ = handle.block_on(log.append(&decision));
-        took
-    }
+    // The body was valid when served: a failure here is a bug, and only costs the shadow row.
+    let Ok(req) = serde_json::from_slice::<RankRequest>(&job.body) else { return started.elapsed() };
+    let ch = &job.challenger;
+    let rows: Result<Vec<_>, _> =
+        req.candidates.iter().map(|c| ch.align(&req.requisition.job_family, &c.features.0)).collect();
+    let Ok(scores) = rows.map_err(|_| ()).and_then(|rows| ch.model.score_aligned(&rows).map_err(|_| ())) else {
+        return started.elapsed();
+    };
+    // The champion's rows already hold the features; join on the decision id.
+    let decision = Decision {
+        decision_id: Cow::Owned(format!("{}-shadow", job.decision_id)),
+        requisition_id: Cow::Borrowed(&req.requisition.id),
+        job_family: Cow::Borrowed(&req.requisition.job_family),
+        decided_at_us: job.decided_at_us,
+        model_version: Cow::Borrowed(ch.id()),
+        arm: Cow::Borrowed("shadow"),
+        shadow_version: Some(Cow::Borrowed(&job.served_by)),
+        feature_names: Vec::new(),
+        candidates: scores
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| Scored {
+                candidate_id: Cow::Borrowed(&job.pseudonyms[i]),
+                score: ch.calibrated(p),
+                route: Cow::Borrowed(job.routes[i]),
+                shadow_score: Some(job.scores[i]),
+                features: Features::Named(Cow::Borrowed(&[])),
+            })
+            .collect(),
+    };
+    let took = started.elapsed();
+    let _ = handle.block_on(log.append(&decision));
+    took
 }
 
 /// Give this thread the lowest scheduling priority so request handlers always win: Linux's

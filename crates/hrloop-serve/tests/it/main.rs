@@ -695,21 +695,21 @@ async fn wait_for_lake(fx: &Fx, want: usize, within: std::time::Duration) -> usi
     }
 }
 
+/// A fixture whose server seals its log every `flush_ms` and moves segments at the latest
+/// `lake_max_delay_ms` after sealing (the plain fixture seals hourly).
+async fn with_log_timing(flush_ms: u64, lake_max_delay_ms: u64) -> Fx {
+    let fx = fixture(ServeConfig::default()).await;
+    let config = ServeConfig { flush_ms, lake_max_delay_ms, ..fx.state.config.clone() };
+    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()));
+    let state =
+        hrloop_serve::start(config, fx.lake.clone(), Pseudonymiser::new(&[9u8; 32]).unwrap(), clock).await.unwrap();
+    Fx { state, ..fx }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logged_decisions_move_to_the_lake_in_a_quiet_moment_without_a_flush() {
-    let fx = fixture(ServeConfig::default()).await;
     // The fixture seals hourly; this server seals every 200 ms and may wait up to an hour.
-    let fx = Fx {
-        state: hrloop_serve::start(
-            ServeConfig { flush_ms: 200, lake_max_delay_ms: 3_600_000, ..fx.state.config.clone() },
-            fx.lake.clone(),
-            Pseudonymiser::new(&[9u8; 32]).unwrap(),
-            Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap())),
-        )
-        .await
-        .unwrap(),
-        ..fx
-    };
+    let fx = with_log_timing(200, 3_600_000).await;
     let (s, _) = fx.rank("REQ-QUIET", 6).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(wait_for_lake(&fx, 6, std::time::Duration::from_secs(20)).await, 6, "moved once the server was quiet");
@@ -717,18 +717,7 @@ async fn logged_decisions_move_to_the_lake_in_a_quiet_moment_without_a_flush() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_constant_load_decisions_still_reach_the_lake_within_the_max_delay() {
-    let fx = fixture(ServeConfig::default()).await;
-    let fx = Fx {
-        state: hrloop_serve::start(
-            ServeConfig { flush_ms: 100, lake_max_delay_ms: 300, ..fx.state.config.clone() },
-            fx.lake.clone(),
-            Pseudonymiser::new(&[9u8; 32]).unwrap(),
-            Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap())),
-        )
-        .await
-        .unwrap(),
-        ..fx
-    };
+    let fx = with_log_timing(100, 300).await;
     // Never quiet for 100 ms: a ranking every few milliseconds until rows show up in the lake.
     let started = std::time::Instant::now();
     let mut ranked = 0;
