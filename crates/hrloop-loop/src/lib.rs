@@ -311,7 +311,6 @@ pub async fn run(config: &LoopConfig) -> Result<Summary, String> {
     let token = hrloop_serve::TokenStore::in_store(&store)
         .add("ats", hrloop_serve::Role::Recruiter, clock.now())
         .map_err(|e| e.to_string())?;
-    state.tokens.store(Arc::new(hrloop_serve::TokenStore::in_store(&store).load().map_err(|e| e.to_string())?));
     let taxonomy = Taxonomy::load(&config.repo.join("data/taxonomy")).map_err(|e| e.to_string())?;
     let steps = LoopSteps {
         lake: lake.clone(),

@@ -44,7 +44,16 @@ pub struct NumericStep {
     pub std: f64,
     /// Whether any training row lacked the value (then a `<name>_missing` column exists).
     pub indicator: bool,
+    /// Smallest and largest value seen in training (`None` in artifacts trained before hrloop
+    /// recorded it, or when training never saw the feature). See [`FeaturePipeline::out_of_range`].
+    #[serde(default)]
+    pub seen: Option<(f64, f64)>,
 }
+
+/// How far beyond the range seen in training a value may lie, as a share of that range's
+/// width, before serving treats it as something the model has never seen (a 1-5 score of 6
+/// is within; 50 is not).
+pub const OUT_OF_RANGE_MARGIN: f64 = 0.25;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CategoricalStep {
@@ -72,7 +81,8 @@ impl FeaturePipeline {
                 let mean = imputed.iter().sum::<f64>() / n;
                 let var = imputed.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
                 let std = if var.sqrt() > 1e-12 { var.sqrt() } else { 1.0 };
-                NumericStep { name: name.clone(), median, mean, std, indicator: vals.len() < rows.len() }
+                let seen = vals.first().zip(vals.last()).map(|(lo, hi)| (*lo, *hi));
+                NumericStep { name: name.clone(), median, mean, std, indicator: vals.len() < rows.len(), seen }
             })
             .collect();
         let categorical = spec
@@ -157,6 +167,25 @@ impl FeaturePipeline {
             .collect()
     }
 
+    /// The numeric inputs whose value lies far outside what training saw (beyond the observed
+    /// range by more than [`OUT_OF_RANGE_MARGIN`] of its width): the model extrapolates there,
+    /// so serving routes the candidate to a human and names them.
+    pub fn out_of_range(&self, row: &Aligned<'_>) -> Vec<usize> {
+        self.numeric
+            .iter()
+            .zip(&row.numeric)
+            .enumerate()
+            .filter(|(_, (s, v))| match (s.seen, v) {
+                (Some((lo, hi)), Some(x)) => {
+                    let margin = ((hi - lo) * OUT_OF_RANGE_MARGIN).max(1e-9 * lo.abs().max(hi.abs()).max(1.0));
+                    *x < lo - margin || *x > hi + margin
+                }
+                _ => false,
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     /// [`unseen`](Self::unseen) for an aligned row, as a yes or no.
     pub fn any_unseen(&self, row: &Aligned<'_>) -> bool {
         self.categorical.iter().zip(&row.categorical).any(|(c, v)| v.is_some_and(|v| !c.levels.iter().any(|l| l == v)))
@@ -185,5 +214,30 @@ mod tests {
         assert_eq!(p.unseen(&row(None, "astronaut")), vec!["job_family=astronaut".to_string()]);
         let z: Vec<f64> = rows.iter().map(|r| p.transform(r)[0]).collect();
         assert!(z.iter().sum::<f64>().abs() < 1e-12, "standardised to mean 0");
+    }
+
+    #[test]
+    fn values_far_outside_what_training_saw_are_named() {
+        let spec = FeatureSpec { numeric: vec!["score".into(), "other".into()], categorical: vec![] };
+        let rows: Vec<RawFeatures> = (1..=5)
+            .map(|v| RawFeatures {
+                numeric: [("score".to_string(), v as f64), ("other".to_string(), 0.0)].into(),
+                categorical: BTreeMap::new(),
+            })
+            .collect();
+        let p = FeaturePipeline::fit(&spec, &rows);
+        assert_eq!(p.numeric[0].seen, Some((1.0, 5.0)));
+        let at = |score: f64, other: Option<f64>| {
+            p.out_of_range(&Aligned { numeric: vec![Some(score), other], categorical: vec![] })
+        };
+        assert!(at(5.0, Some(0.0)).is_empty());
+        assert!(at(6.0, None).is_empty(), "within a quarter of the range beyond it");
+        assert_eq!(at(50.0, Some(0.0)), vec![0]);
+        assert_eq!(at(-2.0, Some(1e6)), vec![0, 1], "a constant feature: any other value is out of range");
+        // Artifacts from before the range was recorded still load, and route nothing.
+        let mut old = serde_json::to_value(&p).unwrap();
+        old["numeric"][0].as_object_mut().unwrap().remove("seen");
+        let old: FeaturePipeline = serde_json::from_value(old).unwrap();
+        assert!(old.out_of_range(&Aligned { numeric: vec![Some(50.0), Some(0.0)], categorical: vec![] }).is_empty());
     }
 }

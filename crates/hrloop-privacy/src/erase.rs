@@ -173,10 +173,32 @@ pub async fn erase(lake: &Lake, pseudo: &Pseudonymiser, req: &ErasureRequest) ->
     })
 }
 
-/// Prove that nothing about the person is left anywhere in the store.
-pub async fn verify(lake: &Lake, pseudo: &Pseudonymiser, external_id: &str) -> Result<VerifyReport> {
+/// Prove that nothing about the person is left anywhere in the store. The scan reads
+/// person-level data, so it is audited (who, when, what it found); the entry names no person,
+/// since the audit trail is scanned too and must not keep what an erasure removed.
+pub async fn verify(
+    lake: &Lake,
+    pseudo: &Pseudonymiser,
+    external_id: &str,
+    actor: &str,
+    at: DateTime<Utc>,
+) -> Result<VerifyReport> {
     let set = person_pseudonyms(lake, pseudo, external_id).await?;
-    scan(lake, &set).await
+    let report = scan(lake, &set).await?;
+    Audit::new(lake.store().clone())
+        .append(vec![AuditEntry {
+            at,
+            actor: actor.to_string(),
+            action: "erasure.verify".into(),
+            target: "store scan for one person".into(),
+            details: serde_json::json!({
+                "absent": report.absent,
+                "files_scanned": report.files_scanned,
+                "findings": report.findings.len(),
+            }),
+        }])
+        .await?;
+    Ok(report)
 }
 
 /// Registered versions trained before `before` whose training snapshot lists one of `files`.

@@ -58,7 +58,10 @@ async fn a_tombstone_alone_keeps_the_person_out_and_a_rerun_finishes_the_erasure
     })
     .await
     .unwrap();
-    assert!(!hrloop_privacy::verify(&lake, &pseudo, person).await.unwrap().absent, "rows are still in the files");
+    assert!(
+        !hrloop_privacy::verify(&lake, &pseudo, person, "test", chrono::Utc::now()).await.unwrap().absent,
+        "rows are still in the files"
+    );
     let data = LakeData::load(&lake).await.unwrap();
     assert!(!data.applicants.iter().any(|a| a.candidate == candidate), "training never sees them");
     assert!(!data.hires.iter().any(|h| h.employee == employee || h.candidate == candidate));

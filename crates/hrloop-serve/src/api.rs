@@ -16,7 +16,7 @@ use hrloop_models::{Alias, ChangeRequest, Registry};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::auth::{Role, Tokens};
+use crate::auth::Role;
 use crate::config::{Mode, ServeConfig};
 use crate::decision_log::{Decision, DecisionLog, Features as LoggedFeatures, Scored};
 use crate::live::{Live, LiveModels};
@@ -31,10 +31,8 @@ pub struct AppState {
     pub feedback_mapping: hrloop_ingest::ResolvedMapping,
     pub live: Arc<LiveModels>,
     pub registry: Registry,
-    pub tokens: arc_swap::ArcSwap<Tokens>,
-    /// Milliseconds since the Unix epoch of the last token-file reload forced by an unknown
-    /// token (at most one a second, so bad tokens cannot turn into disk reads).
-    pub tokens_reloaded_ms: std::sync::atomic::AtomicI64,
+    /// The token file, re-read when it changes (checked per request).
+    pub tokens: crate::auth::LiveTokens,
     pub pseudo: Pseudonymiser,
     pub log: DecisionLog,
     pub shadow: crate::shadow::Shadow,
@@ -82,21 +80,7 @@ impl IntoResponse for ApiError {
 
 fn authorize(state: &AppState, headers: &HeaderMap, allowed: &[Role]) -> Result<(String, Role), ApiError> {
     let header = headers.get(header::AUTHORIZATION).and_then(|h| h.to_str().ok());
-    let mut who = state.tokens.load().identify(header);
-    if who.is_none() && header.is_some() {
-        // A token added a moment ago (`hrloop tokens add`) works at once, not at the next poll.
-        use std::sync::atomic::Ordering;
-        let now = chrono::Utc::now().timestamp_millis();
-        let last = state.tokens_reloaded_ms.load(Ordering::Relaxed);
-        if now - last >= 1000
-            && state.tokens_reloaded_ms.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
-            && let Some(root) = state.lake.store().local_root()
-            && let Ok(t) = crate::auth::TokenStore::in_store(root).load()
-        {
-            state.tokens.store(Arc::new(t));
-            who = state.tokens.load().identify(header);
-        }
-    }
+    let who = state.tokens.identify(header);
     let Some((name, role)) = who else {
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "a valid bearer token is required"));
     };
@@ -114,22 +98,70 @@ fn authorize(state: &AppState, headers: &HeaderMap, allowed: &[Role]) -> Result<
     Ok((name, role))
 }
 
-/// Parse JSON, naming the offending field on failure (`candidates[3].features.years_experience`).
-/// Valid bodies are parsed once without path tracking; only a failed parse is repeated with it.
+/// Parse JSON, naming the offending field on failure as the caller wrote it
+/// (`candidates[3].features.years_experience`). Valid bodies are parsed once without path
+/// tracking; only a failed parse is repeated with it. A body must be exactly one JSON document:
+/// anything after it but whitespace is refused (400).
 fn parse<'b, T: serde::Deserialize<'b>>(body: &'b [u8]) -> Result<T, ApiError> {
     if let Ok(v) = serde_json::from_slice(body) {
         return Ok(v);
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
-    let e = match serde_path_to_error::deserialize::<_, T>(de) {
-        Ok(v) => return Ok(v),
+    let e = match serde_path_to_error::deserialize::<_, T>(&mut *de) {
+        Ok(_) => {
+            // The document itself parsed (from_slice failed): what fails is what follows it.
+            let at = de.end().err().map(|e| format!(" (line {}, column {})", e.line(), e.column())).unwrap_or_default();
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("the body must be exactly one JSON document; more follows it{at}"),
+            ));
+        }
         Err(e) => e,
     };
-    let path = e.path().to_string();
+    let path = json_path(e.path());
     let inner = e.into_inner();
-    let status =
+    let mut status =
         if inner.is_syntax() || inner.is_eof() { StatusCode::BAD_REQUEST } else { StatusCode::UNPROCESSABLE_ENTITY };
-    Err(ApiError::new(status, "invalid_json", if path == "." { inner.to_string() } else { format!("{path}: {inner}") }))
+    let mut message = plain_words(&inner.to_string());
+    if message.starts_with("number out of range") {
+        // Well-formed JSON whose value no model can take: like any non-finite value, a 422.
+        status = StatusCode::UNPROCESSABLE_ENTITY;
+        message = format!("must be a finite number ({message})");
+    }
+    Err(ApiError::new(status, "invalid_json", if path.is_empty() { message } else { format!("{path}: {message}") }))
+}
+/// A field's path as the caller wrote it: `candidates[3].features.interview_score` (empty for
+/// the whole body). Positions serde cannot name are left out rather than shown as `?`.
+fn json_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Unknown => {}
+        }
+    }
+    out
+}
+
+/// serde's messages in the caller's terms: no Rust type names (`struct RankRequest`).
+fn plain_words(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(i) = rest.find("struct ") {
+        out.push_str(&rest[..i]);
+        rest = rest[i + "struct ".len()..].trim_start_matches(|c: char| c.is_alphanumeric() || c == '_');
+        out.push_str("an object");
+    }
+    out.push_str(rest);
+    out.replace("a sequence", "an array").replace("a map", "an object").replace("f64", "a number")
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -221,14 +253,19 @@ impl<'de: 'a, 'a> Deserialize<'de> for Features<'a> {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Route {
+pub struct Route<'a> {
     /// `auto` or `human`.
     #[schema(value_type = String)]
     pub kind: &'static str,
-    /// For `human`: `low_confidence`, `random_audit` or `edge_case`.
+    /// For `human`: `out_of_range`, `edge_case`, `low_confidence` or `random_audit`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub reason: Option<&'static str>,
+    /// For `out_of_range`: the features whose values lie far outside what the model was
+    /// trained on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<String>)]
+    pub features: Vec<&'a str>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -240,7 +277,7 @@ pub struct RankedCandidate<'a> {
     pub score: f64,
     /// How sure the model is either way: max(score, 1 − score).
     pub confidence: f64,
-    pub route: Route,
+    pub route: Route<'a>,
     pub explanation: Vec<String>,
 }
 
@@ -263,13 +300,15 @@ pub enum Reason {
     EdgeCase,
     LowConfidence,
     RandomAudit,
+    OutOfRange,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 3] = [Reason::EdgeCase, Reason::LowConfidence, Reason::RandomAudit];
+    pub const ALL: [Reason; 4] = [Reason::EdgeCase, Reason::LowConfidence, Reason::RandomAudit, Reason::OutOfRange];
 
     pub fn name(self) -> &'static str {
         match self {
+            Reason::OutOfRange => "out_of_range",
             Reason::EdgeCase => "edge_case",
             Reason::LowConfidence => "low_confidence",
             Reason::RandomAudit => "random_audit",
@@ -283,6 +322,7 @@ impl Reason {
             Some(Reason::EdgeCase) => "human:edge_case",
             Some(Reason::LowConfidence) => "human:low_confidence",
             Some(Reason::RandomAudit) => "human:random_audit",
+            Some(Reason::OutOfRange) => "human:out_of_range",
         }
     }
 }
@@ -350,9 +390,16 @@ async fn rank_inner(
     if req.requisition.id.trim().is_empty() {
         return Err(ApiError::bad("requisition.id: must not be empty"));
     }
+    let mut ids = std::collections::HashMap::with_capacity(req.candidates.len());
     for (i, c) in req.candidates.iter().enumerate() {
         if c.id.trim().is_empty() {
             return Err(ApiError::bad(format!("candidates[{i}].id: must not be empty")));
+        }
+        if let Some(first) = ids.insert(c.id.as_ref(), i) {
+            return Err(ApiError::bad(format!(
+                "candidates[{i}].id: {:?} is also candidates[{first}]; each candidate once per ranking",
+                c.id
+            )));
         }
         for (k, v) in &c.features.0 {
             if v.is_some_and(|x| !x.is_finite()) {
@@ -375,6 +422,7 @@ async fn rank_inner(
     let mut scores = Vec::with_capacity(n);
     let mut explanations = Vec::with_capacity(n);
     let mut routes = Vec::with_capacity(n);
+    let mut out_of_range = Vec::with_capacity(n);
     for (i, c) in req.candidates.iter().enumerate() {
         let row = serving
             .align(&req.requisition.job_family, &c.features.0)
@@ -386,7 +434,10 @@ async fn rank_inner(
         let p = serving.calibrated(p);
         let known = row.numeric.iter().filter(|v| v.is_some()).count();
         let confidence = p.max(1.0 - p);
-        routes.push(if pipeline.any_unseen(&row) || known * 2 < expected {
+        let outside = pipeline.out_of_range(&row);
+        routes.push(if !outside.is_empty() {
+            Some(Reason::OutOfRange)
+        } else if pipeline.any_unseen(&row) || known * 2 < expected {
             Some(Reason::EdgeCase)
         } else if confidence < cfg.low_confidence {
             Some(Reason::LowConfidence)
@@ -395,14 +446,24 @@ async fn rank_inner(
         } else {
             None
         });
-        // A reason that moved the score by less than half a percentage point would read "by 0.00".
-        explanations.push(
-            effects
-                .into_iter()
-                .filter(|e| e.effect.abs() >= 0.005)
-                .map(|e| serving.model.sentence(&row, e))
-                .collect::<Vec<String>>(),
-        );
+        // Values the model never saw come first in the explanation; then a reason that moved the
+        // score by at least half a percentage point (less would read "by 0.00").
+        let mut explanation: Vec<String> = outside
+            .iter()
+            .map(|&f| {
+                let step = &pipeline.numeric[f];
+                let (lo, hi) = step.seen.unwrap_or_default();
+                format!(
+                    "{} is {}, far outside what the model was trained on ({lo} to {hi}): a person should judge",
+                    step.name,
+                    row.numeric[f].unwrap_or_default()
+                )
+            })
+            .collect();
+        explanation
+            .extend(effects.into_iter().filter(|e| e.effect.abs() >= 0.005).map(|e| serving.model.sentence(&row, e)));
+        explanations.push(explanation);
+        out_of_range.push(outside);
         scores.push(p);
     }
     let mut order: Vec<usize> = (0..n).collect();
@@ -413,13 +474,13 @@ async fn rank_inner(
         let pseudonyms: Vec<String> =
             req.candidates.iter().map(|c| state.pseudo.pseudonym("candidate", &c.id)).collect();
         // Route counts are added once per request, not once per candidate (each add takes a lock).
-        let mut counts = [0u64; 4];
+        let mut counts = [0u64; Reason::ALL.len() + 1];
         for r in &routes {
             counts[r.map_or(0, |r| 1 + r as usize)] += 1;
         }
-        let labels = ["auto", Reason::ALL[0].name(), Reason::ALL[1].name(), Reason::ALL[2].name()];
-        for (label, n) in labels.iter().zip(counts) {
+        for (i, n) in counts.into_iter().enumerate() {
             if n > 0 {
+                let label = if i == 0 { "auto" } else { Reason::ALL[i - 1].name() };
                 state.metrics.routes.with_label_values(&[label]).inc_by(n);
             }
         }
@@ -492,6 +553,7 @@ async fn rank_inner(
             route: Route {
                 kind: if routes[i].is_some() { "human" } else { "auto" },
                 reason: routes[i].map(Reason::name),
+                features: out_of_range[i].iter().map(|&f| pipeline.numeric[f].name.as_str()).collect(),
             },
             explanation: std::mem::take(&mut explanations[i]),
         })
@@ -635,8 +697,11 @@ async fn ingest_body(
     mapping: &hrloop_ingest::ResolvedMapping,
     stamp: Option<&str>,
 ) -> Result<Response, ApiError> {
-    let is_csv =
-        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/csv"));
+    // Media types are case-insensitive (RFC 9110): `Text/CSV; charset=utf-8` is CSV.
+    let is_csv = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case("text/csv"));
     let staging = state
         .lake
         .store()
@@ -759,9 +824,9 @@ async fn verify_erasure(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers, &[Role::Admin])?;
+    let (who, _) = authorize(&state, &headers, &[Role::Admin])?;
     let input: ErasureIn = parse(&body)?;
-    let report = hrloop_privacy::verify(&state.lake, &state.pseudo, &input.person)
+    let report = hrloop_privacy::verify(&state.lake, &state.pseudo, &input.person, &who, state.clock.now())
         .await
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string()))?;
     Ok(axum::Json(report).into_response())
@@ -828,6 +893,91 @@ async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
 }
 
+async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on this endpoint"),
+    )
+}
+
+/// Read the whole request body before any handler sees it: within `timeout` of the request
+/// head (else 408, so a client cannot hold a connection by sending slowly) and at most `limit`
+/// bytes (else 413), both answered with the usual JSON error body.
+async fn read_body_in_time(
+    State((limit, timeout)): State<(usize, std::time::Duration)>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use futures::StreamExt;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body is over the limit of {}", human_bytes(limit)),
+        )
+        .into_response()
+    };
+    let (parts, body) = request.into_parts();
+    let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return too_large();
+    }
+    let read = async {
+        let mut chunks = body.into_data_stream();
+        let mut whole: Option<Bytes> = None;
+        let mut more: Vec<u8> = Vec::new();
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk?;
+            let len = whole.as_ref().map_or(0, |w| w.len()) + more.len() + chunk.len();
+            if len > limit {
+                return Ok(None);
+            }
+            // A body in one chunk (the usual case) is passed on without a copy.
+            match whole.take() {
+                None if more.is_empty() => whole = Some(chunk),
+                first => {
+                    more.extend_from_slice(&first.unwrap_or_default());
+                    more.extend_from_slice(&chunk);
+                }
+            }
+        }
+        Ok::<_, axum::Error>(Some(whole.unwrap_or_else(|| Bytes::from(more))))
+    };
+    let bytes = match tokio::time::timeout(timeout, read).await {
+        Ok(Ok(Some(bytes))) => bytes,
+        Ok(Ok(None)) => return too_large(),
+        Ok(Err(e)) => {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unreadable_body",
+                format!("the request body could not be read: {e}"),
+            )
+            .into_response();
+        }
+        Err(_) => {
+            let mut r = ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!("the request body did not arrive within {} s of its head", timeout.as_secs_f64()),
+            )
+            .into_response();
+            r.headers_mut().insert(header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+            return r;
+        }
+    };
+    next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await
+}
+
+/// `2 MiB`, `512 KiB` or `100 bytes`.
+fn human_bytes(n: usize) -> String {
+    match n {
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{} KiB", n >> 10),
+        n => format!("{n} bytes"),
+    }
+}
+
 pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.max_body_bytes;
     let echo_enabled = state.config.echo;
@@ -844,8 +994,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/models/{name}/rollback", post(rollback))
         .route("/v1/erasures", post(erase))
         .route("/v1/erasures/verify", post(verify_erasure))
-        .fallback(not_found);
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed);
     let router =
         if echo_enabled { router.route("/v1/echo", post(echo)).route("/v1/score", post(score_only)) } else { router };
-    router.layer(DefaultBodyLimit::max(limit)).with_state(state)
+    let body_timeout = std::time::Duration::from_millis(state.config.body_timeout_ms);
+    // The body is read (within the limit and the time) by `read_body_in_time`; the extractor's
+    // own limit is lifted so there is one limit, with one answer.
+    router
+        .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state((limit, body_timeout), read_body_in_time))
+        .with_state(state)
 }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -129,6 +130,80 @@ impl TokenStore {
     }
 }
 
+/// The token file as the server sees it: re-read whenever the file changed, checked on every
+/// request (a `stat`, no file descriptor), so `hrloop tokens add` and `revoke` take effect
+/// at the next request, not at some later poll.
+#[derive(Debug)]
+pub struct LiveTokens {
+    store: TokenStore,
+    /// The file's identity when last read (inode, modification time, size), and its tokens.
+    seen: arc_swap::ArcSwap<(Option<FileStamp>, Tokens)>,
+    reload: std::sync::Mutex<()>,
+}
+
+/// What changes when the token file is replaced (every save writes a new file and renames it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    ino: u64,
+    mtime_ns: i128,
+    len: u64,
+}
+
+fn stamp(path: &Path) -> std::io::Result<Option<FileStamp>> {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(Some(FileStamp {
+            ino: m.ino(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+            len: m.len(),
+        })),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+impl LiveTokens {
+    pub fn open(store: TokenStore) -> std::io::Result<LiveTokens> {
+        let seen = (stamp(store.path())?, store.load()?);
+        Ok(LiveTokens { store, seen: arc_swap::ArcSwap::from_pointee(seen), reload: std::sync::Mutex::new(()) })
+    }
+
+    /// The tokens valid now. If the file cannot be read (mid-replacement it always can: the
+    /// rename is atomic), the last tokens read stay in force and the error is logged.
+    fn current(&self) -> Arc<(Option<FileStamp>, Tokens)> {
+        let seen = self.seen.load_full();
+        let now = match stamp(self.store.path()) {
+            Ok(now) if now == seen.0 => return seen,
+            Ok(now) => now,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot check the token file; the tokens read before stay in force");
+                return seen;
+            }
+        };
+        let _one_reload = self.reload.lock().unwrap_or_else(|p| p.into_inner());
+        let again = self.seen.load_full();
+        if again.0 == now {
+            return again;
+        }
+        match self.store.load() {
+            Ok(tokens) => {
+                let fresh = Arc::new((now, tokens));
+                self.seen.store(fresh.clone());
+                fresh
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the token file; the tokens read before stay in force");
+                again
+            }
+        }
+    }
+
+    /// Who an `Authorization` header belongs to, by the token file as it is now.
+    pub fn identify(&self, header: Option<&str>) -> Option<(String, Role)> {
+        self.current().1.identify(header)
+    }
+}
+
 /// Valid tokens by hash.
 #[derive(Debug, Clone, Default)]
 pub struct Tokens(HashMap<String, (String, Role)>);
@@ -144,6 +219,22 @@ impl Tokens {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn added_and_revoked_tokens_take_effect_at_the_next_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::in_store(dir.path());
+        let live = LiveTokens::open(store.clone()).unwrap();
+        let header = |t: &str| format!("Bearer {t}");
+        // Many times in a row, with no pause: never a window where the change is not seen.
+        for i in 0..50 {
+            let name = format!("ats-{i}");
+            let t = store.add(&name, Role::Recruiter, Utc::now()).unwrap();
+            assert_eq!(live.identify(Some(&header(&t))), Some((name.clone(), Role::Recruiter)), "added #{i}");
+            assert!(store.revoke(&name).unwrap());
+            assert_eq!(live.identify(Some(&header(&t))), None, "revoked #{i}");
+        }
+    }
 
     #[test]
     fn tokens_are_shown_once_stored_hashed_and_revocable() {

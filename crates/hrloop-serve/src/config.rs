@@ -44,6 +44,13 @@ pub struct ServeConfig {
     pub pipelines_dir: Option<std::path::PathBuf>,
     /// How often the KPIs are recomputed from the store, milliseconds.
     pub kpi_refresh_ms: u64,
+    /// Connections held at once (lowered to fit the open-file limit); beyond it, 503.
+    pub max_connections: usize,
+    /// A request head must arrive whole within this many milliseconds of the server waiting
+    /// for it: after connecting, or after the previous response (the idle timeout).
+    pub header_timeout_ms: u64,
+    /// A request body must arrive whole within this many milliseconds of its head (else 408).
+    pub body_timeout_ms: u64,
 }
 
 impl Default for ServeConfig {
@@ -65,6 +72,9 @@ impl Default for ServeConfig {
             echo: false,
             pipelines_dir: Some("pipelines".into()),
             kpi_refresh_ms: 60_000,
+            max_connections: 1024,
+            header_timeout_ms: 30_000,
+            body_timeout_ms: 30_000,
         }
     }
 }

@@ -327,6 +327,8 @@ pub struct DecisionLog {
 }
 
 const CURRENT: &str = "decisions.wal";
+/// The next live segment while a seal is under way.
+const NEXT: &str = "next.wal";
 /// Rows per sealed segment at most (besides the time-based seal).
 const SEGMENT_ROWS: usize = 20_000;
 /// Sealed segments move to the lake once no ranking has been logged for this long, so Parquet
@@ -359,7 +361,7 @@ impl DecisionLog {
         std::fs::create_dir_all(&dir)?;
         let lock = std::fs::File::create(dir.join("LOCK"))?;
         lock.lock()?;
-        let file = open_current(&dir)?;
+        let live = LiveSegment::create(&dir)?;
         // Unbounded, yet bounded in practice: each request has at most one append outstanding.
         let (tx, rx) = std::sync::mpsc::channel::<Msg>();
         let shared = std::sync::Arc::new(Shared::default());
@@ -371,7 +373,7 @@ impl DecisionLog {
         let handle = std::thread::Builder::new().name("hrloop-decision-log".into()).spawn(move || {
             // The lock lives as long as the writer: the process's claim on its log.
             let _lock = lock;
-            writer(&runtime, lake, dir, file, rx, flush_every, &shared, one_move);
+            writer(&runtime, lake, live, rx, flush_every, &shared, one_move);
             shared.stopped.store(true, std::sync::atomic::Ordering::Relaxed);
             shared.sealed.notify_one();
         })?;
@@ -422,22 +424,15 @@ pub async fn move_abandoned(lake: &Lake, root: &Path) -> std::io::Result<Vec<Pat
     Ok(live)
 }
 
-fn open_current(dir: &Path) -> std::io::Result<std::fs::File> {
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(CURRENT))?;
-    if file.metadata()?.len() == 0 {
-        // Made durable with the first acknowledged append's fsync.
-        file.write_all(MAGIC)?;
-    }
-    Ok(file)
-}
-
-/// Rename the current log to a sealed segment (if it holds anything).
+/// Seal whatever a stopped process left live (under either live name) in `dir`.
 fn seal(dir: &Path) -> std::io::Result<()> {
-    let cur = dir.join(CURRENT);
-    if std::fs::metadata(&cur).is_ok_and(|m| m.len() > MAGIC.len() as u64) {
-        // Named by sealing time, so names sort oldest first and tell a segment's age.
-        let name = format!("sealed-{:013}-{}.wal", Utc::now().timestamp_millis(), uuid::Uuid::new_v4().simple());
-        std::fs::rename(&cur, dir.join(name))?;
+    for name in [CURRENT, NEXT] {
+        let path = dir.join(name);
+        match std::fs::metadata(&path) {
+            Ok(m) if m.len() > MAGIC.len() as u64 => std::fs::rename(&path, dir.join(sealed_name()))?,
+            Ok(_) => std::fs::remove_file(&path)?,
+            Err(_) => continue,
+        }
         std::fs::File::open(dir)?.sync_all()?;
     }
     Ok(())
@@ -581,8 +576,7 @@ async fn write_rows(lake: &Lake, rows: Vec<Decision<'static>>, source: &Path) ->
 fn writer(
     runtime: &tokio::runtime::Handle,
     lake: Lake,
-    dir: PathBuf,
-    mut file: std::fs::File,
+    mut live: LiveSegment,
     rx: std::sync::mpsc::Receiver<Msg>,
     flush_every: Duration,
     shared: &Shared,
@@ -591,24 +585,22 @@ fn writer(
     use std::sync::mpsc::RecvTimeoutError;
     // No immediate first seal: a flush right after start would race the first appends.
     let mut next_seal = std::time::Instant::now() + flush_every;
-    let mut pending_rows = 0usize;
     loop {
         let first = match rx.recv_timeout(next_seal.saturating_duration_since(std::time::Instant::now())) {
             Ok(m) => m,
             Err(RecvTimeoutError::Timeout) => {
                 next_seal = std::time::Instant::now() + flush_every;
-                if pending_rows > 0 {
-                    pending_rows = 0;
+                if live.rows > 0 {
                     // Seal here (a rename), move in the background: appends never wait for
                     // Parquet encoding.
-                    seal_for_mover(&dir, &mut file, shared);
+                    seal_for_mover(&mut live, shared);
                 }
                 continue;
             }
             // Every handle is gone: seal what is left; the mover (or the next server to start
             // on this store) moves it.
             Err(RecvTimeoutError::Disconnected) => {
-                seal_for_mover(&dir, &mut file, shared);
+                seal_for_mover(&mut live, shared);
                 return;
             }
         };
@@ -616,6 +608,7 @@ fn writer(
         let mut buf = Vec::new();
         let mut acks = Vec::new();
         let mut flushes = Vec::new();
+        let mut rows = 0;
         for m in std::iter::once(first).chain(rx.try_iter()) {
             match m {
                 Msg::Append(bytes, n, ack) => {
@@ -624,29 +617,31 @@ fn writer(
                     } else {
                         buf.extend_from_slice(&bytes);
                     }
-                    pending_rows += n;
+                    rows += n;
                     acks.push(ack);
                 }
                 Msg::Flush(ack) => flushes.push(ack),
             }
         }
         if !acks.is_empty() {
-            let written = file.write_all(&buf).and_then(|()| file.sync_data()).map_err(|e| e.to_string());
+            let written = live.append(&buf, rows).map_err(|e| format!("decision log: {e}"));
+            if let Err(e) = &written {
+                tracing::error!(error = %e, "decision log write failed; refusing rankings until it is writable");
+            }
             shared.last_append_ms.store(Utc::now().timestamp_millis(), std::sync::atomic::Ordering::Relaxed);
             for ack in acks {
                 let _ = ack.send(written.clone());
             }
         }
         // Bound a segment's size (and the memory its move takes): seal early under load.
-        if pending_rows >= SEGMENT_ROWS && flushes.is_empty() {
-            pending_rows = 0;
-            seal_for_mover(&dir, &mut file, shared);
+        if live.rows >= SEGMENT_ROWS && flushes.is_empty() {
+            seal_for_mover(&mut live, shared);
         }
         if !flushes.is_empty() {
-            pending_rows = 0;
             let r = runtime.block_on(async {
                 let _guard = mover.lock().await;
-                flush_to_lake(&lake, &dir, &mut file).await
+                live.seal().map_err(|e| format!("sealing the decision log: {e}"))?;
+                move_sealed(&lake, &live.dir).await
             });
             for ack in flushes {
                 let _ = ack.send(r.clone());
@@ -655,21 +650,130 @@ fn writer(
     }
 }
 
-/// Seal the current log (a rename) and wake the mover.
-fn seal_for_mover(dir: &Path, file: &mut std::fs::File, shared: &Shared) {
-    match seal_and_reopen(dir, file) {
-        Ok(()) => shared.sealed.notify_one(),
-        Err(e) => tracing::error!(error = %e, "sealing the decision log failed"),
+/// Seal the live segment and wake the mover. When the next file cannot be opened (no file
+/// descriptor left, disk full), the live segment stays live and takes the next appends; the
+/// seal is tried again at the next tick.
+fn seal_for_mover(live: &mut LiveSegment, shared: &Shared) {
+    match live.seal() {
+        Ok(true) => shared.sealed.notify_one(),
+        Ok(false) => {}
+        Err(e) => tracing::error!(error = %e, "sealing the decision log failed; the live segment keeps taking appends"),
     }
 }
 
-fn seal_and_reopen(dir: &Path, file: &mut std::fs::File) -> Result<(), String> {
-    seal(dir).and_then(|()| open_current(dir)).map(|f| *file = f).map_err(|e| e.to_string())
+/// The segment appends go to. Its invariant: an acknowledged frame is in a file that is either
+/// the live segment or a sealed one, and a sealed segment is never written again — so the mover,
+/// which moves and deletes sealed segments, can never delete an acknowledged frame. That is why
+/// sealing opens the next file *before* it renames the live one: if the open fails (no file
+/// descriptor left), nothing is renamed and appends go on in the same live segment.
+struct LiveSegment {
+    dir: PathBuf,
+    /// The log directory, opened once at start, so making a rename durable never needs a new
+    /// file descriptor.
+    dir_handle: std::fs::File,
+    file: std::fs::File,
+    /// `decisions.wal`, or `next.wal` in the rare case a seal could not rename it into place.
+    path: PathBuf,
+    /// Bytes of whole, durable frames (what a failed append is cut back to).
+    len: u64,
+    /// Rows appended since the segment was opened.
+    rows: usize,
+    /// A rename or a new file whose directory entry is not yet durable: appends wait for it.
+    dir_dirty: bool,
+    /// A failed append left bytes that could not be cut off: seal before appending again
+    /// (a reader stops at a torn frame, so nothing may follow one).
+    torn: bool,
 }
 
-async fn flush_to_lake(lake: &Lake, dir: &Path, file: &mut std::fs::File) -> Result<(), String> {
-    seal_and_reopen(dir, file)?;
-    move_sealed(lake, dir).await
+impl LiveSegment {
+    fn create(dir: &Path) -> std::io::Result<LiveSegment> {
+        let dir_handle = std::fs::File::open(dir)?;
+        let path = dir.join(CURRENT);
+        let file = new_segment_file(&path)?;
+        dir_handle.sync_all()?;
+        let len = MAGIC.len() as u64;
+        Ok(LiveSegment { dir: dir.to_path_buf(), dir_handle, file, path, len, rows: 0, dir_dirty: false, torn: false })
+    }
+
+    /// Append whole frames and make them durable. On failure nothing of `frames` counts: the
+    /// file is cut back to its last whole frame, or sealed before the next append if even that
+    /// fails.
+    fn append(&mut self, frames: &[u8], rows: usize) -> std::io::Result<()> {
+        if self.torn {
+            self.seal()?;
+        }
+        if self.dir_dirty {
+            self.dir_handle.sync_all()?;
+            self.dir_dirty = false;
+        }
+        match self.file.write_all(frames).and_then(|()| self.file.sync_data()) {
+            Ok(()) => {
+                self.len += frames.len() as u64;
+                self.rows += rows;
+                Ok(())
+            }
+            Err(e) => {
+                if self.file.set_len(self.len).and_then(|()| self.file.sync_data()).is_err() {
+                    self.torn = true;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Seal the live segment (if it holds anything) and open the next. Returns whether a
+    /// segment was sealed.
+    fn seal(&mut self) -> std::io::Result<bool> {
+        if self.len <= MAGIC.len() as u64 && !self.torn {
+            return Ok(false);
+        }
+        let next_path = self.dir.join(NEXT);
+        // 1. The next file first: if it cannot be opened, nothing has changed.
+        let next = new_segment_file(&next_path)?;
+        // 2. Seal the live segment. If the rename fails, the live segment stays live.
+        if let Err(e) = std::fs::rename(&self.path, self.dir.join(sealed_name())) {
+            let _ = std::fs::remove_file(&next_path);
+            return Err(e);
+        }
+        // 3. From here the old file is sealed and never written again.
+        self.path = match std::fs::rename(&next_path, self.dir.join(CURRENT)) {
+            Ok(()) => self.dir.join(CURRENT),
+            // Still a live segment under its other name: recovery seals both names.
+            Err(e) => {
+                tracing::warn!(error = %e, "decision log: the new segment keeps the name next.wal");
+                next_path
+            }
+        };
+        self.file = next;
+        self.len = MAGIC.len() as u64;
+        self.rows = 0;
+        self.torn = false;
+        self.dir_dirty = true;
+        // Durable renames; if this fails, the next append tries again before it writes.
+        self.dir_handle.sync_all()?;
+        self.dir_dirty = false;
+        Ok(true)
+    }
+}
+
+/// A new, empty segment file holding just the format's magic bytes (made durable by the first
+/// acknowledged append's fsync).
+fn new_segment_file(path: &Path) -> std::io::Result<std::fs::File> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut file = std::fs::OpenOptions::new().create_new(true).append(true).open(path)?;
+    if let Err(e) = file.write_all(MAGIC) {
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    Ok(file)
+}
+
+/// A sealed segment's name: by sealing time, so names sort oldest first and tell its age.
+fn sealed_name() -> String {
+    format!("sealed-{:013}-{}.wal", Utc::now().timestamp_millis(), uuid::Uuid::new_v4().simple())
 }
 
 #[cfg(test)]

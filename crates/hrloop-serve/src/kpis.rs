@@ -47,7 +47,7 @@ pub const CATALOG: &[MetricDoc] = &[
         "hrloop_review_routes_total",
         COUNTER,
         &["reason"],
-        "Ranked candidates by route: auto, or the reason a human reviews them (low_confidence, random_audit, edge_case).",
+        "Ranked candidates by route: auto, or the reason a human reviews them (out_of_range, edge_case, low_confidence, random_audit).",
     ),
     doc(
         "hrloop_shadow_dropped_total",
@@ -60,6 +60,18 @@ pub const CATALOG: &[MetricDoc] = &[
         GAUGE,
         &[],
         "Seconds since the oldest closed decision-log segment not yet moved into lake/decisions was closed (0: all moved). Moves wait for a quiet moment, at most --lake-max-delay-seconds.",
+    ),
+    doc(
+        "hrloop_http_open_connections",
+        GAUGE,
+        &[],
+        "HTTP connections the server holds now (at most --max-connections; idle ones close after --header-timeout-seconds).",
+    ),
+    doc(
+        "hrloop_http_connections_refused_total",
+        COUNTER,
+        &[],
+        "Connections answered 503 because the server already held --max-connections.",
     ),
     // HR KPIs.
     doc(
@@ -695,7 +707,7 @@ mod tests {
     #[test]
     fn names_follow_the_convention_and_are_unique() {
         // Base units only (promtool lints "days"): durations in seconds.
-        let units = ["_seconds", "_ratio", "_rating", "_info", "_rows", "_total", "_failing"];
+        let units = ["_seconds", "_ratio", "_rating", "_info", "_rows", "_total", "_failing", "_connections"];
         let mut seen = HashSet::new();
         for d in CATALOG {
             assert!(d.name.starts_with("hrloop_"), "{}", d.name);

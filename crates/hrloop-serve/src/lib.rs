@@ -10,6 +10,7 @@ pub mod decision_log;
 pub mod kpis;
 pub mod live;
 pub mod metrics;
+pub mod server;
 pub mod shadow;
 
 use std::sync::Arc;
@@ -56,8 +57,7 @@ pub async fn start(
         taxonomy,
         outcomes_mapping,
         feedback_mapping,
-        tokens: arc_swap::ArcSwap::from_pointee(tokens.load().map_err(|e| format!("tokens: {e}"))?),
-        tokens_reloaded_ms: std::sync::atomic::AtomicI64::new(0),
+        tokens: auth::LiveTokens::open(tokens).map_err(|e| format!("tokens: {e}"))?,
         config,
         live: live.clone(),
         registry,
@@ -104,9 +104,6 @@ pub async fn start(
             tick.tick().await;
             if let Err(e) = st.live.refresh().await {
                 tracing::warn!(error = %e, "registry poll failed");
-            }
-            if let Ok(t) = tokens.load() {
-                st.tokens.store(Arc::new(t));
             }
         }
     });

@@ -17,6 +17,8 @@ pub struct Metrics {
     pub routes: IntCounterVec,
     pub shadow_dropped: prometheus::IntCounter,
     pub log_backlog: prometheus::Gauge,
+    pub connections_open: prometheus::IntGauge,
+    pub connections_refused: prometheus::IntCounter,
     /// KPIs computed from the store (see [`crate::kpis`]), replaced whole on each refresh.
     pub kpis: Arc<ArcSwap<Vec<MetricFamily>>>,
 }
@@ -50,8 +52,18 @@ impl Default for Metrics {
         let log_backlog =
             prometheus::Gauge::new("hrloop_decision_log_backlog_seconds", help("hrloop_decision_log_backlog_seconds"))
                 .expect("valid metric");
+        let connections_open =
+            prometheus::IntGauge::new("hrloop_http_open_connections", help("hrloop_http_open_connections"))
+                .expect("valid metric");
+        let connections_refused = prometheus::IntCounter::new(
+            "hrloop_http_connections_refused_total",
+            help("hrloop_http_connections_refused_total"),
+        )
+        .expect("valid metric");
         for m in [
             Box::new(shadow_dropped.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(connections_open.clone()),
+            Box::new(connections_refused.clone()),
             Box::new(log_backlog.clone()),
             Box::new(requests.clone()),
             Box::new(latency.clone()),
@@ -66,6 +78,8 @@ impl Default for Metrics {
             routes,
             shadow_dropped,
             log_backlog,
+            connections_open,
+            connections_refused,
             kpis: Arc::new(ArcSwap::from_pointee(Vec::new())),
         }
     }

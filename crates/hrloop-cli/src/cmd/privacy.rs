@@ -61,7 +61,7 @@ pub async fn erase(global: &Global, args: EraseArgs) -> Result<ExitCode> {
         None => Vec::new(),
     };
     if let Some(id) = args.verify {
-        let report = hrloop_privacy::verify(&lake, &pseudo, &id).await?;
+        let report = hrloop_privacy::verify(&lake, &pseudo, &id, &args.actor, global.clock()?.now()).await?;
         if args.json {
             print_json(&report)?;
         } else {

@@ -52,6 +52,20 @@ pub struct Args {
     /// Pipeline files, for the pipeline metrics at /metrics.
     #[arg(long = "pipelines-dir", default_value = "pipelines", value_name = "DIR")]
     pub pipelines_dir: std::path::PathBuf,
+    /// Most HTTP connections held at once; beyond it a new connection is answered 503 and
+    /// closed. Lowered, with a warning, to fit the open-file limit (which is raised to its hard
+    /// limit at start).
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub max_connections: usize,
+    /// Close a connection that has not sent a whole request head this many seconds after the
+    /// server began waiting for one: after connecting, or after its previous response (so
+    /// this is also the idle timeout of kept-alive connections).
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub header_timeout_seconds: f64,
+    /// Answer 408 and close when a request body has not arrived whole this many seconds after
+    /// its head.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub body_timeout_seconds: f64,
 }
 
 pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
@@ -62,8 +76,26 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
     ] {
         anyhow::ensure!((0.0..=1.0).contains(&v), "{name} must be between 0 and 1");
     }
+    for (name, v) in [
+        ("--header-timeout-seconds", args.header_timeout_seconds),
+        ("--body-timeout-seconds", args.body_timeout_seconds),
+    ] {
+        anyhow::ensure!(v > 0.0 && v <= 3600.0, "{name} must be above 0 and at most 3600");
+    }
+    anyhow::ensure!(args.max_connections > 0, "--max-connections must be at least 1");
     let lake = global.lake()?;
     let pseudo = global.pseudonymiser(&lake)?;
+    // Idle sockets must not starve the decision log of file descriptors: the soft limit goes up
+    // to the hard one, and connections are capped well below it.
+    let (limit_before, limit) = hrloop_serve::server::raise_file_limit();
+    let max_connections = hrloop_serve::server::connection_cap(args.max_connections, limit);
+    let show = |l: Option<u64>| l.map_or("unlimited".to_string(), |n| n.to_string());
+    eprintln!(
+        "hrloop: open-file limit {} (raised from {}); at most {max_connections} connections{}",
+        show(limit),
+        show(limit_before),
+        if max_connections < args.max_connections { " (--max-connections lowered to fit the limit)" } else { "" }
+    );
     let config = ServeConfig {
         model: args.model,
         mode: if args.mode == "shadow" { Mode::Shadow } else { Mode::Ab },
@@ -74,6 +106,9 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
         kpi_refresh_ms: args.kpi_refresh_seconds.max(1) * 1000,
         lake_max_delay_ms: args.lake_max_delay_seconds * 1000,
         pipelines_dir: Some(args.pipelines_dir),
+        max_connections,
+        header_timeout_ms: (args.header_timeout_seconds * 1000.0) as u64,
+        body_timeout_ms: (args.body_timeout_seconds * 1000.0) as u64,
         ..ServeConfig::default()
     };
     let state = hrloop_serve::start(config, lake, pseudo, global.clock()?).await.map_err(|e| anyhow!(e))?;
@@ -87,8 +122,7 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
         .as_ref()
         .map_or("no champion yet (readyz will say 503)".to_string(), |c| c.id().to_string());
     eprintln!("hrloop serving on http://{} — {}", listener.local_addr()?, ready);
-    let app = hrloop_serve::router(state.clone());
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    hrloop_serve::server::serve(listener, state.clone(), shutdown_signal()).await?;
     state.log.flush().await.map_err(|e| anyhow!(e))?;
     state.audit.flush().await;
     eprintln!("hrloop: stopped; decisions flushed to the lake");

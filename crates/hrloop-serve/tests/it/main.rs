@@ -16,6 +16,8 @@ use hrloop_models::{Alias, ChangeRequest, ModelCard, ModelSpec, Registry};
 use hrloop_serve::{AppState, Role, ServeConfig, TokenStore, router};
 use tower::ServiceExt;
 
+mod hardening;
+
 const FEATURES: [&str; 3] = ["interview_score", "assessment_score", "soft_skill_score"];
 
 fn model(weight: f64) -> TrainedModel {
@@ -218,7 +220,7 @@ async fn bad_input_gets_4xx_with_the_offending_field() {
         (r#"{"requisition": {"id": "R", "job_family": "sales"}, "candidates": []}"#.into(), StatusCode::UNPROCESSABLE_ENTITY, "candidates: at least one"),
         (r#"{"requisition": {"id": 7, "job_family": "sales"}, "candidates": []}"#.into(), StatusCode::UNPROCESSABLE_ENTITY, "requisition.id"),
         (r#"{"requisition": {"id": "R", "job_family": "sales"}, "candidates": [{"id": "C", "features": {"interview_score": "high"}}]}"#.into(), StatusCode::UNPROCESSABLE_ENTITY, "candidates[0].features.interview_score"),
-        (r#"{"requisition": {"id": "R", "job_family": "sales"}, "candidates": [{"id": "C", "features": {"x": 1e999}}]}"#.into(), StatusCode::BAD_REQUEST, "candidates[0].features.x"),
+        (r#"{"requisition": {"id": "R", "job_family": "sales"}, "candidates": [{"id": "C", "features": {"x": 1e999}}]}"#.into(), StatusCode::UNPROCESSABLE_ENTITY, "candidates[0].features.x: must be a finite number"),
         // A feature given twice (the second spelled with an escape) is refused, not silently resolved.
         (r#"{"requisition": {"id": "R", "job_family": "sales"}, "candidates": [{"id": "C", "features": {"interview_score": 3, "interview\u005fscore": 4}}]}"#.into(), StatusCode::UNPROCESSABLE_ENTITY, "candidates[0].features.interview_score: given twice"),
         (r#"{"requisition": {"id": "R", "job_family": "sales"}, "candidates": [{"id": "C", "colour": 1}]}"#.into(), StatusCode::UNPROCESSABLE_ENTITY, "candidates[0]"),
@@ -325,7 +327,8 @@ async fn feedback_and_outcomes_go_through_ingestion_with_quarantine() {
     assert!(!dump.contains("ATS-77") && dump.contains("rejected"), "pseudonymised, canonical decision: {dump}");
 
     let csv = "Employee ID;Hire date;Milestone date;Still employed;Performance rating;Exit reason\nE1;2025-01-10;2025-04-10;Ja;4;\nE2;2025-01-10;2025-04-10;Ja;9;\n";
-    let mut b = Request::builder().method("POST").uri("/v1/outcomes").header("content-type", "text/csv");
+    // Media types are case-insensitive: this is CSV.
+    let mut b = Request::builder().method("POST").uri("/v1/outcomes").header("content-type", "Text/CSV; charset=UTF-8");
     b = b.header("authorization", format!("Bearer {}", fx.token(Role::DataTeam)));
     let resp = router(fx.state.clone()).oneshot(b.body(Body::from(csv)).unwrap()).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
