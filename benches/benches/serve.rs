@@ -39,7 +39,7 @@ fn model(seed: u64) -> TrainedModel {
         s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (s >> 11) as f64 / (1u64 << 53) as f64
     };
-    let spec = FeatureSpec { numeric: names(), categorical: vec!["job_family".into()] };
+    let spec = FeatureSpec { numeric: names(), categorical: vec!["job_family".into()], ..Default::default() };
     let mut rows = Vec::new();
     let mut y = Vec::new();
     for i in 0..4000 {

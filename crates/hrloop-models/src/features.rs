@@ -48,6 +48,10 @@ pub struct NumericStep {
     /// recorded it, or when training never saw the feature). See [`FeaturePipeline::out_of_range`].
     #[serde(default)]
     pub seen: Option<(f64, f64)>,
+    /// The declared valid range (the model spec's `valid_ranges`): a value outside it is
+    /// refused at serving time. See [`FeaturePipeline::invalid`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid: Option<(f64, f64)>,
 }
 
 /// How far beyond the range seen in training a value may lie, as a share of that range's
@@ -82,7 +86,8 @@ impl FeaturePipeline {
                 let var = imputed.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
                 let std = if var.sqrt() > 1e-12 { var.sqrt() } else { 1.0 };
                 let seen = vals.first().zip(vals.last()).map(|(lo, hi)| (*lo, *hi));
-                NumericStep { name: name.clone(), median, mean, std, indicator: vals.len() < rows.len(), seen }
+                let valid = spec.valid_ranges.get(name).map(|[lo, hi]| (*lo, *hi));
+                NumericStep { name: name.clone(), median, mean, std, indicator: vals.len() < rows.len(), seen, valid }
             })
             .collect();
         let categorical = spec
@@ -186,6 +191,14 @@ impl FeaturePipeline {
             .collect()
     }
 
+    /// The first numeric input whose value lies outside its declared valid range.
+    pub fn invalid(&self, row: &Aligned<'_>) -> Option<usize> {
+        self.numeric.iter().zip(&row.numeric).position(|(s, v)| match (s.valid, v) {
+            (Some((lo, hi)), Some(x)) => *x < lo || *x > hi,
+            _ => false,
+        })
+    }
+
     /// [`unseen`](Self::unseen) for an aligned row, as a yes or no.
     pub fn any_unseen(&self, row: &Aligned<'_>) -> bool {
         self.categorical.iter().zip(&row.categorical).any(|(c, v)| v.is_some_and(|v| !c.levels.iter().any(|l| l == v)))
@@ -198,7 +211,8 @@ mod tests {
 
     #[test]
     fn imputes_standardises_and_one_hot_encodes_as_trained() {
-        let spec = FeatureSpec { numeric: vec!["x".into()], categorical: vec!["job_family".into()] };
+        let spec =
+            FeatureSpec { numeric: vec!["x".into()], categorical: vec!["job_family".into()], ..Default::default() };
         let row = |x: Option<f64>, jf: &str| RawFeatures {
             numeric: x.map(|v| [("x".to_string(), v)].into_iter().collect()).unwrap_or_default(),
             categorical: [("job_family".to_string(), jf.to_string())].into_iter().collect(),
@@ -218,7 +232,7 @@ mod tests {
 
     #[test]
     fn values_far_outside_what_training_saw_are_named() {
-        let spec = FeatureSpec { numeric: vec!["score".into(), "other".into()], categorical: vec![] };
+        let spec = FeatureSpec { numeric: vec!["score".into(), "other".into()], ..Default::default() };
         let rows: Vec<RawFeatures> = (1..=5)
             .map(|v| RawFeatures {
                 numeric: [("score".to_string(), v as f64), ("other".to_string(), 0.0)].into(),

@@ -449,7 +449,7 @@ mod explain_tests {
 
     #[test]
     fn explanations_name_the_feature_value_and_direction() {
-        let spec = FeatureSpec { numeric: vec!["interview_score".into(), "noise".into()], categorical: vec![] };
+        let spec = FeatureSpec { numeric: vec!["interview_score".into(), "noise".into()], ..Default::default() };
         let mut rows = Vec::new();
         let mut y = Vec::new();
         for i in 0..200 {

@@ -196,6 +196,14 @@ impl Registry {
     }
 
     pub async fn card(&self, name: &str, version: &str) -> Result<ModelCard> {
+        // Only names a spec may have and versions the registry hands out (`v<n>`) can exist;
+        // anything else (a space, a slash, 300 characters) is unknown, not a storage error.
+        let is_version = version
+            .strip_prefix('v')
+            .is_some_and(|n| (1..=18).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit()));
+        if !(crate::spec::is_model_name(name) && is_version) {
+            return Err(Error::UnknownVersion(format!("{name}/{version}")));
+        }
         let path = Path::from(format!("registry/{name}/versions/{version}/card.json"));
         let bytes = match self.store.get(&path).await {
             Ok(b) => b,

@@ -67,7 +67,7 @@ pub struct Label {
     pub min_rating: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeatureSpec {
     /// Numeric features (keys of the decision log's `features` map): standardised, missing
@@ -77,6 +77,49 @@ pub struct FeatureSpec {
     /// an all-zero row.
     #[serde(default)]
     pub categorical: Vec<String>,
+    /// An ingestion mapping (path relative to this spec file) whose `range`s declare the valid
+    /// values of the numeric features: serving refuses (422) a candidate with a value outside
+    /// its declared range, naming the candidate and the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_ranges_from: Option<std::path::PathBuf>,
+    /// Valid ranges by numeric feature, `[lowest, highest]`: written here, or read from
+    /// `valid_ranges_from` when the spec is loaded (a range written here wins).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub valid_ranges: std::collections::BTreeMap<String, [f64; 2]>,
+}
+
+/// What a spec reads from an ingestion mapping: the declared range of each `features.<name>`
+/// field (the mapping's other settings are the ingestion's business).
+#[derive(Deserialize)]
+struct MappingRanges {
+    #[serde(default)]
+    fields: std::collections::BTreeMap<String, FieldRange>,
+}
+
+#[derive(Deserialize)]
+struct FieldRange {
+    range: Option<[f64; 2]>,
+}
+
+impl FeatureSpec {
+    /// Fill [`valid_ranges`](Self::valid_ranges) from the mapping named by `valid_ranges_from`
+    /// (relative to `dir`, the spec file's folder).
+    fn read_valid_ranges(&mut self, dir: &Path) -> std::result::Result<(), String> {
+        let Some(from) = &self.valid_ranges_from else { return Ok(()) };
+        let path = dir.join(from);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("features.valid_ranges_from: cannot read {}: {e}", path.display()))?;
+        let mapping: MappingRanges = toml::from_str(&text)
+            .map_err(|e| format!("features.valid_ranges_from: {} is not a mapping: {e}", path.display()))?;
+        for (field, spec) in mapping.fields {
+            if let (Some(name), Some(range)) = (field.strip_prefix("features."), spec.range)
+                && self.numeric.iter().any(|n| n == name)
+            {
+                self.valid_ranges.entry(name.to_string()).or_insert(range);
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -183,11 +226,17 @@ impl Default for FairnessSpec {
     }
 }
 
+/// Whether `name` can name a model: letters, digits, `_` or `-`, at most 128 characters.
+pub fn is_model_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 128 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 impl ModelSpec {
     pub fn load(path: &Path) -> Result<Self> {
         let err = |reason: String| Error::Spec { path: path.display().to_string(), reason };
         let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
-        let spec: ModelSpec = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+        let mut spec: ModelSpec = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+        spec.features.read_valid_ranges(path.parent().unwrap_or(Path::new("."))).map_err(err)?;
         spec.validate().map_err(err)?;
         Ok(spec)
     }
@@ -200,7 +249,7 @@ impl ModelSpec {
                 self.format_version
             ));
         }
-        if self.name.is_empty() || !self.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        if !is_model_name(&self.name) {
             return Err(format!("name {:?} must be letters, digits, _ or -", self.name));
         }
         self.label()?;
@@ -269,6 +318,22 @@ impl Label {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shipped_specs_take_their_valid_ranges_from_the_ats_mapping() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+        for name in ["success12m_logistic", "success12m_forest", "success6m_logistic"] {
+            let spec = ModelSpec::load(&dir.join(format!("{name}.toml"))).unwrap();
+            assert_eq!(spec.features.valid_ranges.get("interview_score"), Some(&[1.0, 5.0]), "{name}");
+            assert_eq!(spec.features.valid_ranges.get("assessment_score"), Some(&[0.0, 100.0]), "{name}");
+            assert!(!spec.features.valid_ranges.contains_key("career_changer"), "no range declared");
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("m.toml");
+        std::fs::write(&path, spec("numeric = [\"x\"]\nvalid_ranges_from = \"missing.toml\"")).unwrap();
+        let e = ModelSpec::load(&path).unwrap_err().to_string();
+        assert!(e.contains("valid_ranges_from") && e.contains("missing.toml"), "{e}");
+    }
 
     fn spec(extra: &str) -> String {
         format!(

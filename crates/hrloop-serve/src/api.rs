@@ -169,7 +169,10 @@ fn plain_words(message: &str) -> String {
 pub struct RankRequest<'a> {
     #[serde(borrow)]
     pub requisition: RequisitionIn<'a>,
+    /// The candidates to rank, each once (a candidate id twice in one request is refused), at
+    /// most `--max-candidates` (500 by default).
     #[serde(borrow)]
+    #[schema(min_items = 1, max_items = 500)]
     pub candidates: Vec<CandidateIn<'a>>,
 }
 
@@ -177,7 +180,7 @@ pub struct RankRequest<'a> {
 #[serde(deny_unknown_fields)]
 pub struct RequisitionIn<'a> {
     #[serde(borrow)]
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = r"\S")]
     pub id: Cow<'a, str>,
     #[serde(borrow)]
     #[schema(value_type = String)]
@@ -189,7 +192,7 @@ pub struct RequisitionIn<'a> {
 pub struct CandidateIn<'a> {
     /// The ATS's candidate id: pseudonymised before anything is logged.
     #[serde(borrow)]
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = r"\S")]
     pub id: Cow<'a, str>,
     /// Named numbers (`null` = missing), e.g. `{"years_experience": 4, "interview_score": null}`.
     #[serde(default, borrow)]
@@ -427,6 +430,16 @@ async fn rank_inner(
         let row = serving
             .align(&req.requisition.job_family, &c.features.0)
             .map_err(|name| ApiError::bad(format!("candidates[{i}].features.{name}: given twice")))?;
+        if let Some(f) = pipeline.invalid(&row) {
+            let step = &pipeline.numeric[f];
+            let (lo, hi) = step.valid.unwrap_or_default();
+            return Err(ApiError::bad(format!(
+                "candidates[{i}].features.{}: {} is outside the valid range {lo} to {hi} (candidate {:?})",
+                step.name,
+                row.numeric[f].unwrap_or_default(),
+                c.id
+            )));
+        }
         let (p, effects) = serving
             .model
             .score_and_effects(&row, 3)
@@ -602,16 +615,36 @@ async fn list_models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> 
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ChangeIn {
-    /// Version to promote, or to roll back to (default: the previous champion).
+struct PromoteIn {
+    /// Version to promote, e.g. `v3`.
+    version: String,
+    /// Why: recorded in the history.
+    #[schema(pattern = r"\S")]
+    reason: String,
+    /// Which alias it takes: `champion` (default) or `challenger`.
+    #[serde(default)]
+    #[schema(value_type = Option<AliasName>)]
+    alias: Option<Alias>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RollbackIn {
+    /// Version to roll back to (default: the previous champion).
     #[serde(default)]
     version: Option<String>,
     /// Why: recorded in the history.
+    #[schema(pattern = r"\S")]
     reason: String,
-    /// `champion` (default) or `challenger`; promote only.
-    #[serde(default)]
-    #[schema(value_type = Option<String>)]
-    alias: Option<Alias>,
+}
+
+/// A registry alias, as the API spells it.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum AliasName {
+    Champion,
+    Challenger,
 }
 
 async fn change(
@@ -622,25 +655,41 @@ async fn change(
     rollback: bool,
 ) -> Result<Response, ApiError> {
     let (who, _) = authorize(&state, &headers, &[Role::OnCall])?;
-    let input: ChangeIn = parse(&body)?;
-    if input.reason.trim().is_empty() {
+    if !hrloop_models::spec::is_model_name(&name) {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_model", format!("no model {name:?}")));
+    }
+    let (version, reason, alias) = if rollback {
+        let input: RollbackIn = parse(&body)?;
+        (input.version, input.reason, None)
+    } else {
+        let input: PromoteIn = parse(&body)?;
+        (Some(input.version), input.reason, input.alias)
+    };
+    if reason.trim().is_empty() {
         return Err(ApiError::bad("reason: say why"));
     }
     let req = ChangeRequest {
         actor: who.clone(),
-        reason: input.reason,
+        reason,
         evidence: serde_json::json!({"via": "http"}),
         at: state.clock.now(),
     };
-    let result = if rollback {
-        state.registry.rollback(&name, input.version.as_deref(), req).await
-    } else {
-        let Some(v) = input.version.as_deref() else { return Err(ApiError::bad("version: required")) };
-        state.registry.promote(&name, v, input.alias.unwrap_or(Alias::Champion), req).await
+    let result = match version {
+        Some(v) if !rollback => state.registry.promote(&name, &v, alias.unwrap_or(Alias::Champion), req).await,
+        v => state.registry.rollback(&name, v.as_deref(), req).await,
     };
     let event = result.map_err(|e| match e {
-        hrloop_models::Error::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+        // A race lost, or a change the aliases' present state does not allow (promoting the
+        // champion again, rolling back with no earlier champion): both conflict with the state.
+        hrloop_models::Error::Conflict(m) | hrloop_models::Error::Registry(m) => {
+            ApiError::new(StatusCode::CONFLICT, "conflict", m)
+        }
         hrloop_models::Error::UnknownVersion(m) => ApiError::new(StatusCode::NOT_FOUND, "unknown_version", m),
+        e @ (hrloop_models::Error::Lake(_)
+        | hrloop_models::Error::ObjectStore(_)
+        | hrloop_models::Error::Corrupt { .. }) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string())
+        }
         other => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "refused", other.to_string()),
     })?;
     if name == state.live.name() {
@@ -659,7 +708,7 @@ async fn change(
     Ok(axum::Json(event).into_response())
 }
 
-#[utoipa::path(post, path = "/v1/models/{name}/promote", tag = "models", request_body = ChangeIn,
+#[utoipa::path(post, path = "/v1/models/{name}/promote", tag = "models", request_body = PromoteIn,
     params(("name" = String, Path, description = "Model name")),
     responses((status = 200, description = "The alias event", body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, description = "Changed concurrently", body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -673,7 +722,7 @@ async fn promote(
     change(state, headers, name, body, false).await
 }
 
-#[utoipa::path(post, path = "/v1/models/{name}/rollback", tag = "models", request_body = ChangeIn,
+#[utoipa::path(post, path = "/v1/models/{name}/rollback", tag = "models", request_body = RollbackIn,
     params(("name" = String, Path, description = "Model name")),
     responses((status = 200, description = "The alias event", body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, description = "Changed concurrently", body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -765,8 +814,18 @@ async fn ingest_body(
     }
 }
 
+/// Rows for ingestion: `{"rows": [...]}` (a bare JSON array of the rows is taken too). Each row
+/// is an object in the mapping's columns; a row that fails validation is quarantined and
+/// reported, not refused with the batch.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+struct RowsIn {
+    #[schema(min_items = 1, value_type = Vec<Object>)]
+    rows: Vec<serde_json::Value>,
+}
+
 #[utoipa::path(post, path = "/v1/feedback", tag = "feedback",
-    request_body(content = Object, description = "Rows as a JSON array (or {\"rows\": [...]}): requisition_id, candidate_id, decision, overrides_model, reason_code, reason_text"),
+    request_body(content = RowsIn, description = "Rows with requisition_id, candidate_id, decision, overrides_model, reason_code, reason_text (or the same rows as a bare JSON array)"),
     responses((status = 200, description = "The batch quality report", body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn feedback(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
@@ -775,7 +834,7 @@ async fn feedback(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
 }
 
 #[utoipa::path(post, path = "/v1/outcomes", tag = "feedback",
-    request_body(content = Object, description = "Outcome rows in the HRIS export's columns, as a JSON array or text/csv"),
+    request_body(content = RowsIn, description = "Outcome rows in the HRIS export's columns (or a bare JSON array of them, or the export itself as `Content-Type: text/csv`)"),
     responses((status = 200, description = "The batch quality report", body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn outcomes(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
@@ -783,15 +842,27 @@ async fn outcomes(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
     ingest_body(&state, who, &headers, &body, &state.outcomes_mapping, None).await
 }
 
-/// Parse a rank request and return it unchanged: HTTP + auth + JSON cost with no scoring.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ErasureIn {
     /// The person's id as the ATS or HRIS knows it. Sent in the body, never in a URL, so it
     /// stays out of access logs.
+    #[schema(pattern = r"\S")]
     person: String,
-    /// Why (e.g. the request's reference). Required for an erasure; stored in the audit trail.
+    /// Why (e.g. the request's reference); stored in the audit trail.
+    #[schema(pattern = r"\S")]
+    reason: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct VerifyIn {
+    /// The person's id as the ATS or HRIS knows it.
+    #[schema(pattern = r"\S")]
+    person: String,
+    /// Optional note; not stored.
     #[serde(default)]
+    #[allow(dead_code)]
     reason: Option<String>,
 }
 
@@ -804,9 +875,9 @@ struct ErasureIn {
 async fn erase(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let (who, _) = authorize(&state, &headers, &[Role::Admin])?;
     let input: ErasureIn = parse(&body)?;
-    let reason = input.reason.unwrap_or_default();
+    let reason = input.reason;
     if input.person.trim().is_empty() || reason.trim().is_empty() {
-        return Err(ApiError::bad("person and reason are required"));
+        return Err(ApiError::bad("person and reason must not be empty"));
     }
     let storage = |e: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage", e);
     state.log.flush().await.map_err(storage)?;
@@ -816,7 +887,7 @@ async fn erase(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byt
 }
 
 /// Scan the whole store for a person (admin only): `absent` is true when nothing is found.
-#[utoipa::path(post, path = "/v1/erasures/verify", tag = "privacy", request_body = ErasureIn,
+#[utoipa::path(post, path = "/v1/erasures/verify", tag = "privacy", request_body = VerifyIn,
     responses((status = 200, description = "The scan", body = Object), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody)), security(("bearer" = [])))]
 async fn verify_erasure(
@@ -825,7 +896,10 @@ async fn verify_erasure(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (who, _) = authorize(&state, &headers, &[Role::Admin])?;
-    let input: ErasureIn = parse(&body)?;
+    let input: VerifyIn = parse(&body)?;
+    if input.person.trim().is_empty() {
+        return Err(ApiError::bad("person: must not be empty"));
+    }
     let report = hrloop_privacy::verify(&state.lake, &state.pseudo, &input.person, &who, state.clock.now())
         .await
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string()))?;
@@ -875,12 +949,61 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// The answers any operation can give besides its own: 503 when the server holds its maximum
+/// of connections; for a secured one 401 and 403; for one with a body 400 (not one JSON
+/// document), 408 (body too slow), 413 (over the limit) and 422 (an invalid field).
+struct CommonResponses;
+
+impl utoipa::Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, ResponseBuilder, content::ContentBuilder, schema::Ref};
+        let error = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                    )
+                    .build(),
+            )
+        };
+        // Identical candidates are refused (as is any candidate id twice, which JSON Schema
+        // cannot say); utoipa has no attribute for `uniqueItems`.
+        if let Some(RefOr::T(utoipa::openapi::Schema::Object(rank))) =
+            openapi.components.as_mut().and_then(|c| c.schemas.get_mut("RankRequest"))
+            && let Some(RefOr::T(utoipa::openapi::Schema::Array(candidates))) = rank.properties.get_mut("candidates")
+        {
+            candidates.unique_items = true;
+        }
+        for item in openapi.paths.paths.values_mut() {
+            for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+                let mut add = |code: &str, description: &str| {
+                    op.responses.responses.entry(code.to_string()).or_insert_with(|| error(description));
+                };
+                add("503", "Unavailable: the server holds its maximum of connections, or cannot log durably");
+                if op.security.is_some() {
+                    add("401", "No valid bearer token");
+                    add("403", "The token's role may not do this");
+                }
+                if op.request_body.is_some() {
+                    add("400", "The body is not exactly one JSON document");
+                    add("408", "The body did not arrive within the body timeout");
+                    add("413", "The body is over the limit (2 MiB)");
+                    add("422", "Invalid field, named by its JSON path");
+                }
+            }
+        }
+    }
+}
+
 /// The OpenAPI document, generated from the handlers' annotations.
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "hrloop", description = "Ranked shortlists with human review routing, recruiter feedback, outcomes, model management"),
     paths(rank, feedback, outcomes, list_models, promote, rollback, erase, verify_erasure, healthz, readyz, metrics),
-    modifiers(&BearerAuth)
+    components(schemas(ErrorBody, ErrorDetail)),
+    modifiers(&BearerAuth, &CommonResponses)
 )]
 pub struct ApiDoc;
 

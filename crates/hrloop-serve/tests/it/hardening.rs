@@ -244,6 +244,20 @@ async fn malformed_bodies_get_a_clear_answer_in_the_callers_terms() {
     assert!(v["error"]["message"].as_str().unwrap().contains("2 MiB"), "{v}");
     let (s, v) = fx.call("GET", "/v1/rank", Some(t), "").await;
     assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed")), "{v}");
+    // Names and versions that cannot exist are unknown (404), not storage errors (503).
+    let on_call = fx.token(Role::OnCall);
+    let long = "x".repeat(300);
+    for (path, body) in [
+        ("/v1/models/m/promote".to_string(), format!(r#"{{"version": "{long} ü", "reason": "r"}}"#)),
+        ("/v1/models/m/promote".to_string(), r#"{"version": "../../v1", "reason": "r"}"#.to_string()),
+        (format!("/v1/models/{long}/rollback"), r#"{"reason": "r"}"#.to_string()),
+    ] {
+        let (s, v) = fx.call("POST", &path, Some(on_call), body).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path}: {v}");
+    }
+    // A change the aliases' state does not allow is a conflict.
+    let (s, v) = fx.call("POST", "/v1/models/m/promote", Some(on_call), r#"{"version": "v1", "reason": "again"}"#).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -281,4 +295,31 @@ async fn an_erasure_check_is_audited() {
     assert_eq!(check.entry.actor, "admin");
     assert_eq!(check.entry.details["absent"], true);
     assert!(!serde_json::to_string(&check.entry).unwrap().contains("ATS-1"), "the trail names no person");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_outside_its_declared_range_is_refused_naming_candidate_and_field() {
+    let fx = fixture(ServeConfig::default()).await;
+    let mut declared = model(3.0);
+    declared.pipeline.numeric[0].valid = Some((1.0, 5.0)); // interview_score, as a 1-5 scale
+    let v = fx.registry.register("m", serde_json::to_vec(&declared).unwrap().into(), card()).await.unwrap();
+    fx.registry.promote("m", &v, Alias::Champion, req("declared ranges")).await.unwrap();
+    fx.state.live.refresh().await.unwrap();
+    let body = |score: f64| {
+        serde_json::json!({"requisition": {"id": "R-VALID", "job_family": "sales"}, "candidates": [
+            {"id": "ok", "features": {"interview_score": 4}},
+            {"id": "C-77", "features": {"interview_score": score, "assessment_score": 5}}]})
+        .to_string()
+    };
+    let t = fx.token(Role::Recruiter);
+    let (s, v) = fx.call("POST", "/v1/rank", Some(t), body(5.0)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = fx.call("POST", "/v1/rank", Some(t), body(50.0)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("candidates[1].features.interview_score: 50 is outside the valid range 1 to 5"),
+        "{message}"
+    );
+    assert!(message.contains("\"C-77\""), "{message}");
 }

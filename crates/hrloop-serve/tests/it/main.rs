@@ -24,6 +24,7 @@ fn model(weight: f64) -> TrainedModel {
     let spec = FeatureSpec {
         numeric: FEATURES.iter().map(|s| s.to_string()).collect(),
         categorical: vec!["job_family".into()],
+        ..Default::default()
     };
     let rows: Vec<RawFeatures> = (0..50)
         .map(|i| RawFeatures {
