@@ -194,15 +194,31 @@ fn read_csv(
         if rows.is_multiple_of(8192) {
             progress.set_position(start.byte());
         }
-        // A record ending more than one line on, or the last one, may hold a quote that ran away.
         let end = csv.position().clone();
-        if end.line() > start.line() + 1 || end.byte() >= file_len {
-            let raw_file = match &mut raw_file {
+        let mut raw_text = |from: u64, to: u64| -> Result<Vec<u8>> {
+            let file = match &mut raw_file {
                 Some(f) => f,
                 None => raw_file.insert(open(path)?),
             };
-            let raw =
-                read_span(raw_file, start.byte(), end.byte()).map_err(|e| Error::unreadable(path, e.to_string()))?;
+            read_span(file, from, to).map_err(|e| Error::unreadable(path, e.to_string()))
+        };
+        if record.get(0).is_some_and(|f| f.starts_with('\u{feff}')) {
+            // Exports joined into one file: the next one's byte-order mark starts a line. Read
+            // the record again from its text after the mark, as at the start of a file, so a
+            // quoted first field stays quoted.
+            let raw = raw_text(start.byte(), end.byte())?;
+            let text = raw.windows(3).position(|w| w == "\u{feff}".as_bytes()).map_or(&raw[..], |at| &raw[at + 3..]);
+            let mut again =
+                csv::ReaderBuilder::new().delimiter(delim).has_headers(false).flexible(true).from_reader(text);
+            let mut reread = csv::StringRecord::new();
+            if let Ok(true) = again.read_record(&mut reread) {
+                reread.set_position(Some(start.clone()));
+                record = reread;
+            }
+        }
+        // A record ending more than one line on, or the last one, may hold a quote that ran away.
+        if end.line() > start.line() + 1 || end.byte() >= file_len {
+            let raw = raw_text(start.byte(), end.byte())?;
             let span = QuotedSpan::of(&raw, &start, end.byte() >= file_len, delim);
             if let Some(why) = span.broken(record.len(), header.len()) {
                 chunks.push(span.line, RawCells::Broken(why))?;
@@ -419,6 +435,20 @@ fn read_parquet(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quotes_left_open_at_the_end() {
+        for (raw, open) in [
+            ("a;b\n", false),
+            ("a;\"b\nc\"\n", false),
+            ("a;\"b\nc\n", true),
+            ("a;\"b\"\"", true),
+            ("a;\"b\"\"\"", false),
+            ("a;b\"c", false),
+        ] {
+            assert_eq!(quote_left_open(raw.as_bytes(), b';'), open, "{raw:?}");
+        }
+    }
 
     #[test]
     fn delimiter_sniffing() {

@@ -69,7 +69,7 @@ async fn unterminated_quote_is_quarantined_on_its_line_and_the_rows_it_swallowed
 async fn byte_order_mark_inside_the_file_does_not_change_a_pseudonym() {
     let fx = Fixture::new();
     // Exports joined together: each part's byte-order mark lands at the start of a line.
-    let (row_4, row_6) = (format!("\u{feff}{ROW_4}"), "\u{feff}E6;F;f@x.se;6;2025-01-10;2025-04-10;Ja;2;");
+    let (row_4, row_6) = (format!("\u{feff}{ROW_4}"), "\u{feff}\"E6\";F;f@x.se;6;2025-01-10;2025-04-10;Ja;2;");
     let csv = outcomes_csv(&[ROW_1, ROW_2, &row_4, ROW_5, row_6]);
     let path = fx.file("joined.csv", &csv);
     let r = fx.ingest(&path, "hris_outcomes").await.unwrap();
