@@ -346,8 +346,8 @@ impl ResolvedMapping {
         let mut slot_values = Vec::with_capacity(self.slots.len());
         let mut slot_outcomes = Vec::with_capacity(self.slots.len());
         for (si, slot) in self.slots.iter().enumerate() {
-            let text = raw.get(slot.col).copied().flatten().map(str::trim).filter(|t| !t.is_empty());
-            let Some(text) = text else {
+            let cleaned = raw.get(slot.col).copied().flatten().map(parse::clean);
+            let Some(text) = cleaned.as_deref().filter(|t| !t.is_empty()) else {
                 slot_values.push(Value::Null);
                 slot_outcomes.push(SlotOutcome::Missing);
                 continue;
@@ -468,7 +468,7 @@ impl ResolvedMapping {
             let text = raw.get(slot.col).copied().flatten();
             let v = match (slot.kind, text) {
                 (_, None) => serde_json::Value::Null,
-                (Kind::Pseudonym(ns), Some(t)) if !t.trim().is_empty() => pseudo.pseudonym(ns, t).into(),
+                (Kind::Pseudonym(ns), Some(t)) if !parse::clean(t).is_empty() => pseudo.pseudonym(ns, t).into(),
                 (Kind::Pseudonym(_), Some(_)) => serde_json::Value::Null,
                 (_, Some(t)) => t.chars().take(200).collect::<String>().into(),
             };

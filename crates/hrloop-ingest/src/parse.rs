@@ -1,7 +1,17 @@
 //! Text to typed values, accepting what real exports contain: several date layouts, decimal
 //! commas, yes/no in English and Scandinavian languages. Errors are sentences for a human.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+
+/// A cell's text as hrloop reads it: surrounding white space dropped and byte-order marks
+/// (U+FEFF) removed wherever they are. Exports joined into one file put a BOM at the start of a
+/// line; left inside an identifier it would make a different pseudonym for the same person.
+pub fn clean(s: &str) -> Cow<'_, str> {
+    let t = s.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+    if t.contains('\u{feff}') { Cow::Owned(t.replace('\u{feff}', "")) } else { Cow::Borrowed(t) }
+}
 
 const DATE_FORMATS: [&str; 4] = ["%Y-%m-%d", "%d.%m.%Y", "%Y/%m/%d", "%d-%m-%Y"];
 const DATETIME_FORMATS: [&str; 3] = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%d.%m.%Y %H:%M"];
@@ -98,6 +108,20 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(f(input).ok().as_ref(), want.as_ref(), "input {input:?}");
         }
+    }
+
+    #[test]
+    fn cells_lose_white_space_and_byte_order_marks() {
+        check(
+            |s| Ok::<_, String>(clean(s).into_owned()),
+            &[
+                (" E1 ", Some("E1".to_string())),
+                ("\u{feff}E1", Some("E1".to_string())),
+                ("\u{feff} E1\u{feff}", Some("E1".to_string())),
+                ("E\u{feff}1", Some("E1".to_string())),
+                ("Ødegård, Åsa", Some("Ødegård, Åsa".to_string())),
+            ],
+        );
     }
 
     #[test]

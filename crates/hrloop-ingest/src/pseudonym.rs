@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::{Error, Result};
+use crate::{Error, Result, parse};
 
 /// Shortest key accepted, in bytes.
 pub const MIN_KEY_BYTES: usize = 32;
@@ -65,12 +65,13 @@ impl Pseudonymiser {
 
     /// The pseudonym of `value` in `namespace` (candidate, employee, ...): `p` + 32 hex digits
     /// (the first 128 bits of HMAC-SHA256(key, namespace 0x1f value)). Surrounding white space
-    /// is ignored so " E123" and "E123" are the same person.
+    /// and byte-order marks are ignored ([`parse::clean`]) so " E123" and "E123" are the same
+    /// person.
     pub fn pseudonym(&self, namespace: &str, value: &str) -> String {
         let mut mac = self.mac.clone();
         mac.update(namespace.as_bytes());
         mac.update(&[0x1f]);
-        mac.update(value.trim().as_bytes());
+        mac.update(parse::clean(value).as_bytes());
         let out = mac.finalize().into_bytes();
         let mut s = String::with_capacity(33);
         s.push('p');

@@ -8,6 +8,8 @@ use chrono::{TimeZone, Utc};
 use hrloop_ingest::{BatchReport, IngestOptions, Pseudonymiser, ResolvedMapping, Taxonomy, ingest_file};
 use hrloop_lake::{Lake, Table};
 
+mod malformed;
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
