@@ -21,6 +21,10 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
 
+/// `hrloop demo` of half a year of a small company: a second's work, every kind of file.
+pub const SMALL_DEMO: [&str; 8] =
+    ["--now", "2025-05-01", "demo", "--months", "6", "--requisitions-per-month", "4", "--json"];
+
 /// `hrloop` with a clean environment, run from the repository (for data/mappings and
 /// data/taxonomy), against `store`.
 pub fn hrloop(store: &Path) -> Command {
