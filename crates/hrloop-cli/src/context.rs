@@ -9,7 +9,7 @@ use hrloop_core::{Clock, ManualClock, SystemClock};
 use hrloop_ingest::{KeySource, Pseudonymiser, Taxonomy};
 use hrloop_lake::Lake;
 
-use crate::env;
+use crate::{env, modes};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Global {
@@ -43,8 +43,15 @@ pub struct Global {
 }
 
 impl Global {
+    /// The lake; the first time in a process, a local store is also checked for anything others
+    /// can read.
     pub fn lake(&self) -> Result<Lake> {
-        Lake::open(&self.store).with_context(|| format!("cannot open store {}", self.store))
+        let lake = Lake::open(&self.store).with_context(|| format!("cannot open store {}", self.store))?;
+        if let Some(root) = lake.store().local_root() {
+            static CHECKED: Once = Once::new();
+            CHECKED.call_once(|| modes::warn_if_exposed(root));
+        }
+        Ok(lake)
     }
 
     pub fn clock(&self) -> Result<Arc<dyn Clock>> {
