@@ -9,6 +9,8 @@ mod crash;
 mod demo;
 mod minimisation;
 mod models;
+#[cfg(unix)]
+mod modes;
 mod observability;
 mod privacy;
 mod scheduler;
@@ -20,6 +22,10 @@ use std::process::{Command, Output};
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
+
+/// `hrloop demo` of half a year of a small company: a second's work, every kind of file.
+pub const SMALL_DEMO: [&str; 8] =
+    ["--now", "2025-05-01", "demo", "--months", "6", "--requisitions-per-month", "4", "--json"];
 
 /// `hrloop` with a clean environment, run from the repository (for data/mappings and
 /// data/taxonomy), against `store`.
@@ -85,4 +91,30 @@ pub fn table_rows(store: &Path) -> std::collections::BTreeMap<String, u64> {
         .iter()
         .map(|t| (t["table"].as_str().unwrap().to_string(), t["rows"].as_u64().unwrap()))
         .collect()
+}
+
+/// Nothing under `store` (nor the store itself) is open to group or others: 0600 files, 0700
+/// directories.
+#[cfg(unix)]
+pub fn assert_owner_only(store: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut open = Vec::new();
+    let mut dirs = vec![store.to_path_buf()];
+    let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777;
+    if mode(store) & 0o077 != 0 {
+        open.push(format!("{} {:o}", store.display(), mode(store)));
+    }
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let m = mode(&path);
+            if m & 0o077 != 0 {
+                open.push(format!("{} {m:o}", path.strip_prefix(store).unwrap().display()));
+            }
+            if path.is_dir() {
+                dirs.push(path);
+            }
+        }
+    }
+    assert!(open.is_empty(), "{} paths others can read, e.g. {:?}", open.len(), &open[..open.len().min(10)]);
 }

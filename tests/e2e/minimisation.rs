@@ -85,6 +85,10 @@ fn no_name_email_or_national_id_is_written_anywhere() {
     run(hrloop(&store).args(["audit", "show"]));
     run(hrloop(&store).args(["lake", "stats"]));
     run(hrloop(&store).args(["models", "show", "success6m_logistic/v1"]));
+    // Whichever part wrote it (demo, training, tokens, the server's decision log and audit
+    // trail, erasure), nothing in the store is open to other users.
+    #[cfg(unix)]
+    crate::assert_owner_only(&store);
     let mut written = written.into_inner();
 
     // Everything in the store except the source systems' own exports (inbox/): Parquet decoded

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::{hrloop, json, pyarrow_rows, run_ok, table_rows};
+use crate::{SMALL_DEMO, hrloop, json, pyarrow_rows, run_ok, table_rows};
 
 const INGESTS: [(&str, &str); 4] = [
     ("ats_applications.csv", "ats_applications"),
@@ -200,4 +200,34 @@ fn retention_purge_deletes_what_aged_out_reports_it_and_is_idempotent() {
     let audit = json(&run_ok(hrloop(&store).args(["audit", "show", "--json"])));
     assert_eq!(audit.as_array().unwrap().iter().filter(|r| r["action"] == "purge").count(), 2);
     run_ok(hrloop(&store).args(["audit", "verify"]));
+}
+
+/// `demo` keys pseudonyms like every other command: with HRLOOP_PSEUDONYM_KEY set it uses that
+/// key, not a demo key, so an erasure with the real key finds the demo's people.
+#[test]
+fn the_demo_uses_the_configured_key_so_erasure_with_it_finds_the_demos_people() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("data");
+    let key = "5e".repeat(32);
+    let out = run_ok(hrloop(&store).env("HRLOOP_PSEUDONYM_KEY", &key).args(SMALL_DEMO));
+    let hires = std::fs::read_to_string(store.join("inbox/sim-seed7/ats_hires.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(hires.lines().next().unwrap()).unwrap();
+    let candidate = first["candidate_id"].as_str().unwrap().to_string();
+    let verify = |key: &str| {
+        hrloop(&store)
+            .env("HRLOOP_PSEUDONYM_KEY", key)
+            .args(["erase", "--verify", &candidate, "--json"])
+            .output()
+            .unwrap()
+    };
+    let found = verify(&key);
+    assert_eq!(found.status.code(), Some(1), "found with the key: {}", String::from_utf8_lossy(&found.stderr));
+    assert!(!json(&found)["findings"].as_array().unwrap().is_empty());
+    // Another key finds nobody: the match above is the key's doing.
+    assert_eq!(verify(&"a1".repeat(32)).status.code(), Some(0));
+    assert!(!store.join("secrets/pseudonym.key").exists(), "no demo key was made");
+    // And the demo says which key it used, without printing it.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("it is used, not the demo key") && err.contains("HRLOOP_PSEUDONYM_KEY"), "{err}");
+    assert!(!err.contains(&key), "{err}");
 }

@@ -4,6 +4,7 @@
 mod cmd;
 mod context;
 mod env;
+mod modes;
 
 use std::process::ExitCode;
 
@@ -81,6 +82,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before anything is written: the store holds personal data (see modes.rs).
+    modes::owner_only();
     let cli = Cli::parse();
     context::init_tracing(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

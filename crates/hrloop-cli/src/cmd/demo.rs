@@ -12,7 +12,8 @@ use crate::cmd::{ingest, lake, milestones, simulate};
 use crate::context::{Global, print_json};
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Runs on the local store (./data by default) with a demo pseudonymisation key\n\
+#[command(after_help = "Runs on the local store (./data by default). Pseudonyms are keyed like every\n\
+    other command's: --key-file / HRLOOP_KEY_FILE, else HRLOOP_PSEUDONYM_KEY, else a demo key\n\
     created at data/secrets/pseudonym.key. Safe to run twice: the second run ingests nothing new.")]
 pub struct Args {
     /// Random seed of the simulated company.
@@ -85,9 +86,9 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
 
 /// Simulate the company and ingest its exports; the summary of what landed.
 pub async fn ingest_only(global: &Global, args: Args) -> Result<Summary> {
-    // The demo brings its own throwaway key unless a real one is configured.
+    // The demo may bring its own throwaway key; a configured one still wins (Global::pseudonymiser).
     let mut global_demo = global.clone();
-    global_demo.demo_key = global.key_file.is_none();
+    global_demo.demo_key = true;
     let lake = global_demo.lake()?;
     let root = lake.store().local_root().map(Path::to_path_buf).unwrap_or_else(std::env::temp_dir);
     let exports = root.join("inbox").join(format!("sim-seed{}", args.seed));

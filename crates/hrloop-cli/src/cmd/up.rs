@@ -35,7 +35,8 @@ pub struct Args {
 pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let mut global = global.clone();
     if args.demo {
-        global.demo_key = global.key_file.is_none() && std::env::var(crate::env::PSEUDONYM_KEY).is_err();
+        // A demo key only if none is configured: the same rule as every command.
+        global.demo_key = true;
         seed(&global, &args.serve.model).await?;
     }
     let scheduler = Arc::new(pipelines::scheduler(&global, &args.place)?);
