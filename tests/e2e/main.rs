@@ -30,7 +30,19 @@ pub const SMALL_DEMO: [&str; 8] =
 /// `hrloop` with a clean environment, run from the repository (for data/mappings and
 /// data/taxonomy), against `store`.
 pub fn hrloop(store: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_hrloop"));
+    hrloop_under(&[], store)
+}
+
+/// [`hrloop`] run through a wrapper command, e.g. `prlimit --nofile=256:256 --`.
+pub fn hrloop_under(wrapper: &[&str], store: &Path) -> Command {
+    let mut c = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(env!("CARGO_BIN_EXE_hrloop"));
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_hrloop")),
+    };
     c.current_dir(repo());
     for (k, _) in std::env::vars() {
         if k.starts_with("HRLOOP_") {

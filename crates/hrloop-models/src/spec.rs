@@ -77,9 +77,11 @@ pub struct FeatureSpec {
     /// an all-zero row.
     #[serde(default)]
     pub categorical: Vec<String>,
-    /// An ingestion mapping (path relative to this spec file) whose `range`s declare the valid
-    /// values of the numeric features: serving refuses (422) a candidate with a value outside
-    /// its declared range, naming the candidate and the field.
+    /// An ingestion mapping whose `range`s declare the valid values of the numeric features:
+    /// serving refuses (422) a candidate with a value outside its declared range, naming the
+    /// candidate and the field. A relative path is looked up from the spec's folder upwards,
+    /// then from the working directory (`data/mappings/ats_applications.toml` works for a spec
+    /// in `models/` and for a copy elsewhere run from the repository).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_ranges_from: Option<std::path::PathBuf>,
     /// Valid ranges by numeric feature, `[lowest, highest]`: written here, or read from
@@ -103,11 +105,18 @@ struct FieldRange {
 
 impl FeatureSpec {
     /// Fill [`valid_ranges`](Self::valid_ranges) from the mapping named by `valid_ranges_from`
-    /// (relative to `dir`, the spec file's folder).
+    /// (see there for where a relative path is looked up; `dir` is the spec file's folder).
     fn read_valid_ranges(&mut self, dir: &Path) -> std::result::Result<(), String> {
         let Some(from) = &self.valid_ranges_from else { return Ok(()) };
-        let path = dir.join(from);
-        let text = std::fs::read_to_string(&path)
+        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let tried: Vec<std::path::PathBuf> = dir.ancestors().map(|d| d.join(from)).chain([from.clone()]).collect();
+        let Some(path) = tried.iter().find(|p| p.is_file()) else {
+            return Err(format!(
+                "features.valid_ranges_from: no {} from the spec's folder upwards or in the working directory",
+                from.display()
+            ));
+        };
+        let text = std::fs::read_to_string(path)
             .map_err(|e| format!("features.valid_ranges_from: cannot read {}: {e}", path.display()))?;
         let mapping: MappingRanges = toml::from_str(&text)
             .map_err(|e| format!("features.valid_ranges_from: {} is not a mapping: {e}", path.display()))?;

@@ -71,7 +71,13 @@ pub const CATALOG: &[MetricDoc] = &[
         "hrloop_http_connections_refused_total",
         COUNTER,
         &[],
-        "Connections answered 503 because the server already held --max-connections.",
+        "Connections answered 503 because the server already held --max-connections, all of them busy.",
+    ),
+    doc(
+        "hrloop_http_connections_evicted_total",
+        COUNTER,
+        &[],
+        "Idle connections closed to make room for a new one at --max-connections (the one idle longest, after a second or more).",
     ),
     // HR KPIs.
     doc(

@@ -19,6 +19,7 @@ pub struct Metrics {
     pub log_backlog: prometheus::Gauge,
     pub connections_open: prometheus::IntGauge,
     pub connections_refused: prometheus::IntCounter,
+    pub connections_evicted: prometheus::IntCounter,
     /// KPIs computed from the store (see [`crate::kpis`]), replaced whole on each refresh.
     pub kpis: Arc<ArcSwap<Vec<MetricFamily>>>,
 }
@@ -60,8 +61,14 @@ impl Default for Metrics {
             help("hrloop_http_connections_refused_total"),
         )
         .expect("valid metric");
+        let connections_evicted = prometheus::IntCounter::new(
+            "hrloop_http_connections_evicted_total",
+            help("hrloop_http_connections_evicted_total"),
+        )
+        .expect("valid metric");
         for m in [
-            Box::new(shadow_dropped.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(connections_evicted.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(shadow_dropped.clone()),
             Box::new(connections_open.clone()),
             Box::new(connections_refused.clone()),
             Box::new(log_backlog.clone()),
@@ -80,6 +87,7 @@ impl Default for Metrics {
             log_backlog,
             connections_open,
             connections_refused,
+            connections_evicted,
             kpis: Arc::new(ArcSwap::from_pointee(Vec::new())),
         }
     }

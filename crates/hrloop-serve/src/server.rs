@@ -1,17 +1,20 @@
 //! The HTTP server loop: connections that cannot be held hostage. A client that does not send
 //! a complete request head within the header timeout (on a new connection, or on a kept-alive
-//! one idle between requests) or a complete body within the body timeout is disconnected;
-//! beyond the connection cap a new connection is answered 503 at once and closed, so a single
-//! client cannot take every file descriptor; a failed accept (no descriptor left) backs off
+//! one idle between requests) or a complete body within the body timeout is disconnected. At
+//! the connection cap, a new connection takes the place of the connection idle longest (no
+//! request in flight for at least a second), so idle sockets cannot lock callers out; only when
+//! every held connection is busy is the new one answered 503 and closed. A single client thus
+//! never takes every file descriptor, and a failed accept (no descriptor left) backs off
 //! instead of spinning or dying.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -60,6 +63,7 @@ pub async fn serve(
         .keep_alive(true);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut last_accept_warning: Option<std::time::Instant> = None;
+    let held = Arc::new(Held { started: Some(Instant::now()), ..Held::default() });
     loop {
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -77,21 +81,49 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => Some(slot),
+            // At the cap: make room by closing the connection idle longest, if one is.
+            Err(_) if held.evict_longest_idle() => {
+                metrics.connections_evicted.inc();
+                tokio::time::timeout(Duration::from_millis(200), slots.clone().acquire_owned())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+            }
+            Err(_) => None,
+        };
+        let Some(slot) = slot else {
             metrics.connections_refused.inc();
             tokio::spawn(refuse(stream, cap));
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let open = metrics.connections_open.clone();
-        open.inc();
-        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone())));
-        tokio::spawn(async move {
+        metrics.connections_open.inc();
+        let (id, activity) = held.add();
+        let on_close = OnClose { held: held.clone(), id, open: metrics.connections_open.clone(), _slot: slot };
+        let service = {
+            let (app, activity, held) = (app.clone(), activity.clone(), held.clone());
+            hyper::service::service_fn(move |request: axum::extract::Request<hyper::body::Incoming>| {
+                use tower::Service;
+                let mut app = app.clone();
+                let (activity, held) = (activity.clone(), held.clone());
+                activity.in_flight.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    let response = app.call(request).await;
+                    activity.idle_since_ms.store(held.now_ms(), Ordering::SeqCst);
+                    activity.in_flight.fetch_sub(1, Ordering::SeqCst);
+                    response
+                }
+            })
+        };
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let task = tokio::spawn(async move {
+            let _on_close = on_close;
             // An error here is the client's doing (timeout, reset, malformed HTTP): nothing to log.
             let _ = conn.await;
-            open.dec();
-            drop(slot);
         });
+        let _ = activity.abort.set(task.abort_handle());
     }
     drop(listener);
     // Requests under way finish (their decisions are logged); idle connections close now.
@@ -99,6 +131,76 @@ pub async fn serve(
         tracing::warn!("connections still open 30 s after shutdown began; closing them");
     }
     Ok(())
+}
+
+/// A connection counts as idle (and may make room for a new one at the cap) once no request
+/// has been in flight on it for this long.
+const EVICTABLE_AFTER_MS: u64 = 1000;
+
+/// The connections the server holds, by id.
+#[derive(Debug, Default)]
+struct Held {
+    started: Option<Instant>,
+    next_id: AtomicU64,
+    connections: Mutex<HashMap<u64, Arc<Activity>>>,
+}
+
+/// What a connection is doing: requests in flight, and since when it has been idle.
+#[derive(Debug, Default)]
+struct Activity {
+    in_flight: AtomicUsize,
+    /// Milliseconds since the server started when the last response was produced (or the
+    /// connection accepted).
+    idle_since_ms: AtomicU64,
+    abort: OnceLock<tokio::task::AbortHandle>,
+}
+
+impl Held {
+    fn now_ms(&self) -> u64 {
+        self.started.map_or(0, |t| t.elapsed().as_millis() as u64)
+    }
+
+    fn add(&self) -> (u64, Arc<Activity>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let activity = Arc::new(Activity { idle_since_ms: AtomicU64::new(self.now_ms()), ..Activity::default() });
+        self.connections.lock().unwrap_or_else(|p| p.into_inner()).insert(id, activity.clone());
+        (id, activity)
+    }
+
+    /// Close the connection idle longest, if one has been idle long enough. Returns whether one
+    /// was closed (its slot frees as its task ends).
+    fn evict_longest_idle(&self) -> bool {
+        let now = self.now_ms();
+        let connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        let idle = connections
+            .values()
+            .filter(|a| a.in_flight.load(Ordering::SeqCst) == 0)
+            .map(|a| (a.idle_since_ms.load(Ordering::SeqCst), a))
+            .filter(|(since, _)| now.saturating_sub(*since) >= EVICTABLE_AFTER_MS)
+            .min_by_key(|(since, _)| *since);
+        match idle.and_then(|(_, a)| a.abort.get()) {
+            Some(abort) => {
+                abort.abort();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Ends a connection's bookkeeping however its task ends (done, failed, or evicted).
+struct OnClose {
+    held: Arc<Held>,
+    id: u64,
+    open: prometheus::IntGauge,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Drop for OnClose {
+    fn drop(&mut self) {
+        self.held.connections.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.id);
+        self.open.dec();
+    }
 }
 
 /// Answer a connection beyond the cap with 503 (the same JSON error body as every other

@@ -52,9 +52,10 @@ pub struct Args {
     /// Pipeline files, for the pipeline metrics at /metrics.
     #[arg(long = "pipelines-dir", default_value = "pipelines", value_name = "DIR")]
     pub pipelines_dir: std::path::PathBuf,
-    /// Most HTTP connections held at once; beyond it a new connection is answered 503 and
-    /// closed. Lowered, with a warning, to fit the open-file limit (which is raised to its hard
-    /// limit at start).
+    /// Most HTTP connections held at once. At the limit a new connection takes the place of the
+    /// one idle longest (idle for a second or more); if every connection is busy it is answered
+    /// 503. Lowered, with a note, to fit the open-file limit (which is raised to its hard limit
+    /// at start).
     #[arg(long, default_value_t = 1024, value_name = "N")]
     pub max_connections: usize,
     /// Close a connection that has not sent a whole request head this many seconds after the
