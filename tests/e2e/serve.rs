@@ -174,19 +174,7 @@ fn a_killed_server_loses_no_acknowledged_decision() {
     let (mut server, addr) = start(&store);
     let mut acknowledged = 0;
     for r in 0..5 {
-        let candidates: Vec<String> = (0..10)
-            .map(|i| {
-                format!(
-                    r#"{{"id": "E2E-{r}-{i}", "features": {{"interview_score": {}, "assessment_score": 70}}}}"#,
-                    1 + i % 5
-                )
-            })
-            .collect();
-        let body = format!(
-            r#"{{"requisition": {{"id": "REQ-E2E-{r}", "job_family": "sales"}}, "candidates": [{}]}}"#,
-            candidates.join(",")
-        );
-        let (status, resp) = post(&addr, "/v1/rank", token, &body);
+        let (status, resp) = post(&addr, "/v1/rank", token, &rank_body(r));
         assert_eq!(status, 200, "{resp}");
         assert!(resp.contains("success6m_logistic/v1"));
         acknowledged += 10;
