@@ -162,8 +162,8 @@ async fn server(lake: &Lake, mode: Mode, lake_max_delay_ms: u64) -> Result<(Stri
         .map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let app = hrloop_serve::router(state.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    // The server loop `hrloop serve` runs (connection cap, timeouts), not a bare axum::serve.
+    tokio::spawn(hrloop_serve::server::serve(listener, state.clone(), std::future::pending()));
     Ok((format!("http://{addr}"), state))
 }
 
