@@ -470,10 +470,20 @@ pub async fn analyse(
     let outcomes = hire_outcomes(lake).await?;
     let ab_challenger: Vec<(&Served, f64)> =
         served.iter().filter(|r| r.arm == "challenger" && r.version == challenger_id).map(|r| (r, r.score)).collect();
+    // Shadow rows are the challenger's own (arm `shadow`, its version, its score; the serving
+    // champion's score beside it). Rows of a served version carrying the challenger's score as
+    // `shadow_score` are read too.
     let shadow: Vec<(&Served, f64)> = served
         .iter()
-        .filter(|r| r.shadow_version.as_deref() == Some(challenger_id.as_str()))
-        .filter_map(|r| r.shadow_score.map(|s| (r, s)))
+        .filter_map(|r| {
+            if r.arm == "shadow" && r.version == challenger_id {
+                Some((r, r.score))
+            } else if r.arm != "shadow" && r.shadow_version.as_deref() == Some(challenger_id.as_str()) {
+                r.shadow_score.map(|s| (r, s))
+            } else {
+                None
+            }
+        })
         .collect();
     let mode = if ab_challenger.is_empty() && !shadow.is_empty() { "shadow" } else { "ab" };
     let champion_rows: Vec<(&Served, f64)> =

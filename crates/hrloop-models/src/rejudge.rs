@@ -99,14 +99,21 @@ pub async fn rejudge(
     let prefix = format!("{model}/");
     // Who ranked each (requisition, candidate), and the scores.
     let mut ranked: HashMap<(String, String), Ranked> = HashMap::new();
-    let cols = ["requisition_id", "candidate_id", "source", "model_version", "score", "shadow_version", "shadow_score"];
+    // A shadow row (arm `shadow`) is the challenger's score of a candidate another version
+    // served: it becomes that candidate's shadow score, never who ranked them, whatever order
+    // the rows are read in.
+    let mut served: HashMap<(String, String), (String, f64)> = HashMap::new();
+    let mut shadows: HashMap<(String, String), (String, f64)> = HashMap::new();
+    let cols =
+        ["requisition_id", "candidate_id", "source", "arm", "model_version", "score", "shadow_version", "shadow_score"];
     for b in &lake.scan(Table::Decisions, Some(&cols)).await?.batches {
         let get = |n: &str| column(b, n);
-        let (req, cand, src, ver) = (
+        let (req, cand, src, ver, arm) = (
             get("requisition_id")?.as_string::<i32>(),
             get("candidate_id")?.as_string::<i32>(),
             get("source")?.as_string::<i32>(),
             get("model_version")?.as_string::<i32>(),
+            get("arm")?.as_string::<i32>(),
         );
         let score = get("score")?.as_primitive::<Float64Type>();
         let (sv, ss) = (get("shadow_version")?.as_string::<i32>(), get("shadow_score")?.as_primitive::<Float64Type>());
@@ -115,12 +122,24 @@ pub async fn rejudge(
                 continue;
             }
             let Some(v) = ver.value(i).strip_prefix(&prefix) else { continue };
-            let shadow = (!sv.is_null(i) && !ss.is_null(i))
+            let key = (req.value(i).to_string(), cand.value(i).to_string());
+            if !arm.is_null(i) && arm.value(i) == "shadow" {
+                shadows.insert(key, (v.to_string(), score.value(i)));
+                continue;
+            }
+            // A served row may carry a shadow score itself.
+            if let Some(shadow) = (!sv.is_null(i) && !ss.is_null(i))
                 .then(|| sv.value(i).strip_prefix(&prefix).map(|s| (s.to_string(), ss.value(i))))
-                .flatten();
-            ranked
-                .insert((req.value(i).to_string(), cand.value(i).to_string()), (v.to_string(), score.value(i), shadow));
+                .flatten()
+            {
+                shadows.entry(key.clone()).or_insert(shadow);
+            }
+            served.insert(key, (v.to_string(), score.value(i)));
         }
+    }
+    for (key, (v, score)) in served {
+        let shadow = shadows.remove(&key);
+        ranked.insert(key, (v, score, shadow));
     }
     let data = LakeData::hires_and_outcomes(lake).await?;
     let today = now.date_naive();

@@ -540,6 +540,7 @@ async fn a_token_added_while_serving_works_at_once() {
 async fn shadow_mode_serves_the_champion_and_logs_the_challengers_scores_beside_it() {
     use arrow_array::cast::AsArray;
     let fx = fixture(ServeConfig { mode: hrloop_serve::Mode::Shadow, ..ServeConfig::default() }).await;
+    restart_experiment_before_the_traffic(&fx).await;
     for r in 0..20 {
         let (s, v) = fx.rank(&format!("SH-{r}"), 10).await;
         assert_eq!(s, StatusCode::OK, "{v}");
@@ -574,6 +575,16 @@ async fn shadow_mode_serves_the_champion_and_logs_the_challengers_scores_beside_
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(shadow_rows, 200, "every ranked candidate also scored by the challenger");
+    // The verdict compares both arms on the same requisitions (the challenger arm used to be
+    // empty in shadow mode).
+    let policy = hrloop_models::experiment::Policy::default();
+    let verdict = hrloop_models::experiment::analyse(&fx.lake, "m", &policy, Vec::new(), fx.state.clock.now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(verdict.mode, "shadow");
+    let counts: Vec<(usize, usize)> = verdict.arms.iter().map(|a| (a.requisitions, a.candidates_scored)).collect();
+    assert_eq!(counts, vec![(20, 200), (20, 200)], "{:?}", verdict.arms);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -621,6 +632,34 @@ async fn matured_outcomes_flag_a_champion_whose_hires_do_worse_than_its_predeces
     fx.registry.promote("m", "v2", Alias::Champion, r("new champion")).await.unwrap();
     fx.state.live.refresh().await.unwrap();
     rank_and_hire("NEW", 40, &|i| i % 2 == 0).await; // v2: 50 % succeed
+    // v1 also scored the NEW candidates in shadow, logged as the shadow worker logs it (arm
+    // `shadow`, after the served rows): v1 stays the shadow of those hires, never their ranker.
+    for i in 0..40 {
+        use hrloop_serve::decision_log::{Decision, Features, Scored};
+        use std::borrow::Cow;
+        let req = format!("NEW-{i}");
+        let candidates = (0..3)
+            .map(|c| Scored {
+                candidate_id: Cow::Owned(fx.state.pseudo.pseudonym("candidate", &format!("{req}-C{c}"))),
+                score: 0.5,
+                route: Cow::Borrowed("auto"),
+                shadow_score: Some(0.6),
+                features: Features::Named(Cow::Borrowed(&[])),
+            })
+            .collect();
+        let shadow = Decision {
+            decision_id: Cow::Owned(format!("{req}-shadow")),
+            requisition_id: Cow::Owned(req.clone()),
+            job_family: "sales".into(),
+            decided_at_us: fx.state.clock.now().timestamp_micros(),
+            model_version: "m/v1".into(),
+            arm: "shadow".into(),
+            shadow_version: Some("m/v2".into()),
+            feature_names: Vec::new(),
+            candidates,
+        };
+        fx.state.log.append(&shadow).await.unwrap();
+    }
     fx.state.log.flush().await.unwrap();
     let dir = fx._dir.path();
     let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data");
@@ -639,6 +678,8 @@ async fn matured_outcomes_flag_a_champion_whose_hires_do_worse_than_its_predeces
     let v = |name: &str| j.versions.iter().find(|x| x.version == name).unwrap().clone();
     assert_eq!((v("v1").hires, v("v1").successes), (40, 36));
     assert_eq!((v("v2").hires, v("v2").successes), (40, 20));
+    let pair = j.shadow_pairs.iter().find(|p| (p.served.as_str(), p.shadow.as_str()) == ("v2", "v1"));
+    assert_eq!(pair.map(|p| p.hires), Some(40), "{:?}", j.shadow_pairs);
     assert!(j.champion_worse, "{}", j.finding);
     assert!(j.finding.contains("significantly worse than the previous champion v1"), "{}", j.finding);
     // Too few hires to compare: no flag.
