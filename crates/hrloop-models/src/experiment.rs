@@ -54,6 +54,10 @@ pub struct Policy {
     /// Feedback rows on the challenger before a significantly worse override rate rolls it
     /// back (harm stops an experiment early; a promotion waits for `min_feedback_per_arm`).
     pub min_feedback_for_harm: usize,
+    /// Days after `max_days` a person has to decide an experiment that reached no verdict;
+    /// then it expires: the challenger is retired, the champion stays, and the next retrain
+    /// may compete (an undecided experiment must not shut out every later model).
+    pub decide_within_days: i64,
 }
 
 impl Default for Policy {
@@ -70,6 +74,7 @@ impl Default for Policy {
             fairness_alpha: 0.01,
             min_selected: 25,
             min_feedback_for_harm: 20,
+            decide_within_days: 7,
         }
     }
 }
@@ -81,6 +86,9 @@ pub enum Decision {
     Rollback,
     KeepRunning,
     Inconclusive,
+    /// No verdict and no person's decision `decide_within_days` after `max_days`: the
+    /// challenger is retired so the next retrain can compete; the champion stays.
+    Expired,
 }
 
 impl Decision {
@@ -90,6 +98,7 @@ impl Decision {
             Decision::Rollback => "rollback",
             Decision::KeepRunning => "keep_running",
             Decision::Inconclusive => "inconclusive",
+            Decision::Expired => "expired",
         }
     }
 }
@@ -612,6 +621,19 @@ pub async fn analyse(
                 ),
             )
         }
+    };
+    // Nothing decided long after the experiment's end (a verdict's promote or rollback would
+    // have acted; a person's would have too): it expires rather than block every later model.
+    let expires_after = policy.max_days + policy.decide_within_days;
+    let (decision, reason) = match decision {
+        Decision::KeepRunning | Decision::Inconclusive if days >= expires_after => (
+            Decision::Expired,
+            format!(
+                "{reason} — and no one decided within {} days after the experiment's {} days, so the challenger is retired and the champion stays; the next retrained model may compete",
+                policy.decide_within_days, policy.max_days
+            ),
+        ),
+        other => (other, reason),
     };
     Ok(Some(Verdict {
         seq: 0,

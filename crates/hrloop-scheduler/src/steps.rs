@@ -361,7 +361,7 @@ impl LoopSteps {
         );
         if act {
             match v.decision {
-                Decision::Promote | Decision::Rollback => {
+                Decision::Promote | Decision::Rollback | Decision::Expired => {
                     let change = act_on(&self.lake, &v, actor, ctx.now).await?;
                     summary.push_str(&format!("; {change}"));
                 }
@@ -534,9 +534,12 @@ pub async fn act_on(
     now: chrono::DateTime<chrono::Utc>,
 ) -> std::result::Result<String, String> {
     let registry = Registry::new(lake.store().clone());
+    // "experiment expired" (not "experiment verdict"): /metrics counts it as its own reason
+    // class, and on-call gets its own alert.
+    let verb = if v.decision == Decision::Expired { "expired" } else { "verdict" };
     let req = ChangeRequest {
         actor: actor.into(),
-        reason: format!("experiment verdict {}: {}", v.decision.as_str(), v.reason),
+        reason: format!("experiment {verb} {}: {}", v.decision.as_str(), v.reason),
         evidence: serde_json::json!({"verdict_seq": v.seq, "challenger": v.challenger}),
         at: now,
     };
@@ -545,14 +548,20 @@ pub async fn act_on(
             let e = registry.promote(&v.model, &v.challenger, Alias::Champion, req).await.map_err(err)?;
             (e, "promote", experiment::plain_summary(v))
         }
-        Decision::Rollback => {
+        Decision::Rollback | Decision::Expired => {
             let e = registry.retire(&v.model, req).await.map_err(err)?;
-            let s = format!(
-                "The candidate ranking model ({}) was withdrawn and {} stays in use: {}.",
-                v.challenger,
-                v.champion.as_deref().unwrap_or("the current model"),
-                v.reason
-            );
+            let champion = v.champion.as_deref().unwrap_or("the current model");
+            let s = if v.decision == Decision::Expired {
+                format!(
+                    "The candidate ranking model ({}) was compared with {champion} for {} days without a clear difference, and no one decided; it was withdrawn so the next retrained model can be tried, and {champion} stays in use.",
+                    v.challenger, v.days_running
+                )
+            } else {
+                format!(
+                    "The candidate ranking model ({}) was withdrawn and {champion} stays in use: {}.",
+                    v.challenger, v.reason
+                )
+            };
             (e, "retire", s)
         }
         _ => return Ok("nothing to do".into()),
@@ -582,8 +591,9 @@ pub async fn act_on(
         }])
         .await
         .map_err(err)?;
-    Ok(match change {
-        "promote" => format!("{} promoted to champion", v.challenger),
+    Ok(match (change, v.decision) {
+        ("promote", _) => format!("{} promoted to champion", v.challenger),
+        (_, Decision::Expired) => format!("challenger {} retired: the experiment expired undecided", v.challenger),
         _ => format!("challenger {} retired", v.challenger),
     })
 }

@@ -163,13 +163,13 @@ pub const CATALOG: &[MetricDoc] = &[
         "hrloop_experiment_verdicts_total",
         COUNTER,
         &["model", "decision"],
-        "Stored experiment verdicts: promote, rollback, keep_running, inconclusive.",
+        "Stored experiment verdicts: promote, rollback, keep_running, inconclusive, expired (no decision by max_days + decide_within_days: challenger retired).",
     ),
     doc(
         "hrloop_model_alias_changes_total",
         COUNTER,
         &["model", "action", "reason_class"],
-        "Alias changes in the registry: promote, rollback, retire; reason_class verdict (an experiment decided) or manual.",
+        "Alias changes in the registry: promote, rollback, retire; reason_class verdict (an experiment decided), expired (an undecided experiment retired its challenger) or manual.",
     ),
     // Data.
     doc(
@@ -579,17 +579,23 @@ async fn models(lake: &Lake, out: &mut Out) -> Result<(), String> {
                 (Alias::Champion, Action::Promote) => "promote",
                 (Alias::Challenger, Action::Promote) => "challenger",
             };
-            let class = if ev.reason.starts_with("experiment verdict") { "verdict" } else { "manual" };
+            let class = if ev.reason.starts_with("experiment verdict") {
+                "verdict"
+            } else if ev.reason.starts_with("experiment expired") {
+                "expired"
+            } else {
+                "manual"
+            };
             *counts.entry((action, class)).or_default() += 1;
         }
         for action in ["promote", "rollback", "retire", "challenger"] {
-            for class in ["verdict", "manual"] {
+            for class in ["verdict", "expired", "manual"] {
                 let n = counts.get(&(action, class)).copied().unwrap_or(0);
                 out.counter("hrloop_model_alias_changes_total", &[&name, action, class], n as f64);
             }
         }
         let verdicts = hrloop_models::experiment::verdicts(lake, &name, None).await.map_err(r)?;
-        for decision in ["promote", "rollback", "keep_running", "inconclusive"] {
+        for decision in ["promote", "rollback", "keep_running", "inconclusive", "expired"] {
             let n = verdicts.iter().filter(|v| v.decision.as_str() == decision).count();
             out.counter("hrloop_experiment_verdicts_total", &[&name, decision], n as f64);
         }

@@ -688,24 +688,9 @@ async fn matured_outcomes_flag_a_champion_whose_hires_do_worse_than_its_predeces
 
     // The scheduler's re-judging step with `act = true` rolls the champion back to its
     // predecessor, with the finding as the reason, and says so in the changelog.
-    let pipeline = hrloop_scheduler::Pipeline::parse(
-        "format_version = 1\nname = \"rejudge\"\n[trigger]\ncron = \"0 6 * * *\"\n\
-         [[step]]\nkind = \"rejudge\"\nmodel = \"m\"\nact = true\nmin_hires = 30\n",
-        std::path::Path::new("rejudge.toml"),
-    )
-    .unwrap();
     let clock = Arc::new(ManualClock::new(now));
-    let steps = hrloop_scheduler::LoopSteps {
-        lake: fx.lake.clone(),
-        pseudo: None,
-        taxonomy: tax,
-        clock: clock.clone(),
-        base: data.join(".."),
-        prometheus_url: None,
-        http: hrloop_scheduler::steps::HttpClient::new(),
-    };
-    let scheduler = hrloop_scheduler::Scheduler::new(fx.lake.clone(), vec![pipeline], steps, clock.clone());
-    let run = scheduler.run_now("rejudge").await.unwrap();
+    let scheduler = one_step_scheduler(&fx, "kind = \"rejudge\"\nmodel = \"m\"\nact = true\nmin_hires = 30", &clock);
+    let run = scheduler.run_now("one-step").await.unwrap();
     assert_eq!(run.status, hrloop_scheduler::Status::Succeeded, "{:?}", run.error);
     assert!(run.steps[0].summary.ends_with("rolled back to v1"), "{}", run.steps[0].summary);
     assert_eq!(fx.registry.state("m").await.unwrap().champion.as_deref(), Some("v1"));
@@ -719,9 +704,34 @@ async fn matured_outcomes_flag_a_champion_whose_hires_do_worse_than_its_predeces
     // Judged again a day later, v1 (now champion, no predecessor of its own) is not flagged, and
     // nothing moves.
     clock.advance(chrono::Duration::days(1));
-    let again = scheduler.run_now("rejudge").await.unwrap();
+    let again = scheduler.run_now("one-step").await.unwrap();
     assert!(!again.steps[0].summary.contains("rolled back"), "{}", again.steps[0].summary);
     assert_eq!(fx.registry.state("m").await.unwrap().champion.as_deref(), Some("v1"));
+}
+
+/// A scheduler on the fixture's store with one pipeline, `one-step`, of the one step `step`
+/// (TOML), on `clock`.
+fn one_step_scheduler(
+    fx: &Fx,
+    step: &str,
+    clock: &Arc<ManualClock>,
+) -> hrloop_scheduler::Scheduler<hrloop_scheduler::LoopSteps> {
+    let pipeline = hrloop_scheduler::Pipeline::parse(
+        &format!("format_version = 1\nname = \"one-step\"\n[trigger]\ncron = \"0 6 * * *\"\n[[step]]\n{step}\n"),
+        std::path::Path::new("one-step.toml"),
+    )
+    .unwrap();
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data");
+    let steps = hrloop_scheduler::LoopSteps {
+        lake: fx.lake.clone(),
+        pseudo: None,
+        taxonomy: hrloop_ingest::Taxonomy::load(&data.join("taxonomy")).unwrap(),
+        clock: clock.clone(),
+        base: data.join(".."),
+        prometheus_url: None,
+        http: hrloop_scheduler::steps::HttpClient::new(),
+    };
+    hrloop_scheduler::Scheduler::new(fx.lake.clone(), vec![pipeline], steps, clock.clone())
 }
 
 async fn decisions_in_lake(fx: &Fx) -> usize {
@@ -829,4 +839,39 @@ async fn kpis_count_human_routes_and_overrides_per_arm_as_served() {
         assert!((got - *o as f64 / *n as f64).abs() < 1e-12, "{arm}: {got} vs {o}/{n}");
         assert_eq!(gauge_value(&families, "hrloop_recruiter_feedback_rows", &[("arm", arm)]), Some(*n as f64));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_experiment_nobody_decides_expires_so_the_next_retrain_can_compete() {
+    let fx = fixture(ServeConfig::default()).await;
+    restart_experiment_before_the_traffic(&fx).await; // v2 challenger since 2026-02-01
+    // Day 30: past max_days (28) with no verdict; a person still has time to decide.
+    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 3, 6, 0, 0).unwrap()));
+    let scheduler = one_step_scheduler(&fx, "kind = \"analyse_experiment\"\nmodel = \"m\"\nact = true", &clock);
+    let run = scheduler.run_now("one-step").await.unwrap();
+    assert!(!run.steps[0].summary.contains("retired"), "{}", run.steps[0].summary);
+    assert_eq!(fx.registry.state("m").await.unwrap().challenger.as_deref(), Some("v2"));
+    // Day 36: max_days + decide_within_days (7) have passed undecided: the challenger goes.
+    clock.advance(chrono::Duration::days(6));
+    let run = scheduler.run_now("one-step").await.unwrap();
+    assert!(run.steps[0].summary.contains("expired"), "{}", run.steps[0].summary);
+    let state = fx.registry.state("m").await.unwrap();
+    assert_eq!((state.champion.as_deref(), state.challenger.as_deref()), (Some("v1"), None), "the champion stays");
+    let last = fx.registry.changelog("m").await.unwrap().pop().unwrap();
+    assert_eq!(last.change, "retire");
+    assert!(last.summary.contains("no one decided"), "{}", last.summary);
+    // On-call is told: the retirement is counted under its own reason class.
+    let families = hrloop_serve::kpis::compute(&fx.lake, &[], hrloop_core::Clock::now(clock.as_ref())).await.unwrap();
+    let counter = |labels: &[(&str, &str)]| {
+        families
+            .iter()
+            .find(|f| f.name() == "hrloop_model_alias_changes_total")
+            .and_then(|f| {
+                f.get_metric().iter().find(|m| {
+                    labels.iter().all(|(k, v)| m.get_label().iter().any(|l| l.name() == *k && l.value() == *v))
+                })
+            })
+            .map(|m| m.get_counter().get_value())
+    };
+    assert_eq!(counter(&[("model", "m"), ("action", "retire"), ("reason_class", "expired")]), Some(1.0));
 }
