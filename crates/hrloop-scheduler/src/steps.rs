@@ -536,10 +536,14 @@ pub async fn act_on(
     let registry = Registry::new(lake.store().clone());
     // "experiment expired" (not "experiment verdict"): /metrics counts it as its own reason
     // class, and on-call gets its own alert.
-    let verb = if v.decision == Decision::Expired { "expired" } else { "verdict" };
+    let reason = if v.decision == Decision::Expired {
+        format!("experiment expired: {}", v.reason)
+    } else {
+        format!("experiment verdict {}: {}", v.decision.as_str(), v.reason)
+    };
     let req = ChangeRequest {
         actor: actor.into(),
-        reason: format!("experiment {verb} {}: {}", v.decision.as_str(), v.reason),
+        reason,
         evidence: serde_json::json!({"verdict_seq": v.seq, "challenger": v.challenger}),
         at: now,
     };
