@@ -14,6 +14,7 @@
 //! have hired from the same applicants, with the same interview luck?" — the static baseline.
 
 mod chart;
+pub mod experiments;
 mod model;
 
 use std::collections::BTreeMap;

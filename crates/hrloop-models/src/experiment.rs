@@ -113,7 +113,7 @@ pub struct Rate {
 }
 
 impl Rate {
-    fn of(successes: usize, n: usize) -> Rate {
+    pub fn of(successes: usize, n: usize) -> Rate {
         Rate { successes, n, value: (n > 0).then(|| successes as f64 / n as f64), ci: wilson(successes, n) }
     }
 }
@@ -505,7 +505,55 @@ pub async fn analyse(
     };
     let champ = kpis(&champion_view, &fb, &outcomes);
     let chall = kpis(&challenger_view, &fb, &outcomes);
-    let srm = if mode == "ab" {
+    let mut guardrails = fairness_guardrails(lake, &challenger_view, policy).await?;
+    guardrails.extend(external);
+    let days = (now - start).num_days();
+    let Judged { decision, reason, srm, override_p, agreement_p } =
+        decide(&champ, &chall, mode == "ab", &guardrails, days, policy);
+    Ok(Some(Verdict {
+        seq: 0,
+        model: model.to_string(),
+        champion: state.champion.clone(),
+        challenger,
+        mode: mode.into(),
+        started_at: start,
+        analysed_at: now,
+        days_running: days,
+        decision,
+        reason,
+        arms: vec![champ, chall],
+        srm_p_value: srm,
+        override_p_value: override_p,
+        agreement_p_value: agreement_p,
+        guardrails,
+        decided_by: None,
+    }))
+}
+
+/// A verdict's decision and the statistics it rests on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judged {
+    pub decision: Decision,
+    /// Why, in a sentence a person reads.
+    pub reason: String,
+    pub srm: Option<f64>,
+    pub override_p: Option<f64>,
+    pub agreement_p: Option<f64>,
+}
+
+/// The decision rule, apart from reading the lake: from both arms' KPIs (`ab`: the split is
+/// randomised, so the sample-ratio check applies), the guardrails' results, the days the
+/// experiment has run and the policy. [`analyse`] and the calibration simulation
+/// ([`crate::experiment_sim`]) both decide through it.
+pub fn decide(
+    champ: &ArmKpis,
+    chall: &ArmKpis,
+    ab: bool,
+    guardrails: &[GuardrailResult],
+    days: i64,
+    policy: &Policy,
+) -> Judged {
+    let srm = if ab {
         chi_square_two_arms(
             [champ.requisitions, chall.requisitions],
             [1.0 - policy.challenger_share, policy.challenger_share],
@@ -526,9 +574,6 @@ pub async fn analyse(
         champ.agreement_top5.successes,
         champ.agreement_top5.n,
     );
-    let mut guardrails = fairness_guardrails(lake, &challenger_view, policy).await?;
-    guardrails.extend(external);
-    let days = (now - start).num_days();
     let pct = |r: &Rate| r.value.map_or("n/a".to_string(), |v| format!("{:.1} %", v * 100.0));
     let (decision, reason) = {
         let failed: Vec<&GuardrailResult> = guardrails.iter().filter(|g| !g.ok && !g.inconclusive).collect();
@@ -635,24 +680,7 @@ pub async fn analyse(
         ),
         other => (other, reason),
     };
-    Ok(Some(Verdict {
-        seq: 0,
-        model: model.to_string(),
-        champion: state.champion.clone(),
-        challenger,
-        mode: mode.into(),
-        started_at: start,
-        analysed_at: now,
-        days_running: days,
-        decision,
-        reason,
-        arms: vec![champ, chall],
-        srm_p_value: srm,
-        override_p_value: override_p,
-        agreement_p_value: agreement_p,
-        guardrails,
-        decided_by: None,
-    }))
+    Judged { decision, reason, srm, override_p, agreement_p }
 }
 
 fn verdicts_prefix(model: &str, challenger: &str) -> Path {

@@ -102,6 +102,7 @@ pub async fn ingest_only(global: &Global, args: Args) -> Result<Summary> {
         json: false,
         closed_loop: false,
         bad_challenger_month: 15,
+        calibration: simulate::CalibrationArgs::default(),
     };
     let config = sim.config()?;
     if !args.json {

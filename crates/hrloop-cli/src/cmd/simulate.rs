@@ -20,7 +20,13 @@ use crate::context::{Global, print_json};
     scheduler's pipelines, monthly retraining, A/B experiments and their verdicts, a drift at\n\
     month 12 and a bad vendor challenger at month 15. It writes DIR/kpis.csv (month by month),\n\
     DIR/summary.json, DIR/loop.svg (the chart) and the store it used (DIR/store).\n\n\
-    Example: hrloop simulate --months 24 --seed 7 --loop --out data/sim-loop --json")]
+    Example: hrloop simulate --months 24 --seed 7 --loop --out data/sim-loop --json\n\n\
+    With --experiments N it calibrates experiment verdicts instead: N simulated A/B experiments\n\
+    per scenario, rate and correlation, with a known truth, each judged day by day by the same\n\
+    decision rule as the daily analysis pipeline (its default policy). It prints how often the\n\
+    verdict is wrong (with a 95 % interval), how often it is right, the median days to a verdict\n\
+    and how often a person has to decide.\n\n\
+    Example: hrloop simulate --experiments 2000 --scenario aa,better,worse --rate 3,10,30 --icc 0,0.1,0.3")]
 pub struct Args {
     /// Months of history to simulate.
     #[arg(long, default_value_t = 24)]
@@ -50,6 +56,45 @@ pub struct Args {
     /// With --loop: the month in which a bad vendor model is pushed as challenger.
     #[arg(long, default_value_t = 15)]
     pub bad_challenger_month: u32,
+    #[command(flatten)]
+    pub calibration: CalibrationArgs,
+}
+
+/// `--experiments N` and its grid.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CalibrationArgs {
+    /// Calibrate experiment verdicts with this many simulated experiments per grid cell.
+    #[arg(long, value_name = "N")]
+    pub experiments: Option<usize>,
+    /// With --experiments: the truth, comma-separated. `aa`: challenger identical to the
+    /// champion; `better` / `worse`: overridden --effect less / more often.
+    #[arg(long, value_delimiter = ',', default_value = "aa,better,worse")]
+    pub scenario: Vec<String>,
+    /// With --experiments: requisitions a day, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "3,10,30")]
+    pub rate: Vec<f64>,
+    /// With --experiments: correlation of two feedback rows of one requisition, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "0,0.1,0.3")]
+    pub icc: Vec<f64>,
+    /// With --experiments: the champion's override rate.
+    #[arg(long, default_value_t = 0.35)]
+    pub base_override: f64,
+    /// With --experiments: how much less (better) or more (worse) the challenger is overridden.
+    #[arg(long, default_value_t = 0.10)]
+    pub effect: f64,
+}
+
+impl Default for CalibrationArgs {
+    fn default() -> Self {
+        Self {
+            experiments: None,
+            scenario: vec!["aa".into(), "better".into(), "worse".into()],
+            rate: vec![3.0, 10.0, 30.0],
+            icc: vec![0.0, 0.1, 0.3],
+            base_override: 0.35,
+            effect: 0.10,
+        }
+    }
 }
 
 impl Args {
@@ -70,6 +115,9 @@ impl Args {
 }
 
 pub async fn run(_global: &Global, args: Args) -> Result<ExitCode> {
+    if let Some(n) = args.calibration.experiments {
+        return calibrate(n, &args.calibration, args.seed, args.json);
+    }
     let config = args.config()?;
     if args.closed_loop {
         return closed_loop(config, args).await;
@@ -93,6 +141,71 @@ pub async fn run(_global: &Global, args: Args) -> Result<ExitCode> {
             );
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--experiments N`: the verdict calibration table.
+fn calibrate(n: usize, args: &CalibrationArgs, seed: u64, json: bool) -> Result<ExitCode> {
+    use hrloop_loop::experiments::{Scenario, Settings, calibrate};
+    anyhow::ensure!(n > 0, "--experiments must be at least 1");
+    let started = std::time::Instant::now();
+    let mut summaries = Vec::new();
+    for name in &args.scenario {
+        let scenario =
+            Scenario::parse(name).with_context(|| format!("--scenario {name:?}: use aa, better or worse"))?;
+        for &rate in &args.rate {
+            for &icc in &args.icc {
+                let settings = Settings {
+                    scenario,
+                    rate,
+                    icc,
+                    experiments: n,
+                    seed,
+                    policy: hrloop_models::experiment::Policy::default(),
+                    base_override: args.base_override,
+                    effect: args.effect,
+                    feedback_per_requisition: 5,
+                };
+                summaries.push(calibrate(&settings).map_err(anyhow::Error::msg)?);
+            }
+        }
+    }
+    if json {
+        print_json(&summaries)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+    t.set_header(vec![
+        "scenario",
+        "req/day",
+        "icc",
+        "experiments",
+        "wrong verdict (95 % CI)",
+        "right verdict",
+        "median days",
+        "a person decides",
+    ]);
+    let pct = |k: usize| format!("{:.1} %", 100.0 * k as f64 / n as f64);
+    for s in &summaries {
+        t.add_row(vec![
+            s.scenario.name().to_string(),
+            format!("{}", s.rate),
+            format!("{}", s.icc),
+            s.experiments.to_string(),
+            format!("{} ({:.1}–{:.1} %)", pct(s.wrong), s.wrong_ci.0 * 100.0, s.wrong_ci.1 * 100.0),
+            pct(s.right),
+            s.median_days_to_verdict.map_or("—".into(), |d| d.to_string()),
+            pct(s.person_decides),
+        ]);
+    }
+    println!("{t}");
+    println!(
+        "each experiment judged daily by the analysis pipeline's rule and default policy; champion override rate {}, effect {} ({:.0} s)",
+        args.base_override,
+        args.effect,
+        started.elapsed().as_secs_f64()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
