@@ -136,8 +136,9 @@ fn one(s: &Settings, seed: u64) -> Result<(Decision, i64), String> {
         Scenario::Better => s.base_override - s.effect,
         Scenario::Worse => s.base_override + s.effect,
     };
-    // Per arm: requisitions, feedback rows, overrides.
+    // Per arm: requisitions, feedback rows, overrides; and (overrides, rows) per requisition.
     let mut arms = [(0usize, 0usize, 0usize); 2];
+    let mut clusters: [Vec<(f64, f64)>; 2] = [Vec::new(), Vec::new()];
     for day in 1..=(s.policy.max_days + s.policy.decide_within_days) {
         let n: f64 = arrivals.sample(&mut rng);
         for _ in 0..n as usize {
@@ -153,15 +154,20 @@ fn one(s: &Settings, seed: u64) -> Result<(Decision, i64), String> {
             let overrides = (0..s.feedback_per_requisition).filter(|_| row.sample(&mut rng)).count();
             let a = &mut arms[arm];
             *a = (a.0 + 1, a.1 + s.feedback_per_requisition, a.2 + overrides);
+            clusters[arm].push((overrides as f64, s.feedback_per_requisition as f64));
         }
-        let kpis = |(requisitions, rows, overrides): (usize, usize, usize)| ArmKpis {
-            requisitions,
-            feedback: rows,
-            override_rate: Rate::of(overrides, rows),
-            agreement_top5: Rate::of(rows - overrides, rows),
-            ..ArmKpis::default()
+        let kpis = |arm: usize| {
+            let (requisitions, rows, overrides) = arms[arm];
+            ArmKpis {
+                requisitions,
+                feedback: rows,
+                override_rate: Rate::of(overrides, rows),
+                override_variance: hrloop_models::stats::cluster_ratio_variance(&clusters[arm]),
+                agreement_top5: Rate::of(rows - overrides, rows),
+                ..ArmKpis::default()
+            }
         };
-        let judged = decide(&kpis(arms[0]), &kpis(arms[1]), true, &[], day, &s.policy);
+        let judged = decide(&kpis(0), &kpis(1), true, &[], day, &s.policy);
         match judged.decision {
             Decision::KeepRunning => {}
             other => return Ok((other, day)),
@@ -197,6 +203,10 @@ mod tests {
         assert!(worse.rolled_back >= 55, "{worse:?}");
         assert_eq!(worse.right, worse.rolled_back);
         assert!(worse.median_days_to_verdict.is_some_and(|d| d <= 7), "{worse:?}");
+        // Daily looks at correlated rows: an identical challenger is rarely promoted or rolled
+        // back (the daily z-test used before: about half of these experiments).
+        let looks = calibrate(&Settings { experiments: 400, icc: 0.3, ..settings(Scenario::Aa, 30.0) }).unwrap();
+        assert!(looks.wrong as f64 / 400.0 <= 0.05, "{looks:?}");
         // The same seed gives the same result.
         assert_eq!(format!("{aa:?}"), format!("{:?}", calibrate(&settings(Scenario::Aa, 10.0)).unwrap()));
     }

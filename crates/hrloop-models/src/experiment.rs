@@ -38,7 +38,11 @@ pub struct Policy {
     pub min_days: i64,
     /// After this long without a significant difference, a human decides (days).
     pub max_days: i64,
-    /// Significance level of the KPI comparisons.
+    /// Significance level of the KPI comparisons. For the override rate, which promotes and
+    /// rolls back, it is the whole budget of the always-valid test: an identical challenger is
+    /// promoted or rolled back on it with probability at most `alpha` (promote and harm
+    /// together), however many days are looked at. The agreement test only blocks a promotion,
+    /// so it spends none of it.
     pub alpha: f64,
     /// A sample-ratio-mismatch p-value below this means assignment is broken.
     pub srm_p: f64,
@@ -58,6 +62,11 @@ pub struct Policy {
     /// then it expires: the challenger is retired, the champion stays, and the next retrain
     /// may compete (an undecided experiment must not shut out every later model).
     pub decide_within_days: i64,
+    /// Standard deviation of the true override-rate differences the always-valid test mixes
+    /// over (its tau): the size of difference it is most sensitive to.
+    pub mixture_sd: f64,
+    /// Requisitions each arm needs before the override rate may decide anything.
+    pub min_requisitions_per_arm: usize,
 }
 
 impl Default for Policy {
@@ -75,6 +84,8 @@ impl Default for Policy {
             min_selected: 25,
             min_feedback_for_harm: 20,
             decide_within_days: 7,
+            mixture_sd: 0.10,
+            min_requisitions_per_arm: 10,
         }
     }
 }
@@ -136,6 +147,10 @@ pub struct ArmKpis {
     pub agreement_top5: Rate,
     /// Feedback marked as going against the model's suggestion.
     pub override_rate: Rate,
+    /// Variance of `override_rate` with the requisition (the unit randomised) as the
+    /// independent unit, by the delta method (`stats::cluster_ratio_variance`).
+    #[serde(default)]
+    pub override_variance: Option<f64>,
     /// Days from the ranking to the first candidate advanced, per requisition.
     pub time_to_shortlist_days: Mean,
     /// Hired among the candidates advanced or hired.
@@ -309,6 +324,7 @@ fn kpis(view: &ArmView<'_>, fb: &HashMap<(String, String), Feedback>, outcomes: 
     let mut first_rank: HashMap<&str, i64> = HashMap::new();
     let mut first_advance: HashMap<&str, i64> = HashMap::new();
     let mut seen = HashSet::new();
+    let mut clusters: HashMap<&str, (f64, f64)> = HashMap::new();
     for (r, _) in &view.rows {
         human += usize::from(r.human);
         let e = first_rank.entry(r.requisition.as_str()).or_insert(r.at);
@@ -320,6 +336,8 @@ fn kpis(view: &ArmView<'_>, fb: &HashMap<(String, String), Feedback>, outcomes: 
         let Some(f) = fb.get(&key) else { continue };
         fb_n += 1;
         overrides += usize::from(f.overrides);
+        let c = clusters.entry(r.requisition.as_str()).or_default();
+        *c = (c.0 + f64::from(u8::from(f.overrides)), c.1 + 1.0);
         let advanced = f.decision == "advanced" || f.decision == "hired";
         if top5.contains(&(r.requisition.as_str(), r.candidate.as_str())) {
             top_n += 1;
@@ -361,6 +379,7 @@ fn kpis(view: &ArmView<'_>, fb: &HashMap<(String, String), Feedback>, outcomes: 
         feedback: fb_n,
         agreement_top5: Rate::of(top_agree, top_n),
         override_rate: Rate::of(overrides, fb_n),
+        override_variance: crate::stats::cluster_ratio_variance(&clusters.into_values().collect::<Vec<_>>()),
         time_to_shortlist_days: Mean { n: days.len(), value: mean, ci },
         offer_rate: Rate::of(hired, adv),
         human_review_rate: Rate::of(human, view.rows.len()),
@@ -562,12 +581,20 @@ pub fn decide(
     } else {
         None
     };
-    let override_p = two_proportion_p(
-        chall.override_rate.successes,
-        chall.override_rate.n,
-        champ.override_rate.successes,
-        champ.override_rate.n,
-    );
+    // The override rates are compared with an always-valid test at the requisition level: the
+    // mixture likelihood ratio of their difference, with the cluster-robust variance of each
+    // arm. Its p-value (1 / ratio) may be looked at every day: the chance that an identical
+    // challenger is ever promoted or rolled back on it stays below `alpha` (both directions
+    // together), however long the experiment runs.
+    let enough =
+        champ.requisitions >= policy.min_requisitions_per_arm && chall.requisitions >= policy.min_requisitions_per_arm;
+    let override_p = match (chall.override_rate.value, champ.override_rate.value) {
+        (Some(a), Some(b)) if enough => chall
+            .override_variance
+            .zip(champ.override_variance)
+            .map(|(va, vb)| (1.0 / crate::stats::mixture_likelihood_ratio(a - b, va + vb, policy.mixture_sd)).min(1.0)),
+        _ => None,
+    };
     let agreement_p = two_proportion_p(
         chall.agreement_top5.successes,
         chall.agreement_top5.n,
@@ -615,7 +642,7 @@ pub fn decide(
             (
                 Decision::Rollback,
                 format!(
-                    "recruiters override the challenger more often: {} vs {} (p = {:.3})",
+                    "recruiters override the challenger more often: {} vs {} (always-valid p = {:.3})",
                     pct(&chall.override_rate),
                     pct(&champ.override_rate),
                     override_p.unwrap_or(1.0)
@@ -638,7 +665,7 @@ pub fn decide(
             (
                 Decision::Promote,
                 format!(
-                    "recruiters override the challenger less often: {} vs {} (p = {:.3}); agreement with its top 5 {} vs {}; guardrails pass",
+                    "recruiters override the challenger less often: {} vs {} (always-valid p = {:.3}); agreement with its top 5 {} vs {}; guardrails pass",
                     pct(&chall.override_rate),
                     pct(&champ.override_rate),
                     override_p.unwrap_or(1.0),
@@ -659,7 +686,7 @@ pub fn decide(
             (
                 Decision::KeepRunning,
                 format!(
-                    "no significant difference yet (override rate {} vs {}, p = {:.2})",
+                    "no significant difference yet (override rate {} vs {}, always-valid p = {:.2})",
                     pct(&chall.override_rate),
                     pct(&champ.override_rate),
                     override_p.unwrap_or(1.0)

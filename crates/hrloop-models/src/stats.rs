@@ -85,8 +85,61 @@ pub fn chi_square_two_arms(observed: [usize; 2], expected_share: [f64; 2]) -> Op
     Some((stat, 2.0 * (1.0 - normal_cdf(stat.sqrt()))))
 }
 
+/// Variance of a ratio of sums over clusters, Σy / Σn (e.g. overrides per feedback row, summed
+/// over requisitions), by the delta method: the cluster-robust variance that treats the
+/// requisition, the unit of randomisation, as the independent unit rather than the row.
+/// `clusters` are (y, n) per cluster; None with fewer than two clusters. Floored at the
+/// binomial variance of independent rows (clustering never makes a rate more precise), which
+/// also keeps an arm with no overrides yet from claiming certainty.
+pub fn cluster_ratio_variance(clusters: &[(f64, f64)]) -> Option<f64> {
+    let k = clusters.len();
+    let (y, n): (f64, f64) = clusters.iter().fold((0.0, 0.0), |(y, n), c| (y + c.0, n + c.1));
+    if k < 2 || n <= 0.0 {
+        return None;
+    }
+    let r = y / n;
+    let mean_n = n / k as f64;
+    let s2 = clusters.iter().map(|(yi, ni)| (yi - r * ni).powi(2)).sum::<f64>() / (k - 1) as f64;
+    let clustered = s2 / (k as f64 * mean_n * mean_n);
+    // The binomial variance with a rate shrunk half a row towards the middle.
+    let shrunk = (y + 0.5) / (n + 1.0);
+    Some(clustered.max(shrunk * (1.0 - shrunk) / n))
+}
+
+/// The normal-mixture sequential probability ratio of "the difference is `delta`, with
+/// variance `variance`" against "no difference", mixing over true differences N(0, tau²)
+/// (Johari, Pekelis & Walsh, "Always valid inference", the basis of Optimizely's Stats
+/// Engine). Under no difference it is a nonnegative martingale of mean 1, so by Ville's
+/// inequality the chance it *ever* reaches 1/α, however often it is looked at, is at most α:
+/// rejecting when it does keeps daily looks at the stated error rate. `1 / ratio` (capped at 1)
+/// is an always-valid p-value.
+pub fn mixture_likelihood_ratio(delta: f64, variance: f64, tau: f64) -> f64 {
+    if variance <= 0.0 {
+        return 1.0;
+    }
+    let t2 = tau * tau;
+    (variance / (variance + t2)).sqrt() * (delta * delta * t2 / (2.0 * variance * (variance + t2))).exp()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_mixture_ratio_matches_its_closed_form_and_the_cluster_variance_grows_with_correlation() {
+        use super::*;
+        // V = 0.001, tau = 0.1: sqrt(0.001/0.011) * exp(0.01 * 0.01 / (2 * 0.001 * 0.011)).
+        let lr = mixture_likelihood_ratio(0.1, 0.001, 0.1);
+        assert!((lr - (0.001f64 / 0.011).sqrt() * (0.0001f64 / 0.000022).exp()).abs() < 1e-9, "{lr}");
+        assert!(mixture_likelihood_ratio(0.0, 0.001, 0.1) < 1.0, "no difference: below 1");
+        // Ten requisitions of 5 rows; the same 20 overrides either spread out or bunched.
+        let spread: Vec<(f64, f64)> = (0..10).map(|_| (2.0, 5.0)).collect();
+        let bunched: Vec<(f64, f64)> = (0..10).map(|i| (if i < 4 { 5.0 } else { 0.0 }, 5.0)).collect();
+        let (vs, vb) = (cluster_ratio_variance(&spread).unwrap(), cluster_ratio_variance(&bunched).unwrap());
+        assert!((vs - (20.5f64 / 51.0) * (30.5 / 51.0) / 50.0).abs() < 1e-12, "floored at binomial: {vs}");
+        // Bunched: s2 = (4 * 9 + 6 * 4) / 9, variance s2 / (10 * 25).
+        assert!((vb - (60.0 / 9.0) / 250.0).abs() < 1e-12, "{vb}");
+        assert!(cluster_ratio_variance(&spread[..1]).is_none());
+    }
+
     use super::*;
 
     #[test]
