@@ -468,7 +468,7 @@ async fn rank_inner(
                 let (lo, hi) = step.seen.unwrap_or_default();
                 format!(
                     "{} is {}, far outside what the model was trained on ({lo} to {hi}): a person should judge",
-                    step.name,
+                    step.name.replace('_', " "),
                     row.numeric[f].unwrap_or_default()
                 )
             })

@@ -288,7 +288,7 @@ async fn values_the_model_never_saw_go_to_a_human_and_are_named() {
         fifty["route"],
         serde_json::json!({"kind": "human", "reason": "out_of_range", "features": ["interview_score"]})
     );
-    assert!(fifty["explanation"][0].as_str().unwrap().contains("interview_score is 50"), "{fifty}");
+    assert!(fifty["explanation"][0].as_str().unwrap().contains("interview score is 50"), "{fifty}");
     let huge = by_id("huge");
     assert_eq!(huge["route"]["reason"], "out_of_range");
     assert_eq!(huge["route"]["features"].as_array().unwrap().len(), 3, "{huge}");
