@@ -58,6 +58,13 @@ impl Scenario {
     }
 }
 
+/// Settings no simulated experiment can run with.
+#[derive(Debug, thiserror::Error)]
+pub enum CalibrationError {
+    #[error("--rate must be above 0, --icc in [0, 1) and the override rates in (0, 1): {0}")]
+    Settings(String),
+}
+
 /// One cell of the calibration grid.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -96,12 +103,10 @@ pub struct Summary {
 }
 
 /// Run one cell: `experiments` simulated experiments, in parallel, reproducible per seed.
-pub fn calibrate(s: &Settings) -> Result<Summary, String> {
-    if !(0.0..1.0).contains(&s.icc) || s.rate <= 0.0 || !(0.0..1.0).contains(&s.base_override) {
-        return Err("--icc must be in [0, 1), --rate above 0".into());
-    }
+pub fn calibrate(s: &Settings) -> Result<Summary, CalibrationError> {
+    let draws = Draws::new(s)?;
     let ends: Vec<(Decision, i64)> =
-        (0..s.experiments).into_par_iter().map(|i| one(s, s.seed.wrapping_add(i as u64))).collect::<Result<_, _>>()?;
+        (0..s.experiments).into_par_iter().map(|i| one(s, &draws, s.seed.wrapping_add(i as u64))).collect();
     let count = |d: Decision| ends.iter().filter(|(x, _)| *x == d).count();
     let (wrong, right) = ends.iter().fold((0, 0), |(w, r), (d, _)| {
         let (is_wrong, is_right) = s.scenario.judge(*d);
@@ -125,32 +130,56 @@ pub fn calibrate(s: &Settings) -> Result<Summary, String> {
     })
 }
 
+/// The distributions an experiment draws from, checked once per cell.
+struct Draws {
+    arrivals: Poisson<f64>,
+    to_challenger: Bernoulli,
+    /// Override probability per arm (champion, challenger), and the Beta of a requisition's
+    /// own probability when rows are correlated.
+    arms: [(f64, Option<Beta<f64>>); 2],
+}
+
+impl Draws {
+    fn new(s: &Settings) -> Result<Draws, CalibrationError> {
+        let bad = |e: &dyn std::fmt::Display| CalibrationError::Settings(e.to_string());
+        if !(0.0..1.0).contains(&s.icc) {
+            return Err(bad(&format!("icc {}", s.icc)));
+        }
+        let challenger = match s.scenario {
+            Scenario::Aa => s.base_override,
+            Scenario::Better => s.base_override - s.effect,
+            Scenario::Worse => s.base_override + s.effect,
+        };
+        let arm = |p: f64| -> Result<(f64, Option<Beta<f64>>), CalibrationError> {
+            if !(p > 0.0 && p < 1.0) {
+                return Err(bad(&format!("override rate {p}")));
+            }
+            let k = (1.0 - s.icc) / s.icc;
+            let beta = if s.icc > 0.0 { Some(Beta::new(p * k, (1.0 - p) * k).map_err(|e| bad(&e))?) } else { None };
+            Ok((p, beta))
+        };
+        Ok(Draws {
+            arrivals: Poisson::new(s.rate).map_err(|e| bad(&e))?,
+            to_challenger: Bernoulli::new(s.policy.challenger_share).map_err(|e| bad(&e))?,
+            arms: [arm(s.base_override)?, arm(challenger)?],
+        })
+    }
+}
+
 /// One experiment, judged every day until a verdict, a person's turn, or expiry.
-fn one(s: &Settings, seed: u64) -> Result<(Decision, i64), String> {
+fn one(s: &Settings, draws: &Draws, seed: u64) -> (Decision, i64) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let e = |x: rand_distr::PoissonError| x.to_string();
-    let arrivals = Poisson::new(s.rate).map_err(e)?;
-    let to_challenger = Bernoulli::new(s.policy.challenger_share).map_err(|x| x.to_string())?;
-    let challenger_p = match s.scenario {
-        Scenario::Aa => s.base_override,
-        Scenario::Better => s.base_override - s.effect,
-        Scenario::Worse => s.base_override + s.effect,
-    };
     // Per arm: requisitions, feedback rows, overrides; and (overrides, rows) per requisition.
     let mut arms = [(0usize, 0usize, 0usize); 2];
     let mut clusters: [Vec<(f64, f64)>; 2] = [Vec::new(), Vec::new()];
     for day in 1..=(s.policy.max_days + s.policy.decide_within_days) {
-        let n: f64 = arrivals.sample(&mut rng);
+        let n: f64 = draws.arrivals.sample(&mut rng);
         for _ in 0..n as usize {
-            let arm = usize::from(to_challenger.sample(&mut rng));
-            let p = if arm == 1 { challenger_p } else { s.base_override }.clamp(1e-6, 1.0 - 1e-6);
-            let p = if s.icc > 0.0 {
-                let k = (1.0 - s.icc) / s.icc;
-                Beta::new(p * k, (1.0 - p) * k).map_err(|x| x.to_string())?.sample(&mut rng)
-            } else {
-                p
-            };
-            let row = Bernoulli::new(p).map_err(|x| x.to_string())?;
+            let arm = usize::from(draws.to_challenger.sample(&mut rng));
+            let (p, beta) = &draws.arms[arm];
+            let p = beta.as_ref().map_or(*p, |b| b.sample(&mut rng));
+            // A Beta draw is a probability, so the Bernoulli always exists.
+            let row = Bernoulli::new(p).expect("a probability");
             let overrides = (0..s.feedback_per_requisition).filter(|_| row.sample(&mut rng)).count();
             let a = &mut arms[arm];
             *a = (a.0 + 1, a.1 + s.feedback_per_requisition, a.2 + overrides);
@@ -170,10 +199,10 @@ fn one(s: &Settings, seed: u64) -> Result<(Decision, i64), String> {
         let judged = decide(&kpis(0), &kpis(1), true, &[], day, &s.policy);
         match judged.decision {
             Decision::KeepRunning => {}
-            other => return Ok((other, day)),
+            other => return (other, day),
         }
     }
-    Ok((Decision::Expired, s.policy.max_days + s.policy.decide_within_days))
+    (Decision::Expired, s.policy.max_days + s.policy.decide_within_days)
 }
 
 #[cfg(test)]

@@ -105,23 +105,25 @@ struct FieldRange {
 
 impl FeatureSpec {
     /// Fill [`valid_ranges`](Self::valid_ranges) from the mapping named by `valid_ranges_from`
-    /// (see there for where a relative path is looked up; `dir` is the spec file's folder).
-    fn read_valid_ranges(&mut self, dir: &Path) -> std::result::Result<(), String> {
+    /// (see there for where a relative path is looked up from `spec`, the spec file).
+    fn read_valid_ranges(&mut self, spec: &Path) -> Result<()> {
         let Some(from) = &self.valid_ranges_from else { return Ok(()) };
+        let err = |reason: String| Error::Spec { path: spec.display().to_string(), reason };
+        let dir = spec.parent().unwrap_or(Path::new("."));
         let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
         let tried: Vec<std::path::PathBuf> = dir.ancestors().map(|d| d.join(from)).chain([from.clone()]).collect();
         let Some(path) = tried.iter().find(|p| p.is_file()) else {
-            return Err(format!(
+            return Err(err(format!(
                 "features.valid_ranges_from: no {} from the spec's folder upwards or in the working directory",
                 from.display()
-            ));
+            )));
         };
         let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("features.valid_ranges_from: cannot read {}: {e}", path.display()))?;
+            .map_err(|e| err(format!("features.valid_ranges_from: cannot read {}: {e}", path.display())))?;
         let mapping: MappingRanges = toml::from_str(&text)
-            .map_err(|e| format!("features.valid_ranges_from: {} is not a mapping: {e}", path.display()))?;
-        for (field, spec) in mapping.fields {
-            if let (Some(name), Some(range)) = (field.strip_prefix("features."), spec.range)
+            .map_err(|e| err(format!("features.valid_ranges_from: {} is not a mapping: {e}", path.display())))?;
+        for (field, declared) in mapping.fields {
+            if let (Some(name), Some(range)) = (field.strip_prefix("features."), declared.range)
                 && self.numeric.iter().any(|n| n == name)
             {
                 self.valid_ranges.entry(name.to_string()).or_insert(range);
@@ -245,7 +247,7 @@ impl ModelSpec {
         let err = |reason: String| Error::Spec { path: path.display().to_string(), reason };
         let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
         let mut spec: ModelSpec = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
-        spec.features.read_valid_ranges(path.parent().unwrap_or(Path::new("."))).map_err(err)?;
+        spec.features.read_valid_ranges(path)?;
         spec.validate().map_err(err)?;
         Ok(spec)
     }

@@ -59,7 +59,10 @@ async fn a_tombstone_alone_keeps_the_person_out_and_a_rerun_finishes_the_erasure
     .await
     .unwrap();
     assert!(
-        !hrloop_privacy::verify(&lake, &pseudo, person, "test", chrono::Utc::now()).await.unwrap().absent,
+        !hrloop_privacy::verify(&lake, &pseudo, person, "test", "2025-09-02T12:00:00Z".parse().unwrap())
+            .await
+            .unwrap()
+            .absent,
         "rows are still in the files"
     );
     let data = LakeData::load(&lake).await.unwrap();

@@ -1032,7 +1032,6 @@ async fn read_body_in_time(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    use futures::StreamExt;
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -1046,30 +1045,10 @@ async fn read_body_in_time(
     if declared.is_some_and(|n| n > limit) {
         return too_large();
     }
-    let read = async {
-        let mut chunks = body.into_data_stream();
-        let mut whole: Option<Bytes> = None;
-        let mut more: Vec<u8> = Vec::new();
-        while let Some(chunk) = chunks.next().await {
-            let chunk = chunk?;
-            let len = whole.as_ref().map_or(0, |w| w.len()) + more.len() + chunk.len();
-            if len > limit {
-                return Ok(None);
-            }
-            // A body in one chunk (the usual case) is passed on without a copy.
-            match whole.take() {
-                None if more.is_empty() => whole = Some(chunk),
-                first => {
-                    more.extend_from_slice(&first.unwrap_or_default());
-                    more.extend_from_slice(&chunk);
-                }
-            }
-        }
-        Ok::<_, axum::Error>(Some(whole.unwrap_or_else(|| Bytes::from(more))))
-    };
+    let read = http_body_util::BodyExt::collect(http_body_util::Limited::new(body, limit));
     let bytes = match tokio::time::timeout(timeout, read).await {
-        Ok(Ok(Some(bytes))) => bytes,
-        Ok(Ok(None)) => return too_large(),
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return too_large(),
         Ok(Err(e)) => {
             return ApiError::new(
                 StatusCode::BAD_REQUEST,

@@ -226,10 +226,11 @@ mod tests {
         let store = TokenStore::in_store(dir.path());
         let live = LiveTokens::open(store.clone()).unwrap();
         let header = |t: &str| format!("Bearer {t}");
+        let at = DateTime::parse_from_rfc3339("2026-03-01T09:00:00Z").unwrap().with_timezone(&Utc);
         // Many times in a row, with no pause: never a window where the change is not seen.
         for i in 0..50 {
             let name = format!("ats-{i}");
-            let t = store.add(&name, Role::Recruiter, Utc::now()).unwrap();
+            let t = store.add(&name, Role::Recruiter, at).unwrap();
             assert_eq!(live.identify(Some(&header(&t))), Some((name.clone(), Role::Recruiter)), "added #{i}");
             assert!(store.revoke(&name).unwrap());
             assert_eq!(live.identify(Some(&header(&t))), None, "revoked #{i}");

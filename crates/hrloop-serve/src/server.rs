@@ -63,7 +63,7 @@ pub async fn serve(
         .keep_alive(true);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut last_accept_warning: Option<std::time::Instant> = None;
-    let held = Arc::new(Held { started: Some(Instant::now()), ..Held::default() });
+    let held = Arc::new(Held::new());
     loop {
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -138,9 +138,9 @@ pub async fn serve(
 const EVICTABLE_AFTER_MS: u64 = 1000;
 
 /// The connections the server holds, by id.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Held {
-    started: Option<Instant>,
+    started: Instant,
     next_id: AtomicU64,
     connections: Mutex<HashMap<u64, Arc<Activity>>>,
 }
@@ -156,8 +156,12 @@ struct Activity {
 }
 
 impl Held {
+    fn new() -> Held {
+        Held { started: Instant::now(), next_id: AtomicU64::new(0), connections: Mutex::default() }
+    }
+
     fn now_ms(&self) -> u64 {
-        self.started.map_or(0, |t| t.elapsed().as_millis() as u64)
+        self.started.elapsed().as_millis() as u64
     }
 
     fn add(&self) -> (u64, Arc<Activity>) {

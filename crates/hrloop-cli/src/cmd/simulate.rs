@@ -166,7 +166,7 @@ fn calibrate(n: usize, args: &CalibrationArgs, seed: u64, json: bool) -> Result<
                     effect: args.effect,
                     feedback_per_requisition: 5,
                 };
-                summaries.push(calibrate(&settings).map_err(anyhow::Error::msg)?);
+                summaries.push(calibrate(&settings)?);
             }
         }
     }
