@@ -24,6 +24,28 @@ pub(crate) fn strings<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a arrow_ar
     Ok(column(b, name)?.as_string::<i32>())
 }
 
+/// A decision row's features as the model pipeline reads them: its job family (categorical)
+/// and its numeric features as they were at decision time.
+pub(crate) fn raw_features(
+    job_family: &arrow_array::StringArray,
+    features: &arrow_array::MapArray,
+    i: usize,
+) -> RawFeatures {
+    let mut raw = RawFeatures::default();
+    raw.categorical.insert("job_family".into(), job_family.value(i).to_string());
+    if !features.is_null(i) {
+        let entries = features.value(i);
+        let keys = entries.column(0).as_string::<i32>();
+        let vals = entries.column(1).as_primitive::<Float64Type>();
+        for j in 0..entries.len() {
+            if !vals.is_null(j) {
+                raw.numeric.insert(keys.value(j).to_string(), vals.value(j));
+            }
+        }
+    }
+    raw
+}
+
 fn epoch() -> NaiveDate {
     NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
 }
@@ -80,27 +102,12 @@ impl LakeData {
                 strings(b, "job_family")?,
                 strings(b, "source")?,
             );
-            let feats = b
-                .column_by_name("features")
-                .ok_or_else(|| Error::Training("lake column features missing".into()))?
-                .as_map();
+            let feats = column(b, "features")?.as_map();
             for i in 0..b.num_rows() {
-                let mut raw = RawFeatures::default();
-                raw.categorical.insert("job_family".into(), jf.value(i).to_string());
-                if !feats.is_null(i) {
-                    let entries = feats.value(i);
-                    let keys = entries.column(0).as_string::<i32>();
-                    let vals = entries.column(1).as_primitive::<Float64Type>();
-                    for j in 0..entries.len() {
-                        if !vals.is_null(j) {
-                            raw.numeric.insert(keys.value(j).to_string(), vals.value(j));
-                        }
-                    }
-                }
                 data.applicants.push(Applicant {
                     requisition: req.value(i).to_string(),
                     candidate: cand.value(i).to_string(),
-                    raw,
+                    raw: raw_features(jf, feats, i),
                     served: src.value(i) == "serving",
                 });
             }

@@ -22,8 +22,11 @@ use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::data::column;
+use crate::features::RawFeatures;
 use crate::registry::{Alias, AliasEvent, Registry};
-use crate::stats::{bonferroni, chi_square_two_arms, mean_ci, pairs, two_proportion_p, wilson};
+use crate::stats::{
+    Z_POWER_80, bonferroni, chi_square_two_arms, mean_ci, mixture_boundary, pairs, two_proportion_p, wilson,
+};
 use crate::{Error, Result};
 
 /// What a verdict needs before it may say promote or roll back.
@@ -67,6 +70,13 @@ pub struct Policy {
     pub mixture_sd: f64,
     /// Requisitions each arm needs before the override rate may decide anything.
     pub min_requisitions_per_arm: usize,
+    /// The smallest difference in override rate worth acting on (0.10: ten points). Each
+    /// verdict plans for it: the days and requisitions the test needs to find it 80 % of the
+    /// time at the store's rate, and, when `max_days` is too short for that, it says so at once
+    /// ("a person decides, or lengthen the experiment") instead of running for nothing.
+    pub min_effect: f64,
+    /// The tau of the fairness guardrail's always-valid test, on the log adverse impact ratio.
+    pub fairness_mixture_sd: f64,
 }
 
 impl Default for Policy {
@@ -86,6 +96,8 @@ impl Default for Policy {
             decide_within_days: 7,
             mixture_sd: 0.10,
             min_requisitions_per_arm: 10,
+            min_effect: 0.10,
+            fairness_mixture_sd: 0.30,
         }
     }
 }
@@ -192,6 +204,101 @@ pub struct Verdict {
     /// Set when a person decided (`hrloop experiments decide`).
     #[serde(default)]
     pub decided_by: Option<String>,
+    /// The challenger's override rate minus the champion's, with its always-valid 95 %
+    /// interval (valid however many days are looked at). Absent in verdicts stored before it.
+    #[serde(default)]
+    pub override_difference: Option<Difference>,
+    /// What the experiment can detect at the store's rate, and how long it needs.
+    #[serde(default)]
+    pub power: Option<Power>,
+}
+
+/// A difference between the arms with its always-valid interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Difference {
+    pub estimate: f64,
+    /// The always-valid (1 − alpha) interval: the differences the mixture test cannot reject.
+    pub interval: (f64, f64),
+    /// The error rate the interval and the test spend (the policy's alpha).
+    pub alpha: f64,
+}
+
+/// The store's traffic, as power planning needs it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Traffic {
+    /// Requisitions ranked a day, both arms together.
+    pub requisitions_per_day: f64,
+    /// Variance of the override rate over one requisition: an arm's rate over n requisitions
+    /// has variance `requisition_variance / n` (clustering included).
+    pub requisition_variance: f64,
+}
+
+/// What an experiment can detect at the store's rate (80 % power, the override-rate test).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Power {
+    pub requisitions_per_day: f64,
+    /// The smallest override-rate difference the test finds 80 % of the time by `max_days`.
+    pub detectable_by_end: f64,
+    /// The difference planned for (`Policy::min_effect`).
+    pub planned_effect: f64,
+    /// Days from the start the test needs to find the planned difference 80 % of the time
+    /// (None: more than a year).
+    pub days_needed: Option<i64>,
+    /// Requisitions (both arms) those days bring.
+    pub requisitions_needed: Option<u64>,
+    /// `max_days` when planned: whether the experiment can tell in time.
+    pub max_days: i64,
+}
+
+impl Power {
+    /// Plan at the store's traffic. `ab`: the challenger serves its share of requisitions;
+    /// otherwise (shadow) it ranks every requisition beside the champion.
+    pub fn plan(traffic: &Traffic, ab: bool, policy: &Policy) -> Option<Power> {
+        let Traffic { requisitions_per_day: rate, requisition_variance: s2 } = *traffic;
+        if !(rate > 0.0 && s2 > 0.0) {
+            return None;
+        }
+        let shares = if ab { (policy.challenger_share, 1.0 - policy.challenger_share) } else { (1.0, 1.0) };
+        let detectable = |days: i64| {
+            let n = rate * days as f64;
+            let v = s2 / (n * shares.0) + s2 / (n * shares.1);
+            mixture_boundary(v, policy.mixture_sd, policy.alpha) + Z_POWER_80 * v.sqrt()
+        };
+        let enough = |days: i64| {
+            days >= policy.min_days
+                && rate * days as f64 * shares.0.min(shares.1) >= policy.min_requisitions_per_arm as f64
+        };
+        let days_needed = (1..=366).find(|d| enough(*d) && detectable(*d) <= policy.min_effect);
+        Some(Power {
+            requisitions_per_day: rate,
+            detectable_by_end: detectable(policy.max_days.max(1)),
+            planned_effect: policy.min_effect,
+            days_needed,
+            requisitions_needed: days_needed.map(|d| (rate * d as f64).ceil() as u64),
+            max_days: policy.max_days,
+        })
+    }
+
+    /// The planned difference is found in time (80 % of the time by `max_days`).
+    pub fn in_time(&self) -> bool {
+        self.days_needed.is_some_and(|d| d <= self.max_days)
+    }
+
+    /// In words, for the verdict's reason, `days` into the experiment.
+    pub fn sentence(&self, days: i64) -> String {
+        let rate = self.requisitions_per_day;
+        let points = self.planned_effect * 100.0;
+        let need = match (self.days_needed, self.requisitions_needed) {
+            (Some(d), Some(r)) if d > days => format!("about {} more days ({r} requisitions in all)", d - days),
+            (Some(_), Some(_)) => "no more days".to_string(),
+            _ => "more than a year".to_string(),
+        };
+        format!(
+            "at {rate:.1} requisitions a day, finding a {points:.0}-point difference in the override rate 8 times in 10 needs {need}; by day {} the test can find {:.1} points",
+            self.max_days,
+            self.detectable_by_end * 100.0
+        )
+    }
 }
 
 /// One served, scored candidate.
@@ -207,6 +314,8 @@ struct Served {
     human: bool,
     shadow_version: Option<String>,
     shadow_score: Option<f64>,
+    /// The features as served, for scoring the row with another model.
+    raw: RawFeatures,
 }
 
 #[derive(Debug, Clone)]
@@ -233,6 +342,8 @@ async fn served_since(lake: &Lake, since: i64) -> Result<Vec<Served>> {
         "route",
         "shadow_version",
         "shadow_score",
+        "job_family",
+        "features",
     ];
     let mut out = Vec::new();
     for b in &lake.scan(Table::Decisions, Some(&cols)).await?.batches {
@@ -247,6 +358,7 @@ async fn served_since(lake: &Lake, since: i64) -> Result<Vec<Served>> {
         let route = column(b, "route")?.as_string::<i32>();
         let sv = column(b, "shadow_version")?.as_string::<i32>();
         let ss = column(b, "shadow_score")?.as_primitive::<Float64Type>();
+        let (jf, feats) = (column(b, "job_family")?.as_string::<i32>(), column(b, "features")?.as_map());
         for i in 0..b.num_rows() {
             if src.value(i) != "serving" || at.value(i) < since || ver.is_null(i) || score.is_null(i) {
                 continue;
@@ -262,6 +374,7 @@ async fn served_since(lake: &Lake, since: i64) -> Result<Vec<Served>> {
                 human: !route.is_null(i) && route.value(i).starts_with("human"),
                 shadow_version: opt_str(sv, i),
                 shadow_score: (!ss.is_null(i)).then(|| ss.value(i)),
+                raw: crate::data::raw_features(jf, feats, i),
             });
         }
     }
@@ -421,52 +534,89 @@ async fn fairness_guardrails(lake: &Lake, view: &ArmView<'_>, policy: &Policy) -
     for (r, s) in &view.rows {
         by_decision.entry(r.decision_id.as_str()).or_default().push((r, *s));
     }
-    // attribute -> group -> (selected, candidates)
-    let mut counts: BTreeMap<String, BTreeMap<String, (usize, usize)>> = BTreeMap::new();
+    // attribute -> group -> requisition -> (selected, candidates)
+    type PerRequisition<'a> = HashMap<&'a str, (f64, f64)>;
+    let mut counts: BTreeMap<String, BTreeMap<String, PerRequisition<'_>>> = BTreeMap::new();
     for rows in by_decision.values_mut() {
         rows.sort_by(|a, b| b.1.total_cmp(&a.1));
         for (i, (r, _)) in rows.iter().enumerate() {
             for (attr, group) in attrs.get(&r.candidate).into_iter().flatten() {
-                let c = counts.entry(attr.clone()).or_default().entry(group.clone()).or_default();
-                c.0 += usize::from(i < 5);
-                c.1 += 1;
+                let groups = counts.entry(attr.clone()).or_default();
+                let c = groups.entry(group.clone()).or_default().entry(r.requisition.as_str()).or_default();
+                *c = (c.0 + f64::from(u8::from(i < 5)), c.1 + 1.0);
             }
         }
     }
-    let mut out = Vec::new();
-    let selected: usize = counts.values().next().map_or(0, |g| g.values().map(|c| c.0).sum());
-    if selected < policy.min_selected {
-        return Ok(out);
+    Ok(counts
+        .into_iter()
+        .filter_map(|(attr, groups)| {
+            let groups = groups.into_iter().map(|(g, reqs)| (g, reqs.into_values().collect())).collect();
+            adverse_impact(&attr, &groups, policy)
+        })
+        .collect())
+}
+
+/// The fairness guardrail of one protected attribute: the adverse impact ratio of the arm's
+/// top 5 (the lowest group's selection rate over the highest's), from (selected, candidates)
+/// per requisition of each group. It fails when the ratio is below `min_adverse_impact_ratio`
+/// with an always-valid test: the mixture likelihood ratio of the log ratio's distance below
+/// the threshold, with requisition-level (cluster-robust) variances, Bonferroni-adjusted for
+/// the group pairs and compared with `fairness_alpha`. Daily looks keep a fair challenger's
+/// chance of ever failing it at `fairness_alpha`. None until the arm selected
+/// `min_selected` candidates and two groups have `min_group_size`.
+pub fn adverse_impact(
+    attribute: &str,
+    groups: &BTreeMap<String, Vec<(f64, f64)>>,
+    policy: &Policy,
+) -> Option<GuardrailResult> {
+    struct Group<'a> {
+        name: &'a str,
+        selected: f64,
+        candidates: f64,
+        variance: f64,
     }
-    for (attr, groups) in counts {
-        let sized: Vec<(&String, (usize, usize))> =
-            groups.iter().filter(|(_, c)| c.1 >= policy.min_group_size).map(|(g, c)| (g, *c)).collect();
-        let rate = |c: (usize, usize)| c.0 as f64 / c.1 as f64;
-        let lo = sized.iter().min_by(|a, b| rate(a.1).total_cmp(&rate(b.1)));
-        let hi = sized.iter().max_by(|a, b| rate(a.1).total_cmp(&rate(b.1)));
-        let (Some(lo), Some(hi)) = (lo, hi) else { continue };
-        if sized.len() < 2 || rate(hi.1) == 0.0 {
-            continue;
-        }
-        let air = rate(lo.1) / rate(hi.1);
-        let p = bonferroni(two_proportion_p(lo.1.0, lo.1.1, hi.1.0, hi.1.1).unwrap_or(1.0), pairs(sized.len()));
-        let ok = air >= policy.min_adverse_impact_ratio || p >= policy.fairness_alpha;
-        out.push(GuardrailResult {
-            name: format!("adverse impact ratio ({attr})"),
-            ok,
-            inconclusive: false,
-            detail: format!(
-                "{air:.2} ({} {:.1} % vs {} {:.1} % in the top 5, adjusted p = {p:.3}); needs >= {} unless p >= {}",
-                lo.0,
-                rate(lo.1) * 100.0,
-                hi.0,
-                rate(hi.1) * 100.0,
-                policy.min_adverse_impact_ratio,
-                policy.fairness_alpha
-            ),
-        });
+    let all: Vec<Group<'_>> = groups
+        .iter()
+        .filter_map(|(name, reqs)| {
+            let (selected, candidates) = reqs.iter().fold((0.0, 0.0), |(s, n), r| (s + r.0, n + r.1));
+            let variance = crate::stats::cluster_ratio_variance(reqs)?;
+            Some(Group { name, selected, candidates, variance })
+        })
+        .collect();
+    if all.iter().map(|g| g.selected).sum::<f64>() < policy.min_selected as f64 {
+        return None;
     }
-    Ok(out)
+    let sized: Vec<&Group<'_>> = all.iter().filter(|g| g.candidates >= policy.min_group_size as f64).collect();
+    let rate = |g: &Group<'_>| g.selected / g.candidates;
+    let lo = sized.iter().min_by(|a, b| rate(a).total_cmp(&rate(b)))?;
+    let hi = sized.iter().max_by(|a, b| rate(a).total_cmp(&rate(b)))?;
+    if sized.len() < 2 || rate(hi) == 0.0 {
+        return None;
+    }
+    let air = rate(lo) / rate(hi);
+    // The log ratio, with rates shrunk half a selection towards the middle so a group nobody
+    // selected yet has a finite log; its variance by the delta method.
+    let shrunk = |g: &Group<'_>| (g.selected + 0.5) / (g.candidates + 1.0);
+    let below = shrunk(lo).ln() - shrunk(hi).ln() - policy.min_adverse_impact_ratio.ln();
+    let variance = lo.variance / shrunk(lo).powi(2) + hi.variance / shrunk(hi).powi(2);
+    let ratio = crate::stats::mixture_likelihood_ratio(below, variance, policy.fairness_mixture_sd);
+    let p = bonferroni((1.0 / ratio).min(1.0), pairs(sized.len()));
+    let ok = below >= 0.0 || p >= policy.fairness_alpha;
+    Some(GuardrailResult {
+        name: format!("adverse impact ratio ({attribute})"),
+        ok,
+        inconclusive: false,
+        detail: format!(
+            "{air:.2} ({} {:.1} % vs {} {:.1} % in the top 5, always-valid p = {p:.3} that it is at or above {}); fails below {} unless p >= {}",
+            lo.name,
+            rate(lo) * 100.0,
+            hi.name,
+            rate(hi) * 100.0,
+            policy.min_adverse_impact_ratio,
+            policy.min_adverse_impact_ratio,
+            policy.fairness_alpha
+        ),
+    })
 }
 
 /// The alias event that made `challenger` the challenger (the experiment's start).
@@ -493,7 +643,11 @@ pub async fn analyse(
     let events = registry.events(model).await?;
     let start = started(&events, &challenger).unwrap_or(now);
     let challenger_id = format!("{model}/{challenger}");
-    let served = served_since(lake, start.timestamp_micros()).await?;
+    // The window before the start tells the store's rate of requisitions for power planning.
+    let history_from = start - chrono::Duration::days(policy.max_days.max(1));
+    let all_served = served_since(lake, history_from.timestamp_micros()).await?;
+    let (before, served): (Vec<Served>, Vec<Served>) =
+        all_served.into_iter().partition(|r| r.at < start.timestamp_micros());
     let fb = feedback(lake).await?;
     let outcomes = hire_outcomes(lake).await?;
     let ab_challenger: Vec<(&Served, f64)> =
@@ -524,11 +678,31 @@ pub async fn analyse(
     };
     let champ = kpis(&champion_view, &fb, &outcomes);
     let chall = kpis(&challenger_view, &fb, &outcomes);
-    let mut guardrails = fairness_guardrails(lake, &challenger_view, policy).await?;
+    // Fairness is a property of the challenger's ranking, not of what recruiters did with it,
+    // so it is judged on every requisition of the experiment: its own, and the champion's
+    // scored by the challenger from the features as served (five times the evidence at a 20 %
+    // split). Shadow rows already cover every requisition.
+    let rescored: Vec<(&Served, f64)> = if mode == "ab" {
+        let champion_served: Vec<&Served> = champion_view.rows.iter().map(|(r, _)| *r).collect();
+        let raws: Vec<RawFeatures> = champion_served.iter().map(|r| r.raw.clone()).collect();
+        let scores = registry.model(model, &challenger).await?.score_many(&raws)?;
+        challenger_view.rows.iter().copied().chain(champion_served.into_iter().zip(scores)).collect()
+    } else {
+        challenger_view.rows.clone()
+    };
+    let ranked_by_challenger =
+        ArmView { name: "challenger's ranking", version: Some(challenger.clone()), rows: rescored };
+    let mut guardrails = fairness_guardrails(lake, &ranked_by_challenger, policy).await?;
     guardrails.extend(external);
     let days = (now - start).num_days();
-    let Judged { decision, reason, srm, override_p, agreement_p } =
-        decide(&champ, &chall, mode == "ab", &guardrails, days, policy);
+    let history = kpis(
+        &ArmView { name: "before", version: None, rows: before.iter().map(|r| (r, r.score)).collect() },
+        &fb,
+        &outcomes,
+    );
+    let traffic = traffic(&history, policy.max_days.max(1), &champ, &chall, days);
+    let Judged { decision, reason, srm, override_p, agreement_p, override_difference, power } =
+        decide(&champ, &chall, mode == "ab", &guardrails, days, traffic.as_ref(), policy);
     Ok(Some(Verdict {
         seq: 0,
         model: model.to_string(),
@@ -546,7 +720,27 @@ pub async fn analyse(
         agreement_p_value: agreement_p,
         guardrails,
         decided_by: None,
+        override_difference,
+        power,
     }))
+}
+
+/// The store's traffic for power planning: the requisitions of the `window` days before the
+/// experiment when there were enough of them, else the experiment's own so far; the variance of
+/// one requisition's override rate from the same rows.
+fn traffic(history: &ArmKpis, window: i64, champ: &ArmKpis, chall: &ArmKpis, days: i64) -> Option<Traffic> {
+    let per_requisition = |a: &ArmKpis| a.override_variance.map(|v| v * a.requisitions as f64);
+    if history.requisitions >= 10
+        && let Some(v) = per_requisition(history)
+    {
+        return Some(Traffic {
+            requisitions_per_day: history.requisitions as f64 / window as f64,
+            requisition_variance: v,
+        });
+    }
+    let v = per_requisition(champ).or_else(|| per_requisition(chall))?;
+    let rate = (champ.requisitions + chall.requisitions) as f64 / days.max(1) as f64;
+    Some(Traffic { requisitions_per_day: rate, requisition_variance: v })
 }
 
 /// A verdict's decision and the statistics it rests on.
@@ -558,18 +752,36 @@ pub struct Judged {
     pub srm: Option<f64>,
     pub override_p: Option<f64>,
     pub agreement_p: Option<f64>,
+    pub override_difference: Option<Difference>,
+    pub power: Option<Power>,
+}
+
+impl Judged {
+    /// The verdict said at once that the experiment cannot find the planned difference in
+    /// time (a person decides, or the experiment is lengthened).
+    pub fn cannot_tell_in_time(&self) -> bool {
+        self.decision == Decision::Inconclusive && self.power.as_ref().is_some_and(|p| !p.in_time())
+    }
 }
 
 /// The decision rule, apart from reading the lake: from both arms' KPIs (`ab`: the split is
 /// randomised, so the sample-ratio check applies), the guardrails' results, the days the
-/// experiment has run and the policy. [`analyse`] and the calibration simulation
-/// ([`crate::experiment_sim`]) both decide through it.
+/// experiment has run, the store's traffic (for power planning) and the policy. [`analyse`]
+/// and the calibration harness (`hrloop simulate --experiments`) both decide through it.
+///
+/// The error budget: the override rate, which alone promotes or rolls back on KPIs, is tested
+/// with one always-valid mixture test at `alpha` (promotion and harm together, however many
+/// days are looked at). Each fairness guardrail spends `fairness_alpha` (its own always-valid
+/// test, Bonferroni over group pairs); an identical, fair challenger is therefore wrongly
+/// stopped with probability at most `alpha` + `fairness_alpha` × attributes. The agreement test
+/// only blocks a promotion, so it spends none.
 pub fn decide(
     champ: &ArmKpis,
     chall: &ArmKpis,
     ab: bool,
     guardrails: &[GuardrailResult],
     days: i64,
+    traffic: Option<&Traffic>,
     policy: &Policy,
 ) -> Judged {
     let srm = if ab {
@@ -583,33 +795,52 @@ pub fn decide(
     };
     // The override rates are compared with an always-valid test at the requisition level: the
     // mixture likelihood ratio of their difference, with the cluster-robust variance of each
-    // arm. Its p-value (1 / ratio) may be looked at every day: the chance that an identical
-    // challenger is ever promoted or rolled back on it stays below `alpha` (both directions
-    // together), however long the experiment runs.
+    // arm. Its p-value (1 / ratio) may be looked at every day.
     let enough =
         champ.requisitions >= policy.min_requisitions_per_arm && chall.requisitions >= policy.min_requisitions_per_arm;
-    let override_p = match (chall.override_rate.value, champ.override_rate.value) {
-        (Some(a), Some(b)) if enough => chall
-            .override_variance
-            .zip(champ.override_variance)
-            .map(|(va, vb)| (1.0 / crate::stats::mixture_likelihood_ratio(a - b, va + vb, policy.mixture_sd)).min(1.0)),
+    let override_difference = match (chall.override_rate.value, champ.override_rate.value) {
+        (Some(a), Some(b)) if enough => chall.override_variance.zip(champ.override_variance).map(|(va, vb)| {
+            let half = mixture_boundary(va + vb, policy.mixture_sd, policy.alpha);
+            (a - b, va + vb, half)
+        }),
         _ => None,
     };
+    let override_p = override_difference
+        .map(|(d, v, _)| (1.0 / crate::stats::mixture_likelihood_ratio(d, v, policy.mixture_sd)).min(1.0));
+    let override_difference = override_difference.map(|(estimate, _, half)| Difference {
+        estimate,
+        interval: (estimate - half, estimate + half),
+        alpha: policy.alpha,
+    });
     let agreement_p = two_proportion_p(
         chall.agreement_top5.successes,
         chall.agreement_top5.n,
         champ.agreement_top5.successes,
         champ.agreement_top5.n,
     );
+    let power = traffic.and_then(|t| Power::plan(t, ab, policy));
     let pct = |r: &Rate| r.value.map_or("n/a".to_string(), |v| format!("{:.1} %", v * 100.0));
+    // "31.0 % vs 36.5 %: 5.5 points fewer (always-valid 95 % interval: 9.8 fewer to 1.2 fewer)".
+    let compared = || {
+        let rates =
+            format!("{} vs {} of the recruiters' decisions", pct(&chall.override_rate), pct(&champ.override_rate));
+        let Some(d) = override_difference else { return rates };
+        let points = |x: f64| format!("{:.1} {}", x.abs() * 100.0, if x <= 0.0 { "fewer" } else { "more" });
+        format!(
+            "{rates}: {} points (always-valid {:.0} % interval: {} to {}; mixture sequential test, so looking every day keeps the error rate at {:.0} %, shared by promotion and rollback)",
+            points(d.estimate),
+            (1.0 - d.alpha) * 100.0,
+            points(d.interval.0),
+            points(d.interval.1),
+            d.alpha * 100.0
+        )
+    };
     let (decision, reason) = {
         let failed: Vec<&GuardrailResult> = guardrails.iter().filter(|g| !g.ok && !g.inconclusive).collect();
         let unknown: Vec<&GuardrailResult> = guardrails.iter().filter(|g| g.inconclusive).collect();
-        let worse_overrides =
-            matches!((chall.override_rate.value, champ.override_rate.value), (Some(a), Some(b)) if a > b);
-        let better_overrides =
-            matches!((chall.override_rate.value, champ.override_rate.value), (Some(a), Some(b)) if a < b);
         let significant = override_p.is_some_and(|p| p < policy.alpha);
+        let worse_overrides = significant && override_difference.is_some_and(|d| d.estimate > 0.0);
+        let better_overrides = significant && override_difference.is_some_and(|d| d.estimate < 0.0);
         let agreement_worse = matches!((chall.agreement_top5.value, champ.agreement_top5.value), (Some(a), Some(b)) if a < b)
             && agreement_p.is_some_and(|p| p < policy.alpha);
         if let Some(p) = srm.filter(|p| *p < policy.srm_p) {
@@ -638,16 +869,8 @@ pub fn decide(
                     failed.iter().map(|g| format!("{}: {}", g.name, g.detail)).collect::<Vec<_>>().join("; ")
                 ),
             )
-        } else if significant && worse_overrides && chall.feedback >= policy.min_feedback_for_harm {
-            (
-                Decision::Rollback,
-                format!(
-                    "recruiters override the challenger more often: {} vs {} (always-valid p = {:.3})",
-                    pct(&chall.override_rate),
-                    pct(&champ.override_rate),
-                    override_p.unwrap_or(1.0)
-                ),
-            )
+        } else if worse_overrides && chall.feedback >= policy.min_feedback_for_harm {
+            (Decision::Rollback, format!("recruiters override the challenger more often: {}", compared()))
         } else if chall.feedback < policy.min_feedback_per_arm || champ.feedback < policy.min_feedback_per_arm {
             (
                 Decision::KeepRunning,
@@ -661,14 +884,12 @@ pub fn decide(
                 Decision::KeepRunning,
                 format!("running {days} of at least {} days (weekly hiring rhythms must be covered)", policy.min_days),
             )
-        } else if significant && better_overrides && !agreement_worse {
+        } else if better_overrides && !agreement_worse {
             (
                 Decision::Promote,
                 format!(
-                    "recruiters override the challenger less often: {} vs {} (always-valid p = {:.3}); agreement with its top 5 {} vs {}; guardrails pass",
-                    pct(&chall.override_rate),
-                    pct(&champ.override_rate),
-                    override_p.unwrap_or(1.0),
+                    "recruiters override the challenger less often: {}; agreement with its top 5 {} vs {}; guardrails pass",
+                    compared(),
                     pct(&chall.agreement_top5),
                     pct(&champ.agreement_top5)
                 ),
@@ -677,22 +898,27 @@ pub fn decide(
             (
                 Decision::Inconclusive,
                 format!(
-                    "no significant difference after {days} days (override rate {} vs {}): a person decides with `hrloop experiments decide`",
-                    pct(&chall.override_rate),
-                    pct(&champ.override_rate)
+                    "no clear difference after {days} days ({}): a person decides with `hrloop experiments decide`",
+                    compared()
                 ),
             )
         } else {
-            (
-                Decision::KeepRunning,
-                format!(
-                    "no significant difference yet (override rate {} vs {}, always-valid p = {:.2})",
-                    pct(&chall.override_rate),
-                    pct(&champ.override_rate),
-                    override_p.unwrap_or(1.0)
-                ),
-            )
+            (Decision::KeepRunning, format!("no clear difference yet ({})", compared()))
         }
+    };
+    // Power: every "keep running" says what the experiment can find and how long it needs; one
+    // that cannot find the planned difference by `max_days` says so at once and hands over to
+    // a person (it keeps being analysed, so a clear harm or win still acts).
+    let (decision, reason) = match (decision, &power) {
+        (Decision::KeepRunning, Some(p)) if !p.in_time() => (
+            Decision::Inconclusive,
+            format!(
+                "{reason}. This experiment cannot tell in time: {}. A person decides (`hrloop experiments decide`), or lengthen the experiment (max_days)",
+                p.sentence(days)
+            ),
+        ),
+        (Decision::KeepRunning, Some(p)) => (Decision::KeepRunning, format!("{reason}; {}", p.sentence(days))),
+        other => (other.0, reason),
     };
     // Nothing decided long after the experiment's end (a verdict's promote or rollback would
     // have acted; a person's would have too): it expires rather than block every later model.
@@ -707,7 +933,7 @@ pub fn decide(
         ),
         other => (other, reason),
     };
-    Judged { decision, reason, srm, override_p, agreement_p }
+    Judged { decision, reason, srm, override_p, agreement_p, override_difference, power }
 }
 
 fn verdicts_prefix(model: &str, challenger: &str) -> Path {
@@ -806,7 +1032,73 @@ mod tests {
             agreement_p_value: None,
             guardrails: vec![],
             decided_by: None,
+            override_difference: None,
+            power: None,
         }
+    }
+
+    #[test]
+    fn power_planning_says_when_the_rate_cannot_find_the_difference_in_time() {
+        let policy = Policy::default();
+        // Five feedback rows per requisition at a 35 % override rate, independent.
+        let s2 = 0.35 * 0.65 / 5.0;
+        let slow =
+            Power::plan(&Traffic { requisitions_per_day: 3.0, requisition_variance: s2 }, true, &policy).unwrap();
+        assert!(!slow.in_time(), "{slow:?}");
+        assert!(slow.days_needed.is_some_and(|d| d > 60) && slow.detectable_by_end > 0.15, "{slow:?}");
+        assert!(
+            slow.sentence(1).starts_with("at 3.0 requisitions a day, finding a 10-point difference"),
+            "{}",
+            slow.sentence(1)
+        );
+        let fast =
+            Power::plan(&Traffic { requisitions_per_day: 30.0, requisition_variance: s2 }, true, &policy).unwrap();
+        assert!(fast.in_time() && fast.days_needed.unwrap() >= policy.min_days, "{fast:?}");
+        // Ten times the rate needs a tenth of the days (above the minimum duration).
+        let d =
+            |rate: f64| Power::plan(&Traffic { requisitions_per_day: rate, requisition_variance: s2 }, true, &policy);
+        let (d1, d10) = (d(3.0).unwrap().days_needed.unwrap(), d(30.0).unwrap().days_needed.unwrap());
+        assert!((d1 as f64 / d10 as f64 - 10.0).abs() < 1.0, "{d1} {d10}");
+        // Through the decision rule: too slow is said at once, and a person decides.
+        let arm = |reqs: usize| ArmKpis { requisitions: reqs, feedback: reqs * 5, ..ArmKpis::default() };
+        let j = decide(
+            &arm(2),
+            &arm(1),
+            true,
+            &[],
+            1,
+            Some(&Traffic { requisitions_per_day: 3.0, requisition_variance: s2 }),
+            &policy,
+        );
+        assert!(j.cannot_tell_in_time() && j.reason.contains("This experiment cannot tell in time"), "{}", j.reason);
+        let j = decide(
+            &arm(20),
+            &arm(5),
+            true,
+            &[],
+            1,
+            Some(&Traffic { requisitions_per_day: 30.0, requisition_variance: s2 }),
+            &policy,
+        );
+        assert_eq!(j.decision, Decision::KeepRunning, "{}", j.reason);
+        assert!(j.reason.contains("at 30.0 requisitions a day"), "{}", j.reason);
+    }
+
+    #[test]
+    fn the_fairness_guardrail_fails_a_clear_gap_and_passes_a_fair_ranking() {
+        let policy = Policy::default();
+        // 100 requisitions of 10 candidates per group: group b selected 1 in 10, a 3 in 10.
+        let groups = |a: f64, b: f64, reqs: usize| -> BTreeMap<String, Vec<(f64, f64)>> {
+            [("a".to_string(), vec![(a, 10.0); reqs]), ("b".to_string(), vec![(b, 10.0); reqs])].into()
+        };
+        let unfair = adverse_impact("sex", &groups(3.0, 1.0, 100), &policy).unwrap();
+        assert!(!unfair.ok && unfair.detail.starts_with("0.33 (b 10.0 % vs a 30.0 %"), "{unfair:?}");
+        assert_eq!(unfair.name, "adverse impact ratio (sex)");
+        let fair = adverse_impact("sex", &groups(2.0, 2.0, 100), &policy).unwrap();
+        assert!(fair.ok, "{fair:?}");
+        // A gap on little evidence is not yet a failure; too few selections is not judged.
+        assert!(adverse_impact("sex", &groups(3.0, 2.0, 10), &policy).unwrap().ok);
+        assert!(adverse_impact("sex", &groups(1.0, 0.0, 5), &policy).is_none());
     }
 
     #[test]

@@ -220,6 +220,13 @@ impl Registry {
         Ok(self.store.get(&path).await?)
     }
 
+    /// A version's trained model (feature pipeline and estimator), ready to score.
+    pub async fn model(&self, name: &str, version: &str) -> Result<crate::model::TrainedModel> {
+        let bytes = self.artifact(name, version).await?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Corrupt { path: format!("{name}/{version}/model.json"), reason: e.to_string() })
+    }
+
     /// Store a calibration record beside a version; returns it with its number.
     pub async fn add_calibration(&self, name: &str, version: &str, mut cal: Calibration) -> Result<Calibration> {
         self.card(name, version).await?;

@@ -121,6 +121,17 @@ pub fn mixture_likelihood_ratio(delta: f64, variance: f64, tau: f64) -> f64 {
     (variance / (variance + t2)).sqrt() * (delta * delta * t2 / (2.0 * variance * (variance + t2))).exp()
 }
 
+/// The smallest |difference| at which [`mixture_likelihood_ratio`] reaches `1 / alpha` for an
+/// estimate with variance `variance`: the test's rejection boundary, and the half-width of its
+/// always-valid (1 − alpha) confidence interval (the differences it cannot yet reject).
+pub fn mixture_boundary(variance: f64, tau: f64, alpha: f64) -> f64 {
+    let t2 = tau * tau;
+    (2.0 * variance * (variance + t2) / t2 * ((1.0 / alpha).ln() + 0.5 * ((variance + t2) / variance).ln())).sqrt()
+}
+
+/// The z-value below which a standard normal falls with probability 0.8 (80 % power).
+pub const Z_POWER_80: f64 = 0.841_621_233_572_914_3;
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -138,6 +149,9 @@ mod tests {
         // Bunched: s2 = (4 * 9 + 6 * 4) / 9, variance s2 / (10 * 25).
         assert!((vb - (60.0 / 9.0) / 250.0).abs() < 1e-12, "{vb}");
         assert!(cluster_ratio_variance(&spread[..1]).is_none());
+        // The boundary is where the ratio reaches 1 / alpha.
+        let b = mixture_boundary(0.001, 0.1, 0.05);
+        assert!((mixture_likelihood_ratio(b, 0.001, 0.1) - 20.0).abs() < 1e-9, "{b}");
     }
 
     use super::*;

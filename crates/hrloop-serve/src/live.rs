@@ -104,11 +104,7 @@ impl LiveModels {
                 return Ok(l.clone());
             }
         }
-        let bytes = self.registry.artifact(&self.name, version).await?;
-        let model: TrainedModel = serde_json::from_slice(&bytes).map_err(|e| hrloop_models::Error::Corrupt {
-            path: format!("{}/{version}/model.json", self.name),
-            reason: e.to_string(),
-        })?;
+        let model = self.registry.model(&self.name, version).await?;
         let calibration = self.registry.calibrations(&self.name, version).await?.pop();
         Ok(Arc::new(Loaded::new(&self.name, version, model, calibration)))
     }

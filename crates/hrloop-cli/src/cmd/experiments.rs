@@ -163,6 +163,19 @@ fn print_verdict(v: &Verdict) {
         t.add_row(row(&format!("retention at {m}"), &|a| a.retention.get(m).map_or("not matured".into(), rate)));
     }
     println!("{t}");
+    if let Some(d) = &v.override_difference {
+        println!(
+            "  override rate, challenger minus champion: {:+.1} points; always-valid {:.0} % interval {:+.1} to {:+.1} (mixture sequential test: valid however often it is looked at; {:.0} % error budget shared by promotion and rollback)",
+            d.estimate * 100.0,
+            (1.0 - d.alpha) * 100.0,
+            d.interval.0 * 100.0,
+            d.interval.1 * 100.0,
+            d.alpha * 100.0
+        );
+    }
+    if let Some(p) = &v.power {
+        println!("  power: {}", p.sentence(v.days_running));
+    }
     if let Some(p) = v.srm_p_value {
         println!("  sample ratio check: p = {p:.3}{}", if p < 0.001 { " — MISMATCH" } else { "" });
     }

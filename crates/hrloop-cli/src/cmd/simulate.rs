@@ -23,10 +23,11 @@ use crate::context::{Global, print_json};
     Example: hrloop simulate --months 24 --seed 7 --loop --out data/sim-loop --json\n\n\
     With --experiments N it calibrates experiment verdicts instead: N simulated A/B experiments\n\
     per scenario, rate and correlation, with a known truth, each judged day by day by the same\n\
-    decision rule as the daily analysis pipeline (its default policy). It prints how often the\n\
-    verdict is wrong (with a 95 % interval), how often it is right, the median days to a verdict\n\
-    and how often a person has to decide.\n\n\
-    Example: hrloop simulate --experiments 2000 --scenario aa,better,worse --rate 3,10,30 --icc 0,0.1,0.3")]
+    decision rule as the daily analysis pipeline (its default policy, fairness guardrail and\n\
+    power planning included). It prints how often the verdict is wrong (with a 95 % interval),\n\
+    how often it is right (in all, and within max_days), the median days to a verdict, how often\n\
+    the first analysis said it cannot tell in time, and how often nobody decided.\n\n\
+    Example: hrloop simulate --experiments 2000 --scenario aa,better,worse,unfair --rate 3,10,30 --icc 0,0.1,0.3")]
 pub struct Args {
     /// Months of history to simulate.
     #[arg(long, default_value_t = 24)]
@@ -67,8 +68,9 @@ pub struct CalibrationArgs {
     #[arg(long, value_name = "N")]
     pub experiments: Option<usize>,
     /// With --experiments: the truth, comma-separated. `aa`: challenger identical to the
-    /// champion; `better` / `worse`: overridden --effect less / more often.
-    #[arg(long, value_delimiter = ',', default_value = "aa,better,worse")]
+    /// champion; `better` / `worse`: overridden --effect less / more often; `unfair`: overridden
+    /// as often, but its top 5 has an adverse impact ratio of 0.6.
+    #[arg(long, value_delimiter = ',', default_value = "aa,better,worse,unfair")]
     pub scenario: Vec<String>,
     /// With --experiments: requisitions a day, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "3,10,30")]
@@ -82,17 +84,21 @@ pub struct CalibrationArgs {
     /// With --experiments: how much less (better) or more (worse) the challenger is overridden.
     #[arg(long, default_value_t = 0.10)]
     pub effect: f64,
+    /// With --experiments: the share of requisitions the challenger serves.
+    #[arg(long, default_value_t = 0.2)]
+    pub share: f64,
 }
 
 impl Default for CalibrationArgs {
     fn default() -> Self {
         Self {
             experiments: None,
-            scenario: vec!["aa".into(), "better".into(), "worse".into()],
+            scenario: vec!["aa".into(), "better".into(), "worse".into(), "unfair".into()],
             rate: vec![3.0, 10.0, 30.0],
             icc: vec![0.0, 0.1, 0.3],
             base_override: 0.35,
             effect: 0.10,
+            share: 0.2,
         }
     }
 }
@@ -152,19 +158,18 @@ fn calibrate(n: usize, args: &CalibrationArgs, seed: u64, json: bool) -> Result<
     let mut summaries = Vec::new();
     for name in &args.scenario {
         let scenario =
-            Scenario::parse(name).with_context(|| format!("--scenario {name:?}: use aa, better or worse"))?;
+            Scenario::parse(name).with_context(|| format!("--scenario {name:?}: use aa, better, worse or unfair"))?;
         for &rate in &args.rate {
             for &icc in &args.icc {
+                let defaults = Settings::new(scenario, rate, icc, n, seed);
                 let settings = Settings {
-                    scenario,
-                    rate,
-                    icc,
-                    experiments: n,
-                    seed,
-                    policy: hrloop_models::experiment::Policy::default(),
+                    policy: hrloop_models::experiment::Policy {
+                        challenger_share: args.share,
+                        ..defaults.policy.clone()
+                    },
                     base_override: args.base_override,
                     effect: args.effect,
-                    feedback_per_requisition: 5,
+                    ..defaults
                 };
                 summaries.push(calibrate(&settings)?);
             }
@@ -182,9 +187,10 @@ fn calibrate(n: usize, args: &CalibrationArgs, seed: u64, json: bool) -> Result<
         "icc",
         "experiments",
         "wrong verdict (95 % CI)",
-        "right verdict",
+        "right verdict (≤ max_days)",
         "median days",
-        "a person decides",
+        "first says: cannot tell",
+        "nobody decided",
     ]);
     let pct = |k: usize| format!("{:.1} %", 100.0 * k as f64 / n as f64);
     for s in &summaries {
@@ -194,16 +200,18 @@ fn calibrate(n: usize, args: &CalibrationArgs, seed: u64, json: bool) -> Result<
             format!("{}", s.icc),
             s.experiments.to_string(),
             format!("{} ({:.1}–{:.1} %)", pct(s.wrong), s.wrong_ci.0 * 100.0, s.wrong_ci.1 * 100.0),
-            pct(s.right),
+            format!("{} ({})", pct(s.right), pct(s.right_within_max_days)),
             s.median_days_to_verdict.map_or("—".into(), |d| d.to_string()),
+            pct(s.cannot_tell_at_first),
             pct(s.person_decides),
         ]);
     }
     println!("{t}");
     println!(
-        "each experiment judged daily by the analysis pipeline's rule and default policy; champion override rate {}, effect {} ({:.0} s)",
+        "each experiment judged daily by the analysis pipeline's rule and default policy; champion override rate {}, effect {}, challenger share {}, unfair AIR 0.6 ({:.0} s)",
         args.base_override,
         args.effect,
+        args.share,
         started.elapsed().as_secs_f64()
     );
     Ok(ExitCode::SUCCESS)
