@@ -251,14 +251,14 @@ pub struct Power {
 }
 
 impl Power {
-    /// Plan at the store's traffic. `ab`: the challenger serves its share of requisitions;
-    /// otherwise (shadow) it ranks every requisition beside the champion.
-    pub fn plan(traffic: &Traffic, ab: bool, policy: &Policy) -> Option<Power> {
+    /// Plan an A/B experiment (the challenger serves its share of requisitions) at the
+    /// store's traffic.
+    pub fn plan(traffic: &Traffic, policy: &Policy) -> Option<Power> {
         let Traffic { requisitions_per_day: rate, requisition_variance: s2 } = *traffic;
         if !(rate > 0.0 && s2 > 0.0) {
             return None;
         }
-        let shares = if ab { (policy.challenger_share, 1.0 - policy.challenger_share) } else { (1.0, 1.0) };
+        let shares = (policy.challenger_share, 1.0 - policy.challenger_share);
         let detectable = |days: i64| {
             let n = rate * days as f64;
             let v = s2 / (n * shares.0) + s2 / (n * shares.1);
@@ -796,8 +796,11 @@ pub fn decide(
     // The override rates are compared with an always-valid test at the requisition level: the
     // mixture likelihood ratio of their difference, with the cluster-robust variance of each
     // arm. Its p-value (1 / ratio) may be looked at every day.
-    let enough =
-        champ.requisitions >= policy.min_requisitions_per_arm && chall.requisitions >= policy.min_requisitions_per_arm;
+    // In shadow mode recruiters saw only the champion's ranking: both arms' candidates carry the
+    // same recruiter decisions, so overrides cannot tell the arms apart and are not compared.
+    let enough = ab
+        && champ.requisitions >= policy.min_requisitions_per_arm
+        && chall.requisitions >= policy.min_requisitions_per_arm;
     let override_difference = match (chall.override_rate.value, champ.override_rate.value) {
         (Some(a), Some(b)) if enough => chall.override_variance.zip(champ.override_variance).map(|(va, vb)| {
             let half = mixture_boundary(va + vb, policy.mixture_sd, policy.alpha);
@@ -818,7 +821,7 @@ pub fn decide(
         champ.agreement_top5.successes,
         champ.agreement_top5.n,
     );
-    let power = traffic.and_then(|t| Power::plan(t, ab, policy));
+    let power = if ab { traffic.and_then(|t| Power::plan(t, policy)) } else { None };
     let pct = |r: &Rate| r.value.map_or("n/a".to_string(), |v| format!("{:.1} %", v * 100.0));
     // "31.0 % vs 36.5 %: 5.5 points fewer (always-valid 95 % interval: 9.8 fewer to 1.2 fewer)".
     let compared = || {
@@ -905,6 +908,13 @@ pub fn decide(
         } else {
             (Decision::KeepRunning, format!("no clear difference yet ({})", compared()))
         }
+    };
+    let reason = if ab {
+        reason
+    } else {
+        format!(
+            "{reason}. Shadow mode: recruiters saw only the champion's ranking, so their decisions cannot judge the challenger; here it can only fail a guardrail (fairness is judged on every requisition). For a verdict on recruiters' agreement run an A/B experiment (`hrloop serve --mode ab`); otherwise a person decides"
+        )
     };
     // Power: every "keep running" says what the experiment can find and how long it needs; one
     // that cannot find the planned difference by `max_days` says so at once and hands over to
@@ -1042,8 +1052,7 @@ mod tests {
         let policy = Policy::default();
         // Five feedback rows per requisition at a 35 % override rate, independent.
         let s2 = 0.35 * 0.65 / 5.0;
-        let slow =
-            Power::plan(&Traffic { requisitions_per_day: 3.0, requisition_variance: s2 }, true, &policy).unwrap();
+        let slow = Power::plan(&Traffic { requisitions_per_day: 3.0, requisition_variance: s2 }, &policy).unwrap();
         assert!(!slow.in_time(), "{slow:?}");
         assert!(slow.days_needed.is_some_and(|d| d > 60) && slow.detectable_by_end > 0.15, "{slow:?}");
         assert!(
@@ -1051,12 +1060,10 @@ mod tests {
             "{}",
             slow.sentence(1)
         );
-        let fast =
-            Power::plan(&Traffic { requisitions_per_day: 30.0, requisition_variance: s2 }, true, &policy).unwrap();
+        let fast = Power::plan(&Traffic { requisitions_per_day: 30.0, requisition_variance: s2 }, &policy).unwrap();
         assert!(fast.in_time() && fast.days_needed.unwrap() >= policy.min_days, "{fast:?}");
         // Ten times the rate needs a tenth of the days (above the minimum duration).
-        let d =
-            |rate: f64| Power::plan(&Traffic { requisitions_per_day: rate, requisition_variance: s2 }, true, &policy);
+        let d = |rate: f64| Power::plan(&Traffic { requisitions_per_day: rate, requisition_variance: s2 }, &policy);
         let (d1, d10) = (d(3.0).unwrap().days_needed.unwrap(), d(30.0).unwrap().days_needed.unwrap());
         assert!((d1 as f64 / d10 as f64 - 10.0).abs() < 1.0, "{d1} {d10}");
         // Through the decision rule: too slow is said at once, and a person decides.

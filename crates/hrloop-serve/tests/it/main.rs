@@ -585,6 +585,10 @@ async fn shadow_mode_serves_the_champion_and_logs_the_challengers_scores_beside_
     assert_eq!(verdict.mode, "shadow");
     let counts: Vec<(usize, usize)> = verdict.arms.iter().map(|a| (a.requisitions, a.candidates_scored)).collect();
     assert_eq!(counts, vec![(20, 200), (20, 200)], "{:?}", verdict.arms);
+    // Recruiters saw only the champion's ranking: overrides are not compared, and the verdict
+    // says why in words.
+    assert!(verdict.override_difference.is_none() && verdict.power.is_none(), "{verdict:?}");
+    assert!(verdict.reason.contains("Shadow mode: recruiters saw only the champion's ranking"), "{}", verdict.reason);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
