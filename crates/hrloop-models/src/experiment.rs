@@ -823,14 +823,15 @@ pub fn decide(
     );
     let power = if ab { traffic.and_then(|t| Power::plan(t, policy)) } else { None };
     let pct = |r: &Rate| r.value.map_or("n/a".to_string(), |v| format!("{:.1} %", v * 100.0));
-    // "31.0 % vs 36.5 %: 5.5 points fewer (always-valid 95 % interval: 9.8 fewer to 1.2 fewer)".
+    // "31.0 % vs 36.5 % of the recruiters' decisions: 5.5 points fewer (always-valid 95 %
+    // interval: 9.8 points fewer to 1.2 points fewer; ...)".
     let compared = || {
         let rates =
             format!("{} vs {} of the recruiters' decisions", pct(&chall.override_rate), pct(&champ.override_rate));
         let Some(d) = override_difference else { return rates };
-        let points = |x: f64| format!("{:.1} {}", x.abs() * 100.0, if x <= 0.0 { "fewer" } else { "more" });
+        let points = |x: f64| format!("{:.1} points {}", x.abs() * 100.0, if x <= 0.0 { "fewer" } else { "more" });
         format!(
-            "{rates}: {} points (always-valid {:.0} % interval: {} to {}; mixture sequential test, so looking every day keeps the error rate at {:.0} %, shared by promotion and rollback)",
+            "{rates}: {} (always-valid {:.0} % interval: {} to {}; mixture sequential test, so looking every day keeps the error rate at {:.0} %, shared by promotion and rollback)",
             points(d.estimate),
             (1.0 - d.alpha) * 100.0,
             points(d.interval.0),
