@@ -909,8 +909,8 @@ mod shared_names {
         seg.extend(d.frame().unwrap());
         let back = read_segment(&seg);
         assert_eq!(back, vec![d.clone().into_owned()]);
-        let rows: Vec<Vec<Value>> = back.into_iter().flat_map(Decision::into_values).collect();
-        assert_eq!(rows[0][8], Value::FloatMap(vec![("a".into(), 1.0)]));
-        assert_eq!(rows[1][8], Value::FloatMap(vec![("a".into(), 3.0), ("b".into(), 2.0)]));
+        let rows: Vec<DecisionRow> = back.into_iter().flat_map(Decision::into_rows).map(Result::unwrap).collect();
+        assert_eq!(rows[0].features, Some(vec![("a".into(), 1.0)]));
+        assert_eq!(rows[1].features, Some(vec![("a".into(), 3.0), ("b".into(), 2.0)]));
     }
 }
