@@ -1,10 +1,11 @@
-//! The nouns of the loop: requisitions, candidates, decisions, recruiter feedback, hires and
-//! outcomes at the 3/6/12/24-month milestones.
+//! The loop's vocabulary: the 3/6/12/24-month milestones and the small closed sets the lake
+//! stores as text (arm, source, route, stage, recruiter decision), each with one stable on-disk
+//! form. The rows these appear in are defined once, per table, in `hrloop_lake::rows`.
 
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Months, NaiveDate, Utc};
+use chrono::{Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 /// A point after a hire at which an outcome (still employed? rating?) becomes known.
@@ -92,94 +93,182 @@ impl FromStr for Milestone {
     }
 }
 
-/// A keyed HMAC pseudonym for a person. The raw identifier never travels past ingestion.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct PersonId(pub String);
-
-/// An open position that candidates apply to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Requisition {
-    pub id: String,
-    pub job_family: String,
-    pub opened_on: NaiveDate,
+/// Error for text that is none of an enum's on-disk forms.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: unknown value {value:?}; expected one of {expected}")]
+pub struct UnknownValue {
+    /// The column (or field) whose value it is.
+    pub field: &'static str,
+    pub value: String,
+    pub expected: String,
 }
 
-/// An applicant to a requisition, known only by pseudonym, with the features a ranker sees.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Candidate {
-    pub id: PersonId,
-    pub features: Vec<(String, f64)>,
+/// An enum stored as text in the lake: each variant has one stable on-disk string, and the
+/// strings are what Parquet files, DuckDB queries and dashboards see. Changing one is a format
+/// change (the lake's schema test pins them).
+macro_rules! on_disk_enum {
+    ($(#[$meta:meta])* $name:ident, $field:literal { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// Every on-disk form, in declaration order.
+            pub const LABELS: &'static [&'static str] = &[$($text),+];
+
+            /// The on-disk form.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownValue;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(UnknownValue { field: $field, value: s.to_string(), expected: Self::LABELS.join(", ") }),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
 }
 
-/// How far an application got in the recruiting funnel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stage {
-    Applied,
-    Screened,
-    Interviewed,
-    Offered,
-    Hired,
+on_disk_enum! {
+    /// Which side of an experiment produced a served score (the decisions table's `arm`).
+    Arm, "arm" {
+        Champion = "champion",
+        Challenger = "challenger",
+        /// The challenger's score of a candidate another version served (shadow mode): never
+        /// who ranked the candidate.
+        Shadow = "shadow",
+    }
 }
 
-/// What a recruiter (or the historical process) did with an application.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RecruiterDecision {
-    Advanced,
-    Rejected,
-    Hired,
-    Withdrawn,
+on_disk_enum! {
+    /// Where a decision row came from (the decisions table's `source`).
+    Source, "source" {
+        /// Imported ATS history.
+        AtsImport = "ats_import",
+        /// Scored and served by hrloop (features as served).
+        Serving = "serving",
+    }
 }
 
-/// A decision about one candidate on one requisition, as made or as served.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Decision {
-    pub requisition_id: String,
-    pub candidate_id: PersonId,
-    pub job_family: String,
-    pub at: DateTime<Utc>,
-    pub stage_reached: Stage,
-    pub decision: RecruiterDecision,
-    pub features: Vec<(String, f64)>,
-    /// Set when a model scored this candidate; `None` for imported history.
-    pub model_version: Option<String>,
-    pub score: Option<f64>,
+on_disk_enum! {
+    /// Why a ranked candidate goes to a human rather than straight through.
+    ReviewReason, "route" {
+        EdgeCase = "edge_case",
+        LowConfidence = "low_confidence",
+        RandomAudit = "random_audit",
+        OutOfRange = "out_of_range",
+    }
 }
 
-/// A recruiter's verdict on a served ranking, the override signal for training.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RecruiterFeedback {
-    pub requisition_id: String,
-    pub candidate_id: PersonId,
-    pub decision: RecruiterDecision,
-    /// The recruiter went against the model's suggestion.
-    pub overrides_model: bool,
-    pub reason_code: Option<String>,
-    pub at: DateTime<Utc>,
+on_disk_enum! {
+    /// How far an application got in the recruiting funnel (`stage_reached`).
+    Stage, "stage_reached" {
+        Applied = "applied",
+        Screened = "screened",
+        Interviewed = "interviewed",
+        Offered = "offered",
+        Hired = "hired",
+    }
 }
 
-/// A candidate who became an employee. Links the ATS pseudonym to the HRIS pseudonym.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Hire {
-    pub employee_id: PersonId,
-    pub candidate_id: PersonId,
-    pub requisition_id: String,
-    pub job_family: String,
-    pub hire_date: NaiveDate,
+on_disk_enum! {
+    /// What a recruiter (or the historical process) did with an application (`decision`).
+    RecruiterDecision, "decision" {
+        Advanced = "advanced",
+        Rejected = "rejected",
+        Hired = "hired",
+        Withdrawn = "withdrawn",
+    }
 }
 
-/// What the HRIS reports about an employee at a milestone.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Outcome {
-    pub employee_id: PersonId,
-    pub hire_date: NaiveDate,
-    pub milestone: Milestone,
-    pub milestone_date: NaiveDate,
-    pub employed: bool,
-    /// Performance rating 1–5; absent for people who have left.
-    pub performance_rating: Option<u8>,
-    pub exit_reason: Option<String>,
+/// How a served candidate is routed (the decisions table's `route`): `auto`, or
+/// `human:<reason>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Route {
+    Auto,
+    Human(ReviewReason),
+}
+
+impl Route {
+    /// The prefix every human route's on-disk form starts with.
+    pub const HUMAN_PREFIX: &'static str = "human:";
+
+    /// The on-disk form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Auto => "auto",
+            Route::Human(ReviewReason::EdgeCase) => "human:edge_case",
+            Route::Human(ReviewReason::LowConfidence) => "human:low_confidence",
+            Route::Human(ReviewReason::RandomAudit) => "human:random_audit",
+            Route::Human(ReviewReason::OutOfRange) => "human:out_of_range",
+        }
+    }
+
+    pub fn is_human(self) -> bool {
+        matches!(self, Route::Human(_))
+    }
+}
+
+impl From<Option<ReviewReason>> for Route {
+    fn from(reason: Option<ReviewReason>) -> Self {
+        reason.map_or(Route::Auto, Route::Human)
+    }
+}
+
+impl FromStr for Route {
+    type Err = UnknownValue;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let unknown = || UnknownValue {
+            field: "route",
+            value: s.to_string(),
+            expected: std::iter::once("auto".to_string())
+                .chain(ReviewReason::LABELS.iter().map(|r| format!("{}{r}", Route::HUMAN_PREFIX)))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        match s.strip_prefix(Route::HUMAN_PREFIX) {
+            None if s == "auto" => Ok(Route::Auto),
+            None => Err(unknown()),
+            Some(reason) => reason.parse().map(Route::Human).map_err(|_| unknown()),
+        }
+    }
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[cfg(test)]
@@ -212,5 +301,31 @@ mod tests {
         assert_eq!(Milestone::M24.date_after(d("2024-02-29")), d("2026-02-28"));
         assert_eq!(Milestone::from_dates(d("2025-01-15"), d("2025-07-20"), 14), Some(Milestone::M6));
         assert_eq!(Milestone::from_dates(d("2025-01-15"), d("2025-09-15"), 14), None);
+    }
+
+    /// Every on-disk form parses back to its variant, and text that is none of them is refused
+    /// with the field named.
+    #[test]
+    fn on_disk_forms_round_trip() {
+        for a in Arm::ALL {
+            assert_eq!(a.as_str().parse::<Arm>().unwrap(), *a);
+        }
+        for s in Source::ALL {
+            assert_eq!(s.as_str().parse::<Source>().unwrap(), *s);
+        }
+        for s in Stage::ALL {
+            assert_eq!(s.as_str().parse::<Stage>().unwrap(), *s);
+        }
+        for r in std::iter::once(Route::Auto).chain(ReviewReason::ALL.iter().map(|r| Route::Human(*r))) {
+            assert_eq!(r.as_str().parse::<Route>().unwrap(), r);
+        }
+        assert_eq!(Route::Human(ReviewReason::RandomAudit).as_str(), "human:random_audit");
+        let e = "human:bored".parse::<Route>().unwrap_err();
+        assert_eq!(e.field, "route");
+        assert!(e.to_string().contains("human:low_confidence"), "{e}");
+        let e = "Champion".parse::<Arm>().unwrap_err();
+        assert_eq!(e.to_string(), "arm: unknown value \"Champion\"; expected one of champion, challenger, shadow");
+        assert_eq!(serde_json::to_string(&RecruiterDecision::Hired).unwrap(), "\"hired\"");
+        assert_eq!(serde_json::from_str::<Source>("\"serving\"").unwrap(), Source::Serving);
     }
 }

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use hrloop_core::Clock;
-use hrloop_lake::{ErasedSet, ExistingKeys, Lake, PartitionedWriter, RowKeys, Table, Value};
+use hrloop_lake::rows::quarantine::QuarantineRow;
+use hrloop_lake::{ErasedSet, ExistingKeys, Lake, PartitionedWriter, Row, RowKeys, Table, Value};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::{Digest, Sha256};
 
@@ -412,15 +413,16 @@ impl Sink {
         if self.samples.len() < SAMPLES {
             self.samples.push(full.clone());
         }
-        let qrow = vec![
-            Value::Str(job.mapping.table.name().into()),
-            Value::Str(job.sha.clone()),
-            Value::Int(line as i64),
-            rejected.field.map_or(Value::Null, Value::Str),
-            Value::Str(full),
-            rejected.raw.map_or(Value::Null, Value::Str),
-            Value::Timestamp(job.now),
-        ];
+        let qrow = QuarantineRow {
+            target_table: job.mapping.table,
+            source_sha256: job.sha.clone(),
+            row_number: line as i64,
+            field: rejected.field,
+            reason: full,
+            raw: rejected.raw,
+            quarantined_at: job.now,
+        }
+        .values();
         let keys = RowKeys::of(Table::Quarantine.def(), &qrow);
         if !job.quarantine_keys.contains_key(&keys.event_key) {
             self.quarantine.push(&qrow, &keys)?;

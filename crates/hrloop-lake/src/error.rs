@@ -25,6 +25,8 @@ pub enum Error {
     Schema { table: &'static str, path: String, reason: String },
     #[error("row does not fit table {table}: {reason}")]
     Row { table: &'static str, reason: String },
+    #[error("lake query: {0}")]
+    Query(#[from] polars::prelude::PolarsError),
     #[error("background task failed: {0}")]
     Task(String),
 }

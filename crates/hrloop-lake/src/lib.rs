@@ -16,15 +16,21 @@
 pub mod audit;
 mod error;
 pub mod fault;
+pub mod query;
 mod read;
 pub mod removal;
+pub mod rows;
 mod store;
 mod tables;
 mod write;
 
 pub use error::{Error, Result};
+/// The polars this lake queries with (one version for every crate that reads the lake).
+pub use polars;
+pub use query::collect;
 pub use read::{ExistingKeys, TableScan};
 pub use removal::{ErasedSet, RemovalReport, Tombstone};
+pub use rows::Row;
 pub use store::Store;
 pub use tables::{FieldDef, Kind, PartitionRule, SYSTEM_COLUMNS, Table, TableDef};
 pub use write::{PartitionedWriter, RowKeys, Value, WrittenFile, partition_of};

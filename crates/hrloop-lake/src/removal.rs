@@ -328,11 +328,13 @@ mod tests {
     }
 
     fn protected_row(candidate: &str, group: &str) -> Vec<Value> {
-        vec![
-            Value::Str(candidate.into()),
-            Value::StrMap([("gender".to_string(), group.to_string())].into_iter().collect()),
-            Value::Date(chrono::NaiveDate::from_ymd_opt(2025, 3, 1).unwrap()),
-        ]
+        use crate::Row;
+        crate::rows::protected_attributes::ProtectedAttributesRow {
+            candidate_id: candidate.into(),
+            attributes: vec![("gender".to_string(), group.to_string())],
+            recorded_at: chrono::NaiveDate::from_ymd_opt(2025, 3, 1).unwrap(),
+        }
+        .values()
     }
 
     #[tokio::test]

@@ -1,5 +1,7 @@
 //! The table catalog: every table's fields, natural event key and partitioning. This is the one
-//! place hrloop's lake schema is written down; mappings, writers and readers all follow it.
+//! place hrloop's lake schema is written down; mappings, writers and readers all follow it
+//! (the typed rows in `rows.rs` follow it field by field, and `the_on_disk_schema_is_pinned`
+//! below makes any change to what lands on disk a deliberate edit).
 
 use std::sync::Arc;
 
@@ -120,8 +122,8 @@ const fn one_of(name: &'static str, required: bool, allowed: &'static [&'static 
     FieldDef { name, kind: Kind::Utf8, required, range: None, allowed: Some(allowed), doc }
 }
 
-const DECISIONS_MADE: &[&str] = &["advanced", "rejected", "hired", "withdrawn"];
-const STAGES: &[&str] = &["applied", "screened", "interviewed", "offered", "hired"];
+const DECISIONS_MADE: &[&str] = hrloop_core::RecruiterDecision::LABELS;
+const STAGES: &[&str] = hrloop_core::Stage::LABELS;
 
 static DECISIONS: TableDef = TableDef {
     table: Table::Decisions,
@@ -335,5 +337,131 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A data type as the schema listing shows it (names of nested fields included: readers
+    /// see them).
+    fn render(t: &DataType) -> String {
+        match t {
+            DataType::Map(entries, sorted) => {
+                let DataType::Struct(kv) = entries.data_type() else { return format!("{t:?}") };
+                let parts: Vec<String> = kv
+                    .iter()
+                    .map(|f| {
+                        format!("{} {}{}", f.name(), render(f.data_type()), if f.is_nullable() { "?" } else { "" })
+                    })
+                    .collect();
+                format!("map<{}: {}>{}", entries.name(), parts.join(", "), if *sorted { " sorted" } else { "" })
+            }
+            DataType::Timestamp(unit, tz) => format!("timestamp[{unit:?}, {}]", tz.as_deref().unwrap_or("naive")),
+            other => format!("{other:?}").to_lowercase(),
+        }
+    }
+
+    /// Every table's on-disk layout: partition directories, then each file column with its
+    /// type (`?` = nullable). Existing stores are read by this layout, so a change here must be
+    /// deliberate: edit the listing in the same commit, and say how old files still read.
+    #[test]
+    fn the_on_disk_schema_is_pinned() {
+        let mut listing = String::new();
+        for t in Table::ALL {
+            let def = t.def();
+            let parts: Vec<String> = def
+                .partitions
+                .iter()
+                .map(|(name, rule)| match rule {
+                    PartitionRule::Identity(f) => format!("{name}=<{f}>"),
+                    PartitionRule::Month(f) => format!("{name}=<month of {f}>"),
+                })
+                .collect();
+            listing.push_str(&format!("lake/{}/{}/part-*.parquet\n", t.name(), parts.join("/")));
+            for f in def.file_schema().fields() {
+                let null = if f.is_nullable() { "?" } else { "" };
+                listing.push_str(&format!("  {} {}{null}\n", f.name(), render(f.data_type())));
+            }
+        }
+        let expected = "\
+lake/decisions/month=<month of decided_at>/part-*.parquet
+  requisition_id utf8
+  candidate_id utf8
+  job_family utf8
+  decided_at timestamp[Microsecond, +00:00]
+  source utf8
+  stage_reached utf8?
+  decision utf8?
+  skills utf8?
+  features map<entries: key utf8, value float64?>?
+  decision_id utf8?
+  model_version utf8?
+  arm utf8?
+  score float64?
+  route utf8?
+  shadow_version utf8?
+  shadow_score float64?
+  event_key utf8
+  row_hash utf8
+  batch_id utf8
+  source_file utf8
+  ingested_at timestamp[Microsecond, +00:00]
+lake/feedback/month=<month of recorded_at>/part-*.parquet
+  requisition_id utf8
+  candidate_id utf8
+  recruiter_id utf8?
+  decision utf8
+  overrides_model boolean
+  reason_code utf8?
+  reason_text utf8?
+  recorded_at timestamp[Microsecond, +00:00]
+  event_key utf8
+  row_hash utf8
+  batch_id utf8
+  source_file utf8
+  ingested_at timestamp[Microsecond, +00:00]
+lake/hires/month=<month of hire_date>/part-*.parquet
+  employee_id utf8
+  candidate_id utf8
+  requisition_id utf8
+  job_family utf8
+  hire_date date32
+  event_key utf8
+  row_hash utf8
+  batch_id utf8
+  source_file utf8
+  ingested_at timestamp[Microsecond, +00:00]
+lake/outcomes/milestone=<milestone>/month=<month of milestone_date>/part-*.parquet
+  employee_id utf8
+  hire_date date32
+  milestone_date date32
+  employed boolean
+  performance_rating int64?
+  exit_reason utf8?
+  event_key utf8
+  row_hash utf8
+  batch_id utf8
+  source_file utf8
+  ingested_at timestamp[Microsecond, +00:00]
+lake/protected_attributes/month=<month of recorded_at>/part-*.parquet
+  candidate_id utf8
+  attributes map<entries: key utf8, value utf8?>
+  recorded_at date32
+  event_key utf8
+  row_hash utf8
+  batch_id utf8
+  source_file utf8
+  ingested_at timestamp[Microsecond, +00:00]
+lake/quarantine/table=<target_table>/month=<month of quarantined_at>/part-*.parquet
+  source_sha256 utf8
+  row_number int64
+  field utf8?
+  reason utf8
+  raw utf8?
+  quarantined_at timestamp[Microsecond, +00:00]
+  event_key utf8
+  row_hash utf8
+  batch_id utf8
+  source_file utf8
+  ingested_at timestamp[Microsecond, +00:00]
+";
+        assert_eq!(listing, expected, "the lake's on-disk schema changed:\n{listing}");
     }
 }

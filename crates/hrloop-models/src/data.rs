@@ -1,14 +1,15 @@
-//! Reading what training and the validity report need from the lake: the decision log's
-//! features, hires, and outcomes per employee and milestone.
+//! Reading what training, validity, re-judging and milestone tracking need from the lake, as
+//! queries on `Lake::lazy`: the decision-log row each hire was ranked with, hires, outcomes per
+//! employee and milestone, the applicants of given requisitions, protected attributes.
 
 use std::collections::{BTreeMap, HashMap};
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Date32Type, Float64Type, Int64Type};
-use arrow_array::{Array, RecordBatch};
+use arrow_array::RecordBatch;
 use chrono::{Duration, NaiveDate};
-use hrloop_core::Milestone;
-use hrloop_lake::{Lake, Table};
+use hrloop_core::{Milestone, Source};
+use hrloop_lake::polars::prelude::*;
+use hrloop_lake::rows::{decisions as d, hires as h, outcomes as o, protected_attributes as p};
+use hrloop_lake::{Lake, Table, collect};
 
 use crate::card::RowCounts;
 use crate::features::RawFeatures;
@@ -18,32 +19,6 @@ use crate::{Error, Result};
 /// A column of a lake batch, or an error naming it.
 pub(crate) fn column<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a arrow_array::ArrayRef> {
     b.column_by_name(name).ok_or_else(|| Error::Training(format!("lake column {name} missing")))
-}
-
-pub(crate) fn strings<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a arrow_array::StringArray> {
-    Ok(column(b, name)?.as_string::<i32>())
-}
-
-/// A decision row's features as the model pipeline reads them: its job family (categorical)
-/// and its numeric features as they were at decision time.
-pub(crate) fn raw_features(
-    job_family: &arrow_array::StringArray,
-    features: &arrow_array::MapArray,
-    i: usize,
-) -> RawFeatures {
-    let mut raw = RawFeatures::default();
-    raw.categorical.insert("job_family".into(), job_family.value(i).to_string());
-    if !features.is_null(i) {
-        let entries = features.value(i);
-        let keys = entries.column(0).as_string::<i32>();
-        let vals = entries.column(1).as_primitive::<Float64Type>();
-        for j in 0..entries.len() {
-            if !vals.is_null(j) {
-                raw.numeric.insert(keys.value(j).to_string(), vals.value(j));
-            }
-        }
-    }
-    raw
 }
 
 fn epoch() -> NaiveDate {
@@ -82,114 +57,80 @@ pub struct Example {
     pub requisition: String,
 }
 
+/// What the analyses of hires read: the hires, what the HRIS reported about them, and (for
+/// training and validity) the decision-log row each hire was ranked with.
 #[derive(Debug, Default)]
 pub struct LakeData {
+    /// One per hire (its decision-log row), when `load` read them.
     pub applicants: Vec<Applicant>,
     pub hires: Vec<HireRow>,
     pub outcomes: HashMap<String, Reported>,
 }
 
+/// Name of the row-index column queries add to keep the files' order (the order rows were
+/// committed), where a rule picks "the first" or "the last" of several rows.
+pub(crate) const ROW: &str = "row";
+
 impl LakeData {
+    /// Hires, their outcomes, and the decision row of each hire.
     pub async fn load(lake: &Lake) -> Result<LakeData> {
-        let mut data = LakeData::default();
-        let scan = lake
-            .scan(Table::Decisions, Some(&["requisition_id", "candidate_id", "job_family", "source", "features"]))
-            .await?;
-        for b in &scan.batches {
-            let (req, cand, jf, src) = (
-                strings(b, "requisition_id")?,
-                strings(b, "candidate_id")?,
-                strings(b, "job_family")?,
-                strings(b, "source")?,
-            );
-            let feats = column(b, "features")?.as_map();
-            for i in 0..b.num_rows() {
-                data.applicants.push(Applicant {
-                    requisition: req.value(i).to_string(),
-                    candidate: cand.value(i).to_string(),
-                    raw: raw_features(jf, feats, i),
-                    served: src.value(i) == "serving",
-                });
-            }
-        }
-        data.load_hires_and_outcomes(lake).await?;
-        data.without_erased(lake).await?;
+        let mut data = LakeData::hires_and_outcomes(lake).await?;
+        data.applicants = hired_applicants(lake).await?;
         Ok(data)
     }
 
     /// Only the hires and their reported outcomes (no decision log): for what needs the
     /// outcomes of hires, not the features of every applicant.
+    ///
+    /// Outcomes by employee and milestone; when an outcome was reported twice (a corrected
+    /// export), the last committed wins. Erased people are already gone (`Lake::lazy`).
     pub async fn hires_and_outcomes(lake: &Lake) -> Result<LakeData> {
         let mut data = LakeData::default();
-        data.load_hires_and_outcomes(lake).await?;
-        data.without_erased(lake).await?;
+        let hires = collect(lake.lazy(Table::Hires).await?.select([
+            col(h::EMPLOYEE_ID),
+            col(h::CANDIDATE_ID),
+            col(h::REQUISITION_ID),
+            days(h::HIRE_DATE),
+        ]))
+        .await?;
+        let (emp, cand, req, date) = (
+            text(&hires, h::EMPLOYEE_ID)?,
+            text(&hires, h::CANDIDATE_ID)?,
+            text(&hires, h::REQUISITION_ID)?,
+            hires.column(h::HIRE_DATE)?.i32()?,
+        );
+        for i in 0..hires.height() {
+            data.hires.push(HireRow {
+                employee: required(emp.get(i), h::EMPLOYEE_ID, i)?.to_string(),
+                candidate: required(cand.get(i), h::CANDIDATE_ID, i)?.to_string(),
+                requisition: required(req.get(i), h::REQUISITION_ID, i)?.to_string(),
+                hire_date: epoch() + Duration::days(i64::from(required(date.get(i), h::HIRE_DATE, i)?)),
+            });
+        }
+        let outcomes = collect(
+            lake.lazy(Table::Outcomes)
+                .await?
+                .select([col(o::EMPLOYEE_ID), col(o::MILESTONE), col(o::EMPLOYED), col(o::PERFORMANCE_RATING)])
+                .with_row_index(ROW, None)
+                .sort([ROW], SortMultipleOptions::default()),
+        )
+        .await?;
+        let (emp, ms) = (text(&outcomes, o::EMPLOYEE_ID)?, text(&outcomes, o::MILESTONE)?);
+        let (employed, rating) =
+            (outcomes.column(o::EMPLOYED)?.bool()?, outcomes.column(o::PERFORMANCE_RATING)?.i64()?);
+        for i in 0..outcomes.height() {
+            let Some(m) = ms.get(i).and_then(|m| m.parse::<Milestone>().ok()) else { continue };
+            let employee = required(emp.get(i), o::EMPLOYEE_ID, i)?;
+            let employed = required(employed.get(i), o::EMPLOYED, i)?;
+            data.outcomes.entry(employee.to_string()).or_default().insert(m, (employed, rating.get(i)));
+        }
         Ok(data)
     }
 
-    /// Erasure removes a person's rows from the lake; this also keeps them out of a training
-    /// set should a rewrite still be under way (or interrupted) when training reads.
-    async fn without_erased(&mut self, lake: &Lake) -> Result<()> {
-        let erased = lake.erased().await?;
-        if !erased.is_empty() {
-            self.applicants.retain(|a| !erased.contains(&a.candidate));
-            self.hires.retain(|h| !erased.contains(&h.candidate) && !erased.contains(&h.employee));
-            self.outcomes.retain(|employee, _| !erased.contains(employee));
-        }
-        Ok(())
-    }
-
-    async fn load_hires_and_outcomes(&mut self, lake: &Lake) -> Result<()> {
-        let data = self;
-        let hires =
-            lake.scan(Table::Hires, Some(&["employee_id", "candidate_id", "requisition_id", "hire_date"])).await?;
-        for b in &hires.batches {
-            let (emp, cand, req) =
-                (strings(b, "employee_id")?, strings(b, "candidate_id")?, strings(b, "requisition_id")?);
-            let dates = b
-                .column_by_name("hire_date")
-                .ok_or_else(|| Error::Training("hire_date missing".into()))?
-                .as_primitive::<Date32Type>();
-            for i in 0..b.num_rows() {
-                data.hires.push(HireRow {
-                    employee: emp.value(i).to_string(),
-                    candidate: cand.value(i).to_string(),
-                    requisition: req.value(i).to_string(),
-                    hire_date: epoch() + Duration::days(i64::from(dates.value(i))),
-                });
-            }
-        }
-        let outcomes =
-            lake.scan(Table::Outcomes, Some(&["employee_id", "milestone", "employed", "performance_rating"])).await?;
-        for b in &outcomes.batches {
-            let (emp, ms) = (strings(b, "employee_id")?, strings(b, "milestone")?);
-            let employed =
-                b.column_by_name("employed").ok_or_else(|| Error::Training("employed missing".into()))?.as_boolean();
-            let rating = b
-                .column_by_name("performance_rating")
-                .ok_or_else(|| Error::Training("performance_rating missing".into()))?
-                .as_primitive::<Int64Type>();
-            for i in 0..b.num_rows() {
-                let Ok(m) = ms.value(i).parse::<Milestone>() else { continue };
-                let r = (!rating.is_null(i)).then(|| rating.value(i));
-                data.outcomes.entry(emp.value(i).to_string()).or_default().insert(m, (employed.value(i), r));
-            }
-        }
-        Ok(())
-    }
-
-    /// The decision-log row of each (candidate, requisition); features as served win over
-    /// imported history.
+    /// The decision-log row of each (candidate, requisition).
     pub fn decision_of_hire(&self) -> HashMap<(&str, &str), &Applicant> {
-        let mut by: HashMap<(&str, &str), &Applicant> = HashMap::new();
-        for a in &self.applicants {
-            let key = (a.candidate.as_str(), a.requisition.as_str());
-            if by.get(&key).is_none_or(|prev| !prev.served && a.served) {
-                by.insert(key, a);
-            }
-        }
-        by
+        self.applicants.iter().map(|a| ((a.candidate.as_str(), a.requisition.as_str()), a)).collect()
     }
-
     /// Hires whose label milestone has passed, with their label. Counts what was left out in
     /// `rows`: not yet due (never counted as failures), missing outcome, no features.
     pub fn labelled(&self, label: &Label, today: NaiveDate, grace_days: i64, rows: &mut RowCounts) -> Vec<Example> {
@@ -228,6 +169,134 @@ impl LakeData {
         }
         examples
     }
+}
+
+/// The decision-log row each hire was ranked with.
+///
+/// Join: decisions ⋈ hires on (requisition, candidate), so what is kept follows the hires, not
+/// the decision log. Point in time: a decision row holds the features as they were when the
+/// candidate was decided on (as served, for rows hrloop scored); of several rows for one hire,
+/// the first served row in commit order wins, else the first imported one.
+pub async fn hired_applicants(lake: &Lake) -> Result<Vec<Applicant>> {
+    let rows = only_hired(applicant_rows(lake).await?, lake).await?;
+    let mut chosen: HashMap<(String, String), Applicant> = HashMap::new();
+    for a in applicants(rows).await? {
+        let key = (a.candidate.clone(), a.requisition.clone());
+        if chosen.get(&key).is_none_or(|prev| !prev.served && a.served) {
+            chosen.insert(key, a);
+        }
+    }
+    Ok(chosen.into_values().collect())
+}
+
+/// The rows of a decisions query whose (requisition, candidate) was hired: decisions ⋈ hires,
+/// so what a query keeps follows the hires, not the decision log.
+pub(crate) async fn only_hired(decisions: LazyFrame, lake: &Lake) -> Result<LazyFrame> {
+    let hires = lake
+        .lazy(Table::Hires)
+        .await?
+        .select([col(h::REQUISITION_ID), col(h::CANDIDATE_ID)])
+        .unique(None, UniqueKeepStrategy::Any);
+    let on = [col(d::REQUISITION_ID), col(d::CANDIDATE_ID)];
+    Ok(decisions.join(hires, on.clone(), on, JoinArgs::new(JoinType::Inner)))
+}
+
+/// Every decision-log row on the given requisitions, in commit order (who a model would have
+/// ranked there: fairness of selection is measured on them). No point-in-time cut: each row's
+/// features are those recorded when it was decided.
+pub async fn applicants_on(lake: &Lake, requisitions: &[String]) -> Result<Vec<Applicant>> {
+    let wanted = lit(Series::new("requisitions".into(), requisitions));
+    applicants(applicant_rows(lake).await?.filter(col(d::REQUISITION_ID).is_in(wanted, false))).await
+}
+
+/// The decision-log columns an applicant is made of, numbered in commit order.
+async fn applicant_rows(lake: &Lake) -> Result<LazyFrame> {
+    Ok(lake
+        .lazy(Table::Decisions)
+        .await?
+        .select([col(d::REQUISITION_ID), col(d::CANDIDATE_ID), col(d::JOB_FAMILY), col(d::SOURCE), col(d::FEATURES)])
+        .with_row_index(ROW, None))
+}
+
+/// Run a query of [`applicant_rows`] and build one [`Applicant`] per row, in row order: the
+/// feature map is exploded into (name, value) rows so no per-row list is materialised.
+async fn applicants(rows: LazyFrame) -> Result<Vec<Applicant>> {
+    let df = collect(
+        rows.explode(cols([d::FEATURES]), ExplodeOptions { empty_as_null: true, keep_nulls: true })
+            .with_columns([
+                col(d::FEATURES).struct_().field_by_index(0).alias(FEATURE_NAME),
+                col(d::FEATURES).struct_().field_by_index(1).alias(FEATURE_VALUE),
+            ])
+            .sort([ROW], SortMultipleOptions::default().with_maintain_order(true)),
+    )
+    .await?;
+    let (req, cand, jf, src) =
+        (text(&df, d::REQUISITION_ID)?, text(&df, d::CANDIDATE_ID)?, text(&df, d::JOB_FAMILY)?, text(&df, d::SOURCE)?);
+    let (row, name, value) = (df.column(ROW)?.idx()?, text(&df, FEATURE_NAME)?, df.column(FEATURE_VALUE)?.f64()?);
+    let mut out: Vec<Applicant> = Vec::new();
+    let mut current = None;
+    for i in 0..df.height() {
+        if row.get(i) != current {
+            current = row.get(i);
+            let mut raw = RawFeatures::default();
+            raw.categorical.insert("job_family".into(), required(jf.get(i), d::JOB_FAMILY, i)?.to_string());
+            let source: Source = required(src.get(i), d::SOURCE, i)?
+                .parse()
+                .map_err(|e| Error::Training(format!("decision row {i}: {e}")))?;
+            out.push(Applicant {
+                requisition: required(req.get(i), d::REQUISITION_ID, i)?.to_string(),
+                candidate: required(cand.get(i), d::CANDIDATE_ID, i)?.to_string(),
+                raw,
+                served: source == Source::Serving,
+            });
+        }
+        if let (Some(k), Some(v), Some(a)) = (name.get(i), value.get(i), out.last_mut()) {
+            a.raw.numeric.insert(k.to_string(), v);
+        }
+    }
+    Ok(out)
+}
+
+/// Protected attributes by candidate pseudonym (measured, and used for weights; never inputs).
+pub async fn protected_attributes(lake: &Lake) -> Result<HashMap<String, BTreeMap<String, String>>> {
+    let df = collect(
+        lake.lazy(Table::ProtectedAttributes)
+            .await?
+            .select([col(p::CANDIDATE_ID), col(p::ATTRIBUTES)])
+            .explode(cols([p::ATTRIBUTES]), ExplodeOptions { empty_as_null: false, keep_nulls: false })
+            .select([
+                col(p::CANDIDATE_ID),
+                col(p::ATTRIBUTES).struct_().field_by_index(0).alias(FEATURE_NAME),
+                col(p::ATTRIBUTES).struct_().field_by_index(1).alias(FEATURE_VALUE),
+            ]),
+    )
+    .await?;
+    let (cand, name, value) = (text(&df, p::CANDIDATE_ID)?, text(&df, FEATURE_NAME)?, text(&df, FEATURE_VALUE)?);
+    let mut attrs: HashMap<String, BTreeMap<String, String>> = HashMap::new();
+    for i in 0..df.height() {
+        if let (Some(c), Some(k), Some(v)) = (cand.get(i), name.get(i), value.get(i)) {
+            attrs.entry(c.to_string()).or_default().insert(k.to_string(), v.to_string());
+        }
+    }
+    Ok(attrs)
+}
+
+/// Column names of an exploded map's entries.
+const FEATURE_NAME: &str = "entry_key";
+const FEATURE_VALUE: &str = "entry_value";
+
+/// A date column as days since 1970-01-01.
+fn days(name: &str) -> Expr {
+    col(name).cast(DataType::Int32)
+}
+
+fn text<'a>(df: &'a DataFrame, name: &str) -> Result<&'a StringChunked> {
+    Ok(df.column(name)?.str()?)
+}
+
+/// A value the catalog says is always there, or an error naming the column and row.
+fn required<T>(v: Option<T>, column: &str, row: usize) -> Result<T> {
+    v.ok_or_else(|| Error::Training(format!("lake column {column} is empty in row {row} of a query result")))
 }
 
 /// Which 3/6/12/24-month outcomes are due, arrived and missing, per hire cohort, as of `today`.

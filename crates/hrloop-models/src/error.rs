@@ -18,6 +18,8 @@ pub enum Error {
     UnknownVersion(String),
     #[error(transparent)]
     Lake(#[from] hrloop_lake::Error),
+    #[error("lake query: {0}")]
+    Query(#[from] hrloop_lake::polars::prelude::PolarsError),
     #[error("object store: {0}")]
     ObjectStore(#[from] object_store::Error),
     #[error("corrupt registry record {path}: {reason}")]

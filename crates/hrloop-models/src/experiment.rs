@@ -325,6 +325,24 @@ struct Feedback {
     at: i64,
 }
 
+/// A decision row's features as the model pipeline reads them: its job family (categorical)
+/// and its numeric features as they were at decision time.
+fn raw_features(job_family: &arrow_array::StringArray, features: &arrow_array::MapArray, i: usize) -> RawFeatures {
+    let mut raw = RawFeatures::default();
+    raw.categorical.insert("job_family".into(), job_family.value(i).to_string());
+    if !features.is_null(i) {
+        let entries = features.value(i);
+        let keys = entries.column(0).as_string::<i32>();
+        let vals = entries.column(1).as_primitive::<Float64Type>();
+        for j in 0..entries.len() {
+            if !vals.is_null(j) {
+                raw.numeric.insert(keys.value(j).to_string(), vals.value(j));
+            }
+        }
+    }
+    raw
+}
+
 fn opt_str(a: &arrow_array::StringArray, i: usize) -> Option<String> {
     (!a.is_null(i)).then(|| a.value(i).to_string())
 }
@@ -374,7 +392,7 @@ async fn served_since(lake: &Lake, since: i64) -> Result<Vec<Served>> {
                 human: !route.is_null(i) && route.value(i).starts_with("human"),
                 shadow_version: opt_str(sv, i),
                 shadow_score: (!ss.is_null(i)).then(|| ss.value(i)),
-                raw: crate::data::raw_features(jf, feats, i),
+                raw: raw_features(jf, feats, i),
             });
         }
     }

@@ -8,17 +8,16 @@
 
 use std::collections::HashMap;
 
-use arrow_array::Array;
-use arrow_array::cast::AsArray;
-use arrow_array::types::Float64Type;
 use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
-use hrloop_core::Milestone;
-use hrloop_lake::{Lake, Table};
+use hrloop_core::{Arm, Milestone, Source};
+use hrloop_lake::polars::prelude::*;
+use hrloop_lake::rows::decisions as d;
+use hrloop_lake::{Lake, Table, collect};
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{LakeData, column};
+use crate::data::{LakeData, ROW, only_hired};
 use crate::metrics::roc_auc;
 use crate::registry::Registry;
 use crate::spec::Label;
@@ -82,6 +81,73 @@ fn label_of(reported: Option<&crate::data::Reported>, label: &Label) -> Option<b
     None
 }
 
+/// Which version of a model ranked each hire, its score, and the shadow version's score.
+///
+/// Join: decisions (rows hrloop served for this model) ⋈ hires on (requisition, candidate), so
+/// what is kept follows the hires. Point in time: the score is the one served when the
+/// candidate was ranked. A shadow row (arm `shadow`) is the challenger's score of a candidate
+/// another version served: it becomes that candidate's shadow score, never who ranked them,
+/// whatever order the rows are read in; of several served rows the last committed wins.
+async fn ranked_hires(lake: &Lake, prefix: &str) -> Result<HashMap<(String, String), Ranked>> {
+    let decisions = lake
+        .lazy(Table::Decisions)
+        .await?
+        .select([
+            col(d::REQUISITION_ID),
+            col(d::CANDIDATE_ID),
+            col(d::SOURCE),
+            col(d::ARM),
+            col(d::MODEL_VERSION),
+            col(d::SCORE),
+            col(d::SHADOW_VERSION),
+            col(d::SHADOW_SCORE),
+        ])
+        .with_row_index(ROW, None)
+        .filter(
+            col(d::SOURCE)
+                .eq(lit(Source::Serving.as_str()))
+                .and(col(d::SCORE).is_not_null())
+                .and(col(d::MODEL_VERSION).str().starts_with(lit(prefix))),
+        );
+    let df = collect(only_hired(decisions, lake).await?.sort([ROW], SortMultipleOptions::default())).await?;
+    let text = |name: &str| -> Result<&StringChunked> { Ok(df.column(name)?.str()?) };
+    let (req, cand, arm, ver, sv) = (
+        text(d::REQUISITION_ID)?,
+        text(d::CANDIDATE_ID)?,
+        text(d::ARM)?,
+        text(d::MODEL_VERSION)?,
+        text(d::SHADOW_VERSION)?,
+    );
+    let (score, ss) = (df.column(d::SCORE)?.f64()?, df.column(d::SHADOW_SCORE)?.f64()?);
+    let mut served: HashMap<(String, String), (String, f64)> = HashMap::new();
+    let mut shadows: HashMap<(String, String), (String, f64)> = HashMap::new();
+    for i in 0..df.height() {
+        let (Some(r), Some(c), Some(v), Some(score)) = (req.get(i), cand.get(i), ver.get(i), score.get(i)) else {
+            continue;
+        };
+        let v = v.strip_prefix(prefix).unwrap_or(v).to_string();
+        let key = (r.to_string(), c.to_string());
+        let arm: Option<Arm> =
+            arm.get(i).map(str::parse).transpose().map_err(|e| Error::Training(format!("{e} (decision of {r})")))?;
+        if arm == Some(Arm::Shadow) {
+            shadows.insert(key, (v, score));
+            continue;
+        }
+        // A served row may carry a shadow score itself.
+        if let (Some(shadow), Some(s)) = (sv.get(i).and_then(|x| x.strip_prefix(prefix)), ss.get(i)) {
+            shadows.entry(key.clone()).or_insert((shadow.to_string(), s));
+        }
+        served.insert(key, (v, score));
+    }
+    Ok(served
+        .into_iter()
+        .map(|(key, (v, score))| {
+            let shadow = shadows.remove(&key);
+            (key, (v, score, shadow))
+        })
+        .collect())
+}
+
 /// Re-judge every version of `model` on the matured outcomes of the hires it ranked.
 pub async fn rejudge(
     lake: &Lake,
@@ -96,51 +162,7 @@ pub async fn rejudge(
     let Some(champion) = state.champion.clone() else { return Ok(None) };
     let card = registry.card(model, &champion).await?;
     let label = card.spec.label().map_err(|reason| Error::Spec { path: model.into(), reason })?;
-    let prefix = format!("{model}/");
-    // Who ranked each (requisition, candidate), and the scores.
-    let mut ranked: HashMap<(String, String), Ranked> = HashMap::new();
-    // A shadow row (arm `shadow`) is the challenger's score of a candidate another version
-    // served: it becomes that candidate's shadow score, never who ranked them, whatever order
-    // the rows are read in.
-    let mut served: HashMap<(String, String), (String, f64)> = HashMap::new();
-    let mut shadows: HashMap<(String, String), (String, f64)> = HashMap::new();
-    let cols =
-        ["requisition_id", "candidate_id", "source", "arm", "model_version", "score", "shadow_version", "shadow_score"];
-    for b in &lake.scan(Table::Decisions, Some(&cols)).await?.batches {
-        let get = |n: &str| column(b, n);
-        let (req, cand, src, ver, arm) = (
-            get("requisition_id")?.as_string::<i32>(),
-            get("candidate_id")?.as_string::<i32>(),
-            get("source")?.as_string::<i32>(),
-            get("model_version")?.as_string::<i32>(),
-            get("arm")?.as_string::<i32>(),
-        );
-        let score = get("score")?.as_primitive::<Float64Type>();
-        let (sv, ss) = (get("shadow_version")?.as_string::<i32>(), get("shadow_score")?.as_primitive::<Float64Type>());
-        for i in 0..b.num_rows() {
-            if src.value(i) != "serving" || ver.is_null(i) || score.is_null(i) {
-                continue;
-            }
-            let Some(v) = ver.value(i).strip_prefix(&prefix) else { continue };
-            let key = (req.value(i).to_string(), cand.value(i).to_string());
-            if !arm.is_null(i) && arm.value(i) == "shadow" {
-                shadows.insert(key, (v.to_string(), score.value(i)));
-                continue;
-            }
-            // A served row may carry a shadow score itself.
-            if let Some(shadow) = (!sv.is_null(i) && !ss.is_null(i))
-                .then(|| sv.value(i).strip_prefix(&prefix).map(|s| (s.to_string(), ss.value(i))))
-                .flatten()
-            {
-                shadows.entry(key.clone()).or_insert(shadow);
-            }
-            served.insert(key, (v.to_string(), score.value(i)));
-        }
-    }
-    for (key, (v, score)) in served {
-        let shadow = shadows.remove(&key);
-        ranked.insert(key, (v, score, shadow));
-    }
+    let ranked = ranked_hires(lake, &format!("{model}/")).await?;
     let data = LakeData::hires_and_outcomes(lake).await?;
     let today = now.date_naive();
     let mut per_version: HashMap<String, (usize, usize)> = HashMap::new();

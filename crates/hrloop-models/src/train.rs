@@ -3,9 +3,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use arrow_array::cast::AsArray;
-
-use arrow_array::Array;
 use chrono::{DateTime, Months, Utc};
 
 use hrloop_lake::{Lake, Table};
@@ -15,7 +12,7 @@ use crate::card::{
     CARD_FORMAT_VERSION, FairnessResult, GateResult, GroupRate, Metrics, ModelCard, RowCounts, SnapshotFile,
     TrainingSnapshot,
 };
-use crate::data::{Applicant, Example, LakeData, strings};
+use crate::data::{Applicant, Example, LakeData, applicants_on, protected_attributes};
 use crate::features::{FeaturePipeline, RawFeatures};
 use crate::metrics;
 use crate::model::{Estimator, TrainedModel};
@@ -151,9 +148,7 @@ pub async fn train_with_progress(
         train_roc_auc: metrics::roc_auc(&y, &train_p),
     };
 
-    let fairness =
-        fairness(lake, spec, &model, &data.applicants, &groups.keys().map(|s| s.to_string()).collect::<Vec<_>>())
-            .await?;
+    let fairness = fairness(lake, spec, &model, &groups.keys().map(|s| s.to_string()).collect::<Vec<_>>()).await?;
     let gates = gates(spec, &metrics, &fairness, &rows);
     let training_data = snapshot(lake).await?;
     let parent_version = registry.state(&spec.name).await?.champion;
@@ -181,36 +176,19 @@ pub async fn train_with_progress(
     Ok(Trained { version, card })
 }
 
-/// Protected attributes by candidate pseudonym (measured and used for weights, never inputs).
-async fn protected_attributes(lake: &Lake) -> Result<HashMap<String, BTreeMap<String, String>>> {
-    let protected = lake.scan(Table::ProtectedAttributes, Some(&["candidate_id", "attributes"])).await?;
-    let mut attrs: HashMap<String, BTreeMap<String, String>> = HashMap::new();
-    for b in &protected.batches {
-        let cand = strings(b, "candidate_id")?;
-        let map = b.column_by_name("attributes").ok_or_else(|| Error::Training("attributes missing".into()))?.as_map();
-        for i in 0..b.num_rows() {
-            let entries = map.value(i);
-            let (k, v) = (entries.column(0).as_string::<i32>(), entries.column(1).as_string::<i32>());
-            let m = (0..entries.len()).map(|j| (k.value(j).to_string(), v.value(j).to_string())).collect();
-            attrs.insert(cand.value(i).to_string(), m);
-        }
-    }
-    Ok(attrs)
-}
-
-/// Selection rates in the model's top k per holdout requisition, per group and per pair of
-/// attributes, with the adverse impact ratio over groups of sufficient size.
+/// Selection fairness of `model` on the holdout's requisitions: every applicant there (as the
+/// decision log recorded them) scored, the top k of each requisition selected, rates per
+/// protected group.
 async fn fairness(
     lake: &Lake,
     spec: &ModelSpec,
     model: &TrainedModel,
-    applicants: &[Applicant],
     requisitions: &[String],
 ) -> Result<Vec<FairnessResult>> {
     let attrs = protected_attributes(lake).await?;
-    let wanted: std::collections::HashSet<&str> = requisitions.iter().map(String::as_str).collect();
+    let applicants = applicants_on(lake, requisitions).await?;
     let mut per_req: BTreeMap<&str, Vec<&Applicant>> = BTreeMap::new();
-    for a in applicants.iter().filter(|a| wanted.contains(a.requisition.as_str())) {
+    for a in &applicants {
         per_req.entry(a.requisition.as_str()).or_default().push(a);
     }
     // candidate -> selected?

@@ -2,7 +2,6 @@
 //! deletes what has aged out, through the same row-removal mechanism as erasure. Purges are
 //! idempotent (a second run removes nothing) and every run is reported and audited.
 
-use std::collections::{HashMap, HashSet};
 use std::path::Path as FsPath;
 
 use arrow_array::cast::AsArray;
@@ -10,8 +9,10 @@ use arrow_array::types::{Date32Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
 use chrono::{DateTime, Months, Utc};
 use hrloop_lake::audit::{Audit, AuditEntry};
+use hrloop_lake::polars::prelude::{DataType, JoinArgs, JoinType, UniqueKeepStrategy, col, lit};
 use hrloop_lake::removal::text_columns;
-use hrloop_lake::{ErasedSet, Lake, PartitionRule, RemovalReport, Table};
+use hrloop_lake::rows::{decisions as d, hires as h};
+use hrloop_lake::{ErasedSet, Lake, PartitionRule, RemovalReport, Table, collect};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -208,27 +209,31 @@ fn older_than(batch: &RecordBatch, field: &str, cutoff: DateTime<Utc>) -> Vec<bo
 }
 
 /// Candidates with no hire whose newest decision is before `cutoff`.
+///
+/// Join: each candidate's newest decision ⟕ hires on candidate, kept where no hire matched.
+/// Point in time: "newest" is over every decision stored now, so an applicant who applied
+/// again recently is kept whole.
 async fn never_hired_before(lake: &Lake, cutoff: DateTime<Utc>) -> Result<ErasedSet> {
-    let mut hired = HashSet::new();
-    for b in &lake.scan(Table::Hires, Some(&["candidate_id"])).await?.batches {
-        if let Some(c) = b.column_by_name("candidate_id") {
-            let c = c.as_string::<i32>();
-            hired.extend((0..c.len()).map(|i| c.value(i).to_string()));
-        }
-    }
-    let mut newest: HashMap<String, i64> = HashMap::new();
-    for b in &lake.scan(Table::Decisions, Some(&["candidate_id", "decided_at"])).await?.batches {
-        let (Some(c), Some(t)) = (b.column_by_name("candidate_id"), b.column_by_name("decided_at")) else {
-            continue;
-        };
-        let (c, t) = (c.as_string::<i32>(), t.as_primitive::<TimestampMicrosecondType>());
-        for i in 0..b.num_rows() {
-            let e = newest.entry(c.value(i).to_string()).or_insert(i64::MIN);
-            *e = (*e).max(t.value(i));
-        }
-    }
-    let cut = cutoff.timestamp_micros();
-    Ok(newest.into_iter().filter(|(c, t)| *t < cut && !hired.contains(c)).map(|(c, _)| c).collect())
+    const NEWEST: &str = "newest_decision_us";
+    const HIRED: &str = "hired";
+    let hired = lake
+        .lazy(Table::Hires)
+        .await?
+        .select([col(h::CANDIDATE_ID), lit(true).alias(HIRED)])
+        .unique(None, UniqueKeepStrategy::Any);
+    let aged = collect(
+        lake.lazy(Table::Decisions)
+            .await?
+            .group_by([col(d::CANDIDATE_ID)])
+            .agg([col(d::DECIDED_AT).cast(DataType::Int64).max().alias(NEWEST)])
+            .filter(col(NEWEST).lt(lit(cutoff.timestamp_micros())))
+            .join(hired, [col(d::CANDIDATE_ID)], [col(h::CANDIDATE_ID)], JoinArgs::new(JoinType::Left))
+            .filter(col(HIRED).is_null())
+            .select([col(d::CANDIDATE_ID)]),
+    )
+    .await?;
+    let names = aged.column(d::CANDIDATE_ID).and_then(|c| c.str().cloned()).map_err(hrloop_lake::Error::Query)?;
+    Ok(names.iter().flatten().map(str::to_string).collect())
 }
 
 #[cfg(test)]

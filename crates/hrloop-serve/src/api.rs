@@ -297,38 +297,9 @@ pub struct RankResponse<'a> {
     pub candidates: Vec<RankedCandidate<'a>>,
 }
 
-/// Why a candidate goes to a human.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
-    EdgeCase,
-    LowConfidence,
-    RandomAudit,
-    OutOfRange,
-}
-
-impl Reason {
-    pub const ALL: [Reason; 4] = [Reason::EdgeCase, Reason::LowConfidence, Reason::RandomAudit, Reason::OutOfRange];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Reason::OutOfRange => "out_of_range",
-            Reason::EdgeCase => "edge_case",
-            Reason::LowConfidence => "low_confidence",
-            Reason::RandomAudit => "random_audit",
-        }
-    }
-
-    /// The route as the decision log stores it.
-    pub fn logged(route: Option<Reason>) -> &'static str {
-        match route {
-            None => "auto",
-            Some(Reason::EdgeCase) => "human:edge_case",
-            Some(Reason::LowConfidence) => "human:low_confidence",
-            Some(Reason::RandomAudit) => "human:random_audit",
-            Some(Reason::OutOfRange) => "human:out_of_range",
-        }
-    }
-}
+/// Why a candidate goes to a human (its on-disk form is the decisions table's `route`).
+pub use hrloop_core::ReviewReason as Reason;
+use hrloop_core::{Arm, Route as LoggedRoute};
 
 /// Uniform number in [0, 1) from text: stable across processes and versions.
 pub fn bucket(parts: &[&str]) -> f64 {
@@ -344,8 +315,8 @@ pub fn bucket(parts: &[&str]) -> f64 {
 /// Which arm serves a requisition: sticky per requisition and experiment.
 pub fn assign(live: &Live, config: &ServeConfig, requisition: &str) -> &'static str {
     match (&live.challenger, config.mode) {
-        (Some(ch), Mode::Ab) if bucket(&[ch.id(), requisition]) < config.challenger_share => "challenger",
-        _ => "champion",
+        (Some(ch), Mode::Ab) if bucket(&[ch.id(), requisition]) < config.challenger_share => Arm::Challenger.as_str(),
+        _ => Arm::Champion.as_str(),
     }
 }
 
@@ -414,7 +385,7 @@ async fn rank_inner(
     let live = state.live.snapshot();
     let arm = assign(&live, cfg, &req.requisition.id);
     *arm_used = arm;
-    let serving = if arm == "challenger" { live.challenger.as_ref() } else { live.champion.as_ref() };
+    let serving = if arm == Arm::Challenger.as_str() { live.challenger.as_ref() } else { live.champion.as_ref() };
     let Some(serving) = serving else {
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_champion", "no champion model is loaded yet"));
     };
@@ -493,7 +464,7 @@ async fn rank_inner(
         }
         for (i, n) in counts.into_iter().enumerate() {
             if n > 0 {
-                let label = if i == 0 { "auto" } else { Reason::ALL[i - 1].name() };
+                let label = if i == 0 { "auto" } else { Reason::ALL[i - 1].as_str() };
                 state.metrics.routes.with_label_values(&[label]).inc_by(n);
             }
         }
@@ -514,7 +485,7 @@ async fn rank_inner(
                 .map(|&i| Scored {
                     candidate_id: Cow::Borrowed(&pseudonyms[i]),
                     score: scores[i],
-                    route: Cow::Borrowed(Reason::logged(routes[i])),
+                    route: Cow::Borrowed(LoggedRoute::from(routes[i]).as_str()),
                     shadow_score: None,
                     features: LoggedFeatures::of(&feature_names, &req.candidates[i].features.0),
                 })
@@ -539,7 +510,7 @@ async fn rank_inner(
                 decided_at_us: now.timestamp_micros(),
                 pseudonyms,
                 scores: scores.clone(),
-                routes: routes.iter().map(|r| Reason::logged(*r)).collect(),
+                routes: routes.iter().map(|r| LoggedRoute::from(*r).as_str()).collect(),
             });
         }
         state
@@ -565,7 +536,7 @@ async fn rank_inner(
             confidence: scores[i].max(1.0 - scores[i]),
             route: Route {
                 kind: if routes[i].is_some() { "human" } else { "auto" },
-                reason: routes[i].map(Reason::name),
+                reason: routes[i].map(Reason::as_str),
                 features: out_of_range[i].iter().map(|&f| pipeline.numeric[f].name.as_str()).collect(),
             },
             explanation: std::mem::take(&mut explanations[i]),

@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hrloop_lake::{Lake, PartitionedWriter, RowKeys, Table, Value, partition_of};
+use hrloop_core::{Arm, Route, Source};
+use hrloop_lake::rows::decisions::DecisionRow;
+use hrloop_lake::{Lake, PartitionedWriter, Row, RowKeys, Table, partition_of};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
@@ -152,8 +154,9 @@ pub struct Scored<'a> {
 
 impl Decision<'_> {
     /// The lake row of each candidate (a candidate twice in one ranking is one row; a feature
-    /// given twice keeps its last value, as JSON readers do).
-    fn into_values(self) -> impl Iterator<Item = Vec<Value>> {
+    /// given twice keeps its last value, as JSON readers do). An arm or route that is none of
+    /// the stored forms is an error naming the ranking and the candidate.
+    fn into_rows(self) -> impl Iterator<Item = Result<DecisionRow, String>> {
         let decided_at = DateTime::from_timestamp_micros(self.decided_at_us).unwrap_or_default();
         let Decision {
             decision_id,
@@ -169,6 +172,10 @@ impl Decision<'_> {
         let shared = (decision_id, requisition_id, job_family, model_version, arm, shadow_version, feature_names);
         candidates.into_iter().map(move |c| {
             let (decision_id, requisition_id, job_family, model_version, arm, shadow_version, names) = &shared;
+            let bad =
+                |e: hrloop_core::UnknownValue| format!("decision {decision_id}, candidate {}: {e}", c.candidate_id);
+            let arm: Arm = arm.parse().map_err(bad)?;
+            let route: Route = c.route.parse().map_err(bad)?;
             let mut features: Vec<(String, f64)> =
                 c.features.pairs(names).filter_map(|(k, v)| v.map(|x| (k.to_string(), x))).collect();
             features.sort_by(|a, b| a.0.cmp(&b.0));
@@ -179,24 +186,24 @@ impl Decision<'_> {
                 }
                 same
             });
-            vec![
-                Value::Str(requisition_id.to_string()),
-                Value::Str(c.candidate_id.into_owned()),
-                Value::Str(job_family.to_string()),
-                Value::Timestamp(decided_at),
-                Value::Str("serving".into()),
-                Value::Null,
-                Value::Null,
-                Value::Null,
-                Value::FloatMap(features),
-                Value::Str(decision_id.to_string()),
-                Value::Str(model_version.to_string()),
-                Value::Str(arm.to_string()),
-                Value::Float(c.score),
-                Value::Str(c.route.into_owned()),
-                shadow_version.as_ref().map_or(Value::Null, |v| Value::Str(v.to_string())),
-                c.shadow_score.map_or(Value::Null, Value::Float),
-            ]
+            Ok(DecisionRow {
+                requisition_id: requisition_id.to_string(),
+                candidate_id: c.candidate_id.into_owned(),
+                job_family: job_family.to_string(),
+                decided_at,
+                source: Source::Serving,
+                stage_reached: None,
+                decision: None,
+                skills: None,
+                features: Some(features),
+                decision_id: Some(decision_id.to_string()),
+                model_version: Some(model_version.to_string()),
+                arm: Some(arm),
+                score: Some(c.score),
+                route: Some(route),
+                shadow_version: shadow_version.as_ref().map(|v| v.to_string()),
+                shadow_score: c.shadow_score,
+            })
         })
     }
 
@@ -553,7 +560,8 @@ async fn write_rows(lake: &Lake, rows: Vec<Decision<'static>>, source: &Path) ->
     // Keys, partitions and encoding are CPU work: off the async workers.
     let writer = tokio::task::spawn_blocking(move || -> Result<PartitionedWriter, String> {
         let mut seen = std::collections::HashSet::new();
-        for values in rows.into_iter().flat_map(Decision::into_values) {
+        for row in rows.into_iter().flat_map(Decision::into_rows) {
+            let values = row?.values();
             if erased.row_mentions(&values) {
                 continue;
             }
@@ -830,12 +838,28 @@ mod tests {
 
     #[test]
     fn lake_rows_keep_the_last_of_a_repeated_feature_and_drop_nulls() {
-        let rows: Vec<Vec<Value>> = decision("d1", 2).into_values().collect();
+        let rows: Vec<DecisionRow> = decision("d1", 2).into_rows().map(Result::unwrap).collect();
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0][8], Value::FloatMap(vec![("x".into(), 0.0), ("y".into(), 0.5)]));
-        assert_eq!(rows[1][8], Value::FloatMap(vec![("x".into(), 9.0)]));
-        assert_eq!(rows[1][9], Value::Str("d1".into()));
-        assert_eq!(rows[1][3], Value::Timestamp(DateTime::from_timestamp_micros(1_767_225_600_000_000).unwrap()));
+        assert_eq!(rows[0].features, Some(vec![("x".into(), 0.0), ("y".into(), 0.5)]));
+        assert_eq!(rows[1].features, Some(vec![("x".into(), 9.0)]));
+        assert_eq!(rows[1].decision_id.as_deref(), Some("d1"));
+        assert_eq!(
+            (rows[1].source, rows[1].arm, rows[1].route),
+            (Source::Serving, Some(Arm::Champion), Some(Route::Auto))
+        );
+        assert_eq!(rows[1].decided_at, DateTime::from_timestamp_micros(1_767_225_600_000_000).unwrap());
+    }
+
+    #[test]
+    fn an_unknown_arm_or_route_names_the_ranking_and_candidate() {
+        let mut d = decision("d7", 1);
+        d.candidates[0].route = "human:bored".into();
+        let err = d.into_rows().next().unwrap().unwrap_err();
+        assert!(err.starts_with("decision d7, candidate p0000"), "{err}");
+        assert!(err.contains("route: unknown value \"human:bored\""), "{err}");
+        let mut d = decision("d8", 1);
+        d.arm = "winner".into();
+        assert!(d.into_rows().next().unwrap().unwrap_err().contains("arm: unknown value \"winner\""));
     }
 
     #[test]
@@ -885,8 +909,8 @@ mod shared_names {
         seg.extend(d.frame().unwrap());
         let back = read_segment(&seg);
         assert_eq!(back, vec![d.clone().into_owned()]);
-        let rows: Vec<Vec<Value>> = back.into_iter().flat_map(Decision::into_values).collect();
-        assert_eq!(rows[0][8], Value::FloatMap(vec![("a".into(), 1.0)]));
-        assert_eq!(rows[1][8], Value::FloatMap(vec![("a".into(), 3.0), ("b".into(), 2.0)]));
+        let rows: Vec<DecisionRow> = back.into_iter().flat_map(Decision::into_rows).map(Result::unwrap).collect();
+        assert_eq!(rows[0].features, Some(vec![("a".into(), 1.0)]));
+        assert_eq!(rows[1].features, Some(vec![("a".into(), 3.0), ("b".into(), 2.0)]));
     }
 }

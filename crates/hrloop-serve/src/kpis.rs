@@ -8,11 +8,14 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Date32Type, Int64Type, TimestampMicrosecondType};
-use arrow_array::{Array, RecordBatch};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use hrloop_lake::{Lake, Table};
+use hrloop_core::{Route, Source};
+use hrloop_lake::polars::prelude::{
+    Column, DataFrame, DataType, IntoLazy, JoinArgs, JoinType, SortMultipleOptions, StringChunked, UniqueKeepStrategy,
+    col, len, lit,
+};
+use hrloop_lake::rows::{decisions as d, feedback as f, hires as h, outcomes as o};
+use hrloop_lake::{Lake, Table, collect};
 use hrloop_models::Registry;
 use hrloop_models::registry::{Action, Alias};
 use hrloop_scheduler::{Pipeline, Runs, Status};
@@ -312,14 +315,207 @@ fn epoch() -> NaiveDate {
     NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
 }
 
-fn strs<'a>(b: &'a RecordBatch, name: &str) -> Option<&'a arrow_array::StringArray> {
-    b.column_by_name(name).map(|c| c.as_string::<i32>())
-}
-
 /// A served or imported decision about a candidate.
 struct Decided {
     source_arm: String,
     version: String,
+}
+
+/// Hires: employee, candidate, requisition, job family, hire date.
+type Hired = (String, String, String, String, NaiveDate);
+
+fn text<'a>(df: &'a DataFrame, name: &str) -> hrloop_lake::Result<&'a StringChunked> {
+    Ok(df.column(name)?.str()?)
+}
+
+/// Every hire.
+async fn hires(lake: &Lake) -> hrloop_lake::Result<Vec<Hired>> {
+    let df = collect(lake.lazy(Table::Hires).await?.select([
+        col(h::EMPLOYEE_ID),
+        col(h::CANDIDATE_ID),
+        col(h::REQUISITION_ID),
+        col(h::JOB_FAMILY),
+        col(h::HIRE_DATE).cast(DataType::Int32),
+    ]))
+    .await?;
+    let (emp, cand, req, jf) = (
+        text(&df, h::EMPLOYEE_ID)?,
+        text(&df, h::CANDIDATE_ID)?,
+        text(&df, h::REQUISITION_ID)?,
+        text(&df, h::JOB_FAMILY)?,
+    );
+    let date = df.column(h::HIRE_DATE)?.i32()?;
+    Ok((0..df.height())
+        .filter_map(|i| {
+            Some((
+                emp.get(i)?.to_string(),
+                cand.get(i)?.to_string(),
+                req.get(i)?.to_string(),
+                jf.get(i)?.to_string(),
+                epoch() + Duration::days(i64::from(date.get(i)?)),
+            ))
+        })
+        .collect())
+}
+
+/// Recruiter feedback of the last 30 days (small): requisition, candidate, overrode the model.
+async fn recent_feedback(lake: &Lake, since_us: i64) -> hrloop_lake::Result<Vec<(String, String, bool)>> {
+    let df = collect(
+        lake.lazy(Table::Feedback)
+            .await?
+            .filter(col(f::RECORDED_AT).cast(DataType::Int64).gt_eq(lit(since_us)))
+            .select([col(f::REQUISITION_ID), col(f::CANDIDATE_ID), col(f::OVERRIDES_MODEL)]),
+    )
+    .await?;
+    let (req, cand, ov) =
+        (text(&df, f::REQUISITION_ID)?, text(&df, f::CANDIDATE_ID)?, df.column(f::OVERRIDES_MODEL)?.bool()?);
+    Ok((0..df.height()).filter_map(|i| Some((req.get(i)?.to_string(), cand.get(i)?.to_string(), ov.get(i)?))).collect())
+}
+
+/// The first decision (any source) on each requisition that led to a hire, in microseconds:
+/// where time-to-hire starts. Join: decisions ⋈ hires on requisition.
+async fn first_decisions(lake: &Lake) -> hrloop_lake::Result<HashMap<String, i64>> {
+    let hiring = lake.lazy(Table::Hires).await?.select([col(h::REQUISITION_ID)]).unique(None, UniqueKeepStrategy::Any);
+    let df = collect(
+        lake.lazy(Table::Decisions)
+            .await?
+            .select([col(d::REQUISITION_ID), col(d::DECIDED_AT).cast(DataType::Int64)])
+            .join(hiring, [col(d::REQUISITION_ID)], [col(h::REQUISITION_ID)], JoinArgs::new(JoinType::Inner))
+            .group_by([col(d::REQUISITION_ID)])
+            .agg([col(d::DECIDED_AT).min()]),
+    )
+    .await?;
+    let (req, at) = (text(&df, d::REQUISITION_ID)?, df.column(d::DECIDED_AT)?.i64()?);
+    Ok((0..df.height()).filter_map(|i| Some((req.get(i)?.to_string(), at.get(i)?))).collect())
+}
+
+/// Per serving arm, over the rows hrloop served since `since_us`: (routed to a human, all).
+async fn human_review(lake: &Lake, since_us: i64) -> hrloop_lake::Result<BTreeMap<String, (usize, usize)>> {
+    const HUMAN: &str = "human";
+    const ALL: &str = "all";
+    let df = collect(
+        lake.lazy(Table::Decisions)
+            .await?
+            .filter(
+                col(d::SOURCE)
+                    .eq(lit(Source::Serving.as_str()))
+                    .and(col(d::ARM).is_not_null())
+                    .and(col(d::DECIDED_AT).cast(DataType::Int64).gt_eq(lit(since_us))),
+            )
+            .group_by([col(d::ARM)])
+            .agg([
+                col(d::ROUTE)
+                    .str()
+                    .starts_with(lit(Route::HUMAN_PREFIX))
+                    .fill_null(lit(false))
+                    .cast(DataType::UInt32)
+                    .sum()
+                    .alias(HUMAN),
+                len().alias(ALL),
+            ]),
+    )
+    .await?;
+    let arm = text(&df, d::ARM)?;
+    let (human, all) = (df.column(HUMAN)?.cast(&DataType::UInt64)?, df.column(ALL)?.cast(&DataType::UInt64)?);
+    let (human, all) = (human.u64()?, all.u64()?);
+    Ok((0..df.height())
+        .filter_map(|i| Some((arm.get(i)?.to_string(), (human.get(i)? as usize, all.get(i)? as usize))))
+        .collect())
+}
+
+/// Who ranked each hired or recently reviewed candidate: the serving arm and version, or
+/// `history` for imported decisions. Join: decisions ⋈ (hires ∪ recent feedback) on
+/// (requisition, candidate), so what is kept follows hires and feedback, not the decision log.
+/// A served decision describes the candidate better than imported history; otherwise the last
+/// committed row wins.
+async fn who_ranked(
+    lake: &Lake,
+    hires: &[Hired],
+    recent_feedback: &[(String, String, bool)],
+) -> hrloop_lake::Result<HashMap<(String, String), Decided>> {
+    const ROW: &str = "row";
+    let (reqs, cands): (Vec<&str>, Vec<&str>) = hires
+        .iter()
+        .map(|(_, c, r, _, _)| (r.as_str(), c.as_str()))
+        .chain(recent_feedback.iter().map(|(r, c, _)| (r.as_str(), c.as_str())))
+        .unzip();
+    let wanted = DataFrame::new(
+        reqs.len(),
+        vec![Column::new(d::REQUISITION_ID.into(), reqs), Column::new(d::CANDIDATE_ID.into(), cands)],
+    )?
+    .lazy()
+    .unique(None, UniqueKeepStrategy::Any);
+    let on = [col(d::REQUISITION_ID), col(d::CANDIDATE_ID)];
+    let df = collect(
+        lake.lazy(Table::Decisions)
+            .await?
+            .select([col(d::REQUISITION_ID), col(d::CANDIDATE_ID), col(d::SOURCE), col(d::ARM), col(d::MODEL_VERSION)])
+            .with_row_index(ROW, None)
+            .join(wanted, on.clone(), on, JoinArgs::new(JoinType::Inner))
+            .sort([ROW], SortMultipleOptions::default()),
+    )
+    .await?;
+    let (req, cand, src, arm, ver) = (
+        text(&df, d::REQUISITION_ID)?,
+        text(&df, d::CANDIDATE_ID)?,
+        text(&df, d::SOURCE)?,
+        text(&df, d::ARM)?,
+        text(&df, d::MODEL_VERSION)?,
+    );
+    let mut ranked: HashMap<(String, String), Decided> = HashMap::new();
+    for i in 0..df.height() {
+        let (Some(r), Some(c)) = (req.get(i), cand.get(i)) else { continue };
+        let served = src.get(i) == Some(Source::Serving.as_str()) && arm.get(i).is_some();
+        let d = Decided {
+            source_arm: if served { arm.get(i).unwrap_or_default().to_string() } else { "history".into() },
+            version: match ver.get(i) {
+                Some(v) if served => v.to_string(),
+                _ => "none".into(),
+            },
+        };
+        let key = (r.to_string(), c.to_string());
+        match ranked.get(&key) {
+            Some(old) if old.source_arm != "history" && d.source_arm == "history" => {}
+            _ => {
+                ranked.insert(key, d);
+            }
+        }
+    }
+    Ok(ranked)
+}
+
+/// What the HRIS reported, by (employee, milestone): employed, rating, date; when reported
+/// twice, the last committed wins.
+async fn outcomes(lake: &Lake) -> hrloop_lake::Result<HashMap<(String, String), (bool, Option<i64>, NaiveDate)>> {
+    const ROW: &str = "row";
+    let df = collect(
+        lake.lazy(Table::Outcomes)
+            .await?
+            .select([
+                col(o::EMPLOYEE_ID),
+                col(o::MILESTONE),
+                col(o::MILESTONE_DATE).cast(DataType::Int32),
+                col(o::EMPLOYED),
+                col(o::PERFORMANCE_RATING),
+            ])
+            .with_row_index(ROW, None)
+            .sort([ROW], SortMultipleOptions::default()),
+    )
+    .await?;
+    let (emp, ms) = (text(&df, o::EMPLOYEE_ID)?, text(&df, o::MILESTONE)?);
+    let (date, employed, rating) = (
+        df.column(o::MILESTONE_DATE)?.i32()?,
+        df.column(o::EMPLOYED)?.bool()?,
+        df.column(o::PERFORMANCE_RATING)?.i64()?,
+    );
+    let mut out = HashMap::new();
+    for i in 0..df.height() {
+        let (Some(e), Some(m), Some(d), Some(x)) = (emp.get(i), ms.get(i), date.get(i), employed.get(i)) else {
+            continue;
+        };
+        out.insert((e.to_string(), m.to_string()), (x, rating.get(i), epoch() + Duration::days(i64::from(d))));
+    }
+    Ok(out)
 }
 
 /// Compute every KPI from the store as of `now`.
@@ -329,111 +525,11 @@ pub async fn compute(lake: &Lake, pipelines: &[Pipeline], now: DateTime<Utc>) ->
     let year_ago = now - Duration::days(365);
     let month_ago = (now - Duration::days(30)).timestamp_micros();
 
-    // Hires and outcomes.
-    let mut hires: Vec<(String, String, String, String, NaiveDate)> = Vec::new(); // employee, candidate, requisition, job family, date
-    for b in &lake.scan(Table::Hires, None).await.map_err(e)?.batches {
-        let (Some(emp), Some(cand), Some(req), Some(jf)) =
-            (strs(b, "employee_id"), strs(b, "candidate_id"), strs(b, "requisition_id"), strs(b, "job_family"))
-        else {
-            continue;
-        };
-        let Some(d) = b.column_by_name("hire_date").map(|c| c.as_primitive::<Date32Type>()) else { continue };
-        for i in 0..b.num_rows() {
-            hires.push((
-                emp.value(i).to_string(),
-                cand.value(i).to_string(),
-                req.value(i).to_string(),
-                jf.value(i).to_string(),
-                epoch() + Duration::days(i64::from(d.value(i))),
-            ));
-        }
-    }
-    // Recruiter feedback of the last 30 days (small): joined to who ranked the candidate below.
-    let mut recent_feedback: Vec<(String, String, bool)> = Vec::new();
-    let cols = ["requisition_id", "candidate_id", "overrides_model", "recorded_at"];
-    for b in &lake.scan(Table::Feedback, Some(&cols)).await.map_err(e)?.batches {
-        let (Some(req), Some(cand)) = (strs(b, "requisition_id"), strs(b, "candidate_id")) else { continue };
-        let (Some(ov), Some(at)) = (
-            b.column_by_name("overrides_model").map(|c| c.as_boolean()),
-            b.column_by_name("recorded_at").map(|c| c.as_primitive::<TimestampMicrosecondType>()),
-        ) else {
-            continue;
-        };
-        for i in 0..b.num_rows() {
-            if at.value(i) >= month_ago {
-                recent_feedback.push((req.value(i).to_string(), cand.value(i).to_string(), ov.value(i)));
-            }
-        }
-    }
-
-    // Decisions: the table grows with every ranking, so it is streamed, and only what hires and
-    // recent feedback join to is kept (memory follows hires and feedback, not decisions): the
-    // first decision of each hiring requisition, who ranked each hired or recently reviewed
-    // candidate, and human-review counts of the last 30 days.
-    let mut wanted: HashMap<String, HashSet<String>> = HashMap::new();
-    for (_, cand, req, _, _) in &hires {
-        wanted.entry(req.clone()).or_default().insert(cand.clone());
-    }
-    for (req, cand, _) in &recent_feedback {
-        wanted.entry(req.clone()).or_default().insert(cand.clone());
-    }
-    let hiring: HashSet<&str> = hires.iter().map(|(_, _, req, _, _)| req.as_str()).collect();
-    let mut first_decision: HashMap<String, i64> = HashMap::new();
-    let mut ranked: HashMap<(String, String), Decided> = HashMap::new();
-    let mut human: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    let cols = ["requisition_id", "candidate_id", "decided_at", "source", "arm", "model_version", "route"];
-    for b in &lake.scan(Table::Decisions, Some(&cols)).await.map_err(e)?.batches {
-        let (Some(req), Some(cand), Some(src), Some(arm), Some(ver), Some(route)) = (
-            strs(b, "requisition_id"),
-            strs(b, "candidate_id"),
-            strs(b, "source"),
-            strs(b, "arm"),
-            strs(b, "model_version"),
-            strs(b, "route"),
-        ) else {
-            continue;
-        };
-        let Some(at) = b.column_by_name("decided_at").map(|c| c.as_primitive::<TimestampMicrosecondType>()) else {
-            continue;
-        };
-        for i in 0..b.num_rows() {
-            let t = at.value(i);
-            let r = req.value(i);
-            if hiring.contains(r) {
-                match first_decision.get_mut(r) {
-                    Some(f) => *f = (*f).min(t),
-                    None => {
-                        first_decision.insert(r.to_string(), t);
-                    }
-                }
-            }
-            let served = src.value(i) == "serving" && !arm.is_null(i);
-            let is_human = !route.is_null(i) && route.value(i).starts_with("human");
-            if served && t >= month_ago {
-                let c = match human.get_mut(arm.value(i)) {
-                    Some(c) => c,
-                    None => human.entry(arm.value(i).to_string()).or_default(),
-                };
-                c.0 += usize::from(is_human);
-                c.1 += 1;
-            }
-            if !wanted.get(r).is_some_and(|c| c.contains(cand.value(i))) {
-                continue;
-            }
-            let d = Decided {
-                source_arm: if served { arm.value(i).to_string() } else { "history".into() },
-                version: if served && !ver.is_null(i) { ver.value(i).to_string() } else { "none".into() },
-            };
-            let key = (r.to_string(), cand.value(i).to_string());
-            // A served decision describes the candidate better than imported history.
-            match ranked.get(&key) {
-                Some(old) if old.source_arm != "history" && d.source_arm == "history" => {}
-                _ => {
-                    ranked.insert(key, d);
-                }
-            }
-        }
-    }
+    let hires = hires(lake).await.map_err(e)?;
+    let recent_feedback = recent_feedback(lake, month_ago).await.map_err(e)?;
+    let first_decision = first_decisions(lake).await.map_err(e)?;
+    let human = human_review(lake, month_ago).await.map_err(e)?;
+    let ranked = who_ranked(lake, &hires, &recent_feedback).await.map_err(e)?;
 
     let bounds: Vec<f64> =
         [7.0, 14.0, 21.0, 30.0, 45.0, 60.0, 75.0, 90.0, 120.0, 180.0, 365.0].iter().map(|d| d * 86_400.0).collect();
@@ -451,28 +547,7 @@ pub async fn compute(lake: &Lake, pipelines: &[Pipeline], now: DateTime<Utc>) ->
         out.histogram("hrloop_time_to_hire_seconds", &[jf], &bounds, values);
     }
 
-    let mut outcome: HashMap<(String, String), (bool, Option<i64>, NaiveDate)> = HashMap::new();
-    let cols = ["employee_id", "milestone", "milestone_date", "employed", "performance_rating"];
-    for b in &lake.scan(Table::Outcomes, Some(&cols)).await.map_err(e)?.batches {
-        let (Some(emp), Some(ms)) = (strs(b, "employee_id"), strs(b, "milestone")) else { continue };
-        let (Some(date), Some(employed), Some(rating)) = (
-            b.column_by_name("milestone_date").map(|c| c.as_primitive::<Date32Type>()),
-            b.column_by_name("employed").map(|c| c.as_boolean()),
-            b.column_by_name("performance_rating").map(|c| c.as_primitive::<Int64Type>()),
-        ) else {
-            continue;
-        };
-        for i in 0..b.num_rows() {
-            outcome.insert(
-                (emp.value(i).to_string(), ms.value(i).to_string()),
-                (
-                    employed.value(i),
-                    (!rating.is_null(i)).then(|| rating.value(i)),
-                    epoch() + Duration::days(i64::from(date.value(i))),
-                ),
-            );
-        }
-    }
+    let outcome = outcomes(lake).await.map_err(e)?;
     let milestones = ["3m", "6m", "12m", "24m"];
     for m in milestones {
         let ratings: Vec<f64> = outcome

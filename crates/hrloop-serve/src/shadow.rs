@@ -96,7 +96,7 @@ fn shadow_one(job: ShadowJob, log: &DecisionLog, handle: &tokio::runtime::Handle
         job_family: Cow::Borrowed(&req.requisition.job_family),
         decided_at_us: job.decided_at_us,
         model_version: Cow::Borrowed(ch.id()),
-        arm: Cow::Borrowed("shadow"),
+        arm: Cow::Borrowed(hrloop_core::Arm::Shadow.as_str()),
         shadow_version: Some(Cow::Borrowed(&job.served_by)),
         feature_names: Vec::new(),
         candidates: scores
