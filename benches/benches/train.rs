@@ -114,6 +114,29 @@ fn read_labels(path: &Path, count: usize) -> Result<Vec<bool>> {
     Ok(bytes.iter().take(count).map(|&b| b == 1).collect())
 }
 
+/// Child mode: the training and holdout rows, labels and recency weights as binary files in `d`.
+fn child_data(d: &Path, rows: usize) -> Result<()> {
+    let (mut x, y) = dataset(rows, 7);
+    let (mut xh, yh) = dataset(rows / 5, 8);
+    standardise(&mut x, &mut xh);
+    write_f64(&d.join("train.f64"), &x)?;
+    write_f64(&d.join("hold.f64"), &xh)?;
+    std::fs::write(d.join("train.u8"), y.iter().map(|&b| u8::from(b)).collect::<Vec<_>>())?;
+    std::fs::write(d.join("hold.u8"), yh.iter().map(|&b| u8::from(b)).collect::<Vec<_>>())?;
+    // Hires spread over four years in row order, weighted by a one-year recency half-life.
+    let first = chrono::NaiveDate::from_ymd_opt(2021, 1, 1).context("date")?;
+    let dates: Vec<chrono::NaiveDate> =
+        (0..rows).map(|i| first + chrono::Days::new((i * 1460 / rows) as u64)).collect();
+    let spec = WeightingSpec { recency_half_life_days: Some(365.0), reweigh: None };
+    let (w, report) = weights(&spec, &dates, &y, &vec![None; rows]);
+    write_f64(&d.join("weights.f64"), &w)?;
+    println!(
+        "weighted: recency half-life 365 days over 4 years, weights {:.3}..{:.3}, worth {:.0} equally weighted rows",
+        report.min_weight, report.max_weight, report.effective_rows
+    );
+    Ok(())
+}
+
 /// Child mode: one hrloop fit of `what` on the first `rows` training rows; prints seconds and AUC.
 fn child(dir: &Path, rows: usize, what: &str) -> Result<()> {
     let x = ndarray::Array2::from_shape_vec((rows, FEATURES), read_f64(&dir.join("train.f64"), rows * FEATURES)?)?;
@@ -155,6 +178,9 @@ fn main() -> Result<()> {
     if let Some(i) = args.iter().position(|a| a == "--child-fit") {
         return child(Path::new(&args[i + 1]), args[i + 2].parse()?, &args[i + 3]);
     }
+    if let Some(i) = args.iter().position(|a| a == "--child-data") {
+        return child_data(Path::new(&args[i + 1]), args[i + 2].parse()?);
+    }
     let env = |k: &str, default: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
     let rows = env("HRLOOP_BENCH_ROWS", 1_000_000);
     let tree_rows = env("HRLOOP_BENCH_TREE_ROWS", 100_000).min(rows);
@@ -162,32 +188,18 @@ fn main() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
 
-    let (mut x, y) = dataset(rows, 7);
-    let (mut xh, yh) = dataset(rows / 5, 8);
-    standardise(&mut x, &mut xh);
-    write_f64(&d.join("train.f64"), &x)?;
-    write_f64(&d.join("hold.f64"), &xh)?;
-    std::fs::write(d.join("train.u8"), y.iter().map(|&b| u8::from(b)).collect::<Vec<_>>())?;
-    std::fs::write(d.join("hold.u8"), yh.iter().map(|&b| u8::from(b)).collect::<Vec<_>>())?;
-    // Hires spread over four years in row order, weighted by a one-year recency half-life.
-    let first = chrono::NaiveDate::from_ymd_opt(2021, 1, 1).context("date")?;
-    let dates: Vec<chrono::NaiveDate> =
-        (0..rows).map(|i| first + chrono::Days::new((i * 1460 / rows) as u64)).collect();
-    let spec = WeightingSpec { recency_half_life_days: Some(365.0), reweigh: None };
-    let (w, report) = weights(&spec, &dates, &y, &vec![None; rows]);
-    write_f64(&d.join("weights.f64"), &w)?;
-    drop((x, xh, w, dates));
+    let me = std::env::current_exe()?;
+    // The rows are made in a child too: a process forked from a large parent would start its
+    // peak RSS at the parent's size.
+    let made = Command::new(&me).arg("--child-data").arg(d).arg(rows.to_string()).output()?;
+    anyhow::ensure!(made.status.success(), "making the rows: {}", String::from_utf8_lossy(&made.stderr));
 
     println!(
         "training benchmark: {rows} rows x {FEATURES} features (holdout {}), {threads} threads on both sides, one process per fit",
         rows / 5
     );
-    println!(
-        "weighted: recency half-life 365 days over 4 years, weights {:.3}..{:.3}, worth {:.0} equally weighted rows",
-        report.min_weight, report.max_weight, report.effective_rows
-    );
+    print!("{}", String::from_utf8_lossy(&made.stdout));
     println!("{:<52} {:>9} {:>8} {:>8} {:>13}", "contender", "rows", "fit s", "AUC", "peak RSS MiB");
-    let me = std::env::current_exe()?;
     let hrloop = |n: usize, what: &str| {
         let mut c = Command::new(&me);
         c.arg("--child-fit").arg(d).arg(n.to_string()).arg(what).env("RAYON_NUM_THREADS", threads.to_string());
