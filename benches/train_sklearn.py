@@ -1,9 +1,12 @@
-"""scikit-learn on the same data as hrloop's training benchmark.
+"""scikit-learn on the same rows as hrloop's training benchmark, one fit per process.
 
-usage: train_sklearn.py TRAIN_CSV HOLDOUT_CSV TREES MAX_DEPTH MIN_LEAF WHICH (comma list: lr,rf,hgb)
-Prints JSON: fit seconds and holdout AUC for LogisticRegression and RandomForestClassifier
-(and HistGradientBoostingClassifier, the library we would propose if trees must be faster)."""
+usage: train_sklearn.py DIR ROWS WHICH THREADS TREES MAX_DEPTH MIN_LEAF
+DIR holds the benchmark's binary files (train.f64 and hold.f64: row-major float64, 30 columns,
+already standardised; train.u8 and hold.u8: labels; weights.f64: sample weights). WHICH is one
+of lr, lr_weighted, rf, hgb; only the fit is timed. Prints JSON: fit seconds and holdout AUC.
+The parent process sets the BLAS/OpenMP thread count to THREADS and measures peak memory."""
 import json
+import os
 import sys
 import time
 
@@ -11,31 +14,37 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.preprocessing import StandardScaler
 
-train = np.loadtxt(sys.argv[1], delimiter=",", skiprows=1)
-hold = np.loadtxt(sys.argv[2], delimiter=",", skiprows=1)
-trees, depth, leaf = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-which = sys.argv[6].split(",")
-Xt, yt = train[:, 1:], train[:, 0].astype(int)
-Xh, yh = hold[:, 1:], hold[:, 0].astype(int)
-out = {}
+FEATURES = 30
+d, rows, which, threads = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+trees, depth, leaf = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
 
-if "lr" in which:
+
+def load(name, rows):
+  x = np.fromfile(os.path.join(d, name + ".f64"), dtype="<f8", count=rows * FEATURES).reshape(rows, FEATURES)
+  y = np.fromfile(os.path.join(d, name + ".u8"), dtype=np.uint8, count=rows).astype(np.int64)
+  return x, y
+
+
+x, y = load("train", rows)
+hold_rows = os.path.getsize(os.path.join(d, "hold.u8"))
+xh, yh = load("hold", hold_rows)
+w = np.fromfile(os.path.join(d, "weights.f64"), dtype="<f8", count=rows) if which == "lr_weighted" else None
+
+if which in ("lr", "lr_weighted"):
+  model = LogisticRegression(C=1.0, max_iter=300)
   t = time.perf_counter()
-  scaler = StandardScaler().fit(Xt)
-  lr = LogisticRegression(C=1.0, max_iter=300).fit(scaler.transform(Xt), yt)
-  out["logistic_regression"] = {"seconds": time.perf_counter() - t,
-                                "auc": roc_auc_score(yh, lr.predict_proba(scaler.transform(Xh))[:, 1])}
-
-if "rf" in which:
+  model.fit(x, y, sample_weight=w)
+elif which == "rf":
+  model = RandomForestClassifier(n_estimators=trees, max_depth=depth, min_samples_leaf=leaf, max_features=0.6,
+                                 n_jobs=threads, random_state=7)
   t = time.perf_counter()
-  rf = RandomForestClassifier(n_estimators=trees, max_depth=depth, min_samples_leaf=leaf, max_features=0.6,
-                              n_jobs=1, random_state=7).fit(Xt, yt)
-  out["random_forest"] = {"seconds": time.perf_counter() - t, "auc": roc_auc_score(yh, rf.predict_proba(Xh)[:, 1])}
-
-if "hgb" in which:
+  model.fit(x, y)
+elif which == "hgb":
+  model = HistGradientBoostingClassifier(max_iter=100, random_state=7)
   t = time.perf_counter()
-  hgb = HistGradientBoostingClassifier(max_iter=100, random_state=7).fit(Xt, yt)
-  out["hist_gradient_boosting"] = {"seconds": time.perf_counter() - t, "auc": roc_auc_score(yh, hgb.predict_proba(Xh)[:, 1])}
-print(json.dumps(out))
+  model.fit(x, y)
+else:
+  sys.exit(f"unknown model {which}")
+seconds = time.perf_counter() - t
+print(json.dumps({"seconds": seconds, "auc": roc_auc_score(yh, model.predict_proba(xh)[:, 1])}))

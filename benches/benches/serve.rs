@@ -57,9 +57,9 @@ fn model(seed: u64) -> TrainedModel {
         y.push(z + 0.3 * (next() - 0.5) > 0.0);
     }
     let pipeline = FeaturePipeline::fit(&spec, &rows);
-    let x: Vec<Vec<f64>> = rows.iter().map(|r| pipeline.transform(r)).collect();
+    let x = pipeline.matrix(rows.iter().map(|r| pipeline.align(r)));
     let estimator =
-        Estimator::fit(&Algorithm::LogisticRegression { l2: 1.0, max_iterations: 200 }, &x, &y).expect("fits");
+        Estimator::fit(&Algorithm::LogisticRegression { l2: 1.0, max_iterations: 200 }, x.view(), &y).expect("fits");
     TrainedModel { pipeline, estimator }
 }
 

@@ -1,26 +1,38 @@
-//! Training benchmark: hrloop's logistic regression (linfa) and tree ensemble (smartcore CART,
-//! bagged) against scikit-learn on the same data, in the same run: fit time and holdout AUC.
+//! Training benchmark: hrloop's logistic regression (weighted and not) and tree ensemble
+//! (smartcore CART, bagged) against scikit-learn on the same rows, in the same run: fit time,
+//! holdout AUC and peak memory.
 //!
 //! Data: applicants drawn by the simulator's generator and labelled by its ground truth
 //! (`hrloop_sim::success_logit` plus noise), 8 real features + 22 derived and noise features
-//! = 30. Single-threaded on both sides (scikit-learn `n_jobs=1`).
+//! = 30, standardised once and written as binary files that every contender reads. Each fit
+//! runs in a process of its own, so peak RSS (from `wait4`) is that fit's with its data; only
+//! the fit is timed. Both sides get the same thread count (`HRLOOP_BENCH_THREADS`, default 2:
+//! rayon for hrloop, OpenMP/BLAS and `n_jobs` for scikit-learn). The weighted fit uses
+//! recency weights (half-life one year over four years of hires), as `[weighting]` computes
+//! them.
 //!
 //! Run: `cargo bench -p hrloop-benches --bench train` (needs python3 with scikit-learn).
-//! `HRLOOP_BENCH_ROWS` (default 1000000) and `HRLOOP_BENCH_TREE_ROWS` (default 100000: the
-//! tree ensembles are timed on a subsample, see the output) set the sizes.
+//! `HRLOOP_BENCH_ROWS` (default 1000000) and `HRLOOP_BENCH_TREE_ROWS` (default 100000) set the
+//! sizes; logistic regression also runs at a tenth of the rows to show how time grows.
 
-use std::io::Write;
-use std::process::Command;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use hrloop_benches::{Measured, measure};
 use hrloop_models::metrics::roc_auc;
 use hrloop_models::model::Estimator;
 use hrloop_models::spec::Algorithm;
+use hrloop_models::weighting::{WeightingSpec, weights};
 
 const FEATURES: usize = 30;
+const TREES: u16 = 100;
+const DEPTH: u16 = 6;
+const LEAF: usize = 5;
 
-fn dataset(rows: usize, seed: u64) -> (Vec<Vec<f64>>, Vec<bool>) {
+fn dataset(rows: usize, seed: u64) -> (Vec<f64>, Vec<bool>) {
     let mut s = seed;
     let mut next = move || {
         s = s.wrapping_add(0x9e3779b97f4a7c15);
@@ -29,7 +41,7 @@ fn dataset(rows: usize, seed: u64) -> (Vec<Vec<f64>>, Vec<bool>) {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
         ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
     };
-    let mut x = Vec::with_capacity(rows);
+    let mut x = Vec::with_capacity(rows * FEATURES);
     let mut y = Vec::with_capacity(rows);
     for _ in 0..rows {
         let competence = next();
@@ -59,123 +71,187 @@ fn dataset(rows: usize, seed: u64) -> (Vec<Vec<f64>>, Vec<bool>) {
             let i = row.len();
             row.push(if i % 2 == 0 { row[i % 8] * row[(i + 3) % 8] } else { next() });
         }
-        x.push(row);
+        x.extend(row);
         y.push(logit > 0.0);
     }
     (x, y)
 }
 
-fn standardise(train: &mut [Vec<f64>], other: &mut [Vec<f64>]) {
+/// Standardise every column by the training rows' mean and standard deviation.
+fn standardise(train: &mut [f64], other: &mut [f64]) {
+    let n = (train.len() / FEATURES) as f64;
     for c in 0..FEATURES {
-        let n = train.len() as f64;
-        let mean = train.iter().map(|r| r[c]).sum::<f64>() / n;
-        let sd = (train.iter().map(|r| (r[c] - mean).powi(2)).sum::<f64>() / n).sqrt().max(1e-12);
-        for r in train.iter_mut().chain(other.iter_mut()) {
-            r[c] = (r[c] - mean) / sd;
+        let mean = train.iter().skip(c).step_by(FEATURES).sum::<f64>() / n;
+        let sd =
+            (train.iter().skip(c).step_by(FEATURES).map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt().max(1e-12);
+        for v in train.iter_mut().skip(c).step_by(FEATURES).chain(other.iter_mut().skip(c).step_by(FEATURES)) {
+            *v = (*v - mean) / sd;
         }
     }
 }
 
-fn write_csv(path: &std::path::Path, x: &[Vec<f64>], y: &[bool]) -> Result<()> {
-    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
-    writeln!(w, "label,{}", (0..FEATURES).map(|i| format!("f{i}")).collect::<Vec<_>>().join(","))?;
-    for (r, l) in x.iter().zip(y) {
-        write!(w, "{}", u8::from(*l))?;
-        for v in r {
-            write!(w, ",{v}")?;
-        }
-        writeln!(w)?;
+fn write_f64(path: &Path, values: &[f64]) -> Result<()> {
+    let mut w = BufWriter::new(std::fs::File::create(path)?);
+    for v in values {
+        w.write_all(&v.to_le_bytes())?;
     }
+    Ok(w.flush()?)
+}
+
+fn read_f64(path: &Path, count: usize) -> Result<Vec<f64>> {
+    let mut r = BufReader::new(std::fs::File::open(path)?);
+    let mut out = Vec::with_capacity(count);
+    let mut b = [0u8; 8];
+    for _ in 0..count {
+        r.read_exact(&mut b)?;
+        out.push(f64::from_le_bytes(b));
+    }
+    Ok(out)
+}
+
+fn read_labels(path: &Path, count: usize) -> Result<Vec<bool>> {
+    let bytes = std::fs::read(path)?;
+    Ok(bytes.iter().take(count).map(|&b| b == 1).collect())
+}
+
+/// Child mode: the training and holdout rows, labels and recency weights as binary files in `d`.
+fn child_data(d: &Path, rows: usize) -> Result<()> {
+    let (mut x, y) = dataset(rows, 7);
+    let (mut xh, yh) = dataset(rows / 5, 8);
+    standardise(&mut x, &mut xh);
+    write_f64(&d.join("train.f64"), &x)?;
+    write_f64(&d.join("hold.f64"), &xh)?;
+    std::fs::write(d.join("train.u8"), y.iter().map(|&b| u8::from(b)).collect::<Vec<_>>())?;
+    std::fs::write(d.join("hold.u8"), yh.iter().map(|&b| u8::from(b)).collect::<Vec<_>>())?;
+    // Hires spread over four years in row order, weighted by a one-year recency half-life.
+    let first = chrono::NaiveDate::from_ymd_opt(2021, 1, 1).context("date")?;
+    let dates: Vec<chrono::NaiveDate> =
+        (0..rows).map(|i| first + chrono::Days::new((i * 1460 / rows) as u64)).collect();
+    let spec = WeightingSpec { recency_half_life_days: Some(365.0), reweigh: None };
+    let (w, report) = weights(&spec, &dates, &y, &vec![None; rows]);
+    write_f64(&d.join("weights.f64"), &w)?;
+    println!(
+        "weighted: recency half-life 365 days over 4 years, weights {:.3}..{:.3}, worth {:.0} equally weighted rows",
+        report.min_weight, report.max_weight, report.effective_rows
+    );
     Ok(())
 }
 
+/// Child mode: one hrloop fit of `what` on the first `rows` training rows; prints seconds and AUC.
+fn child(dir: &Path, rows: usize, what: &str) -> Result<()> {
+    let x = ndarray::Array2::from_shape_vec((rows, FEATURES), read_f64(&dir.join("train.f64"), rows * FEATURES)?)?;
+    let y = read_labels(&dir.join("train.u8"), rows)?;
+    let hold_rows = std::fs::metadata(dir.join("hold.u8"))?.len() as usize;
+    let xh =
+        ndarray::Array2::from_shape_vec((hold_rows, FEATURES), read_f64(&dir.join("hold.f64"), hold_rows * FEATURES)?)?;
+    let yh = read_labels(&dir.join("hold.u8"), hold_rows)?;
+    let w = (what == "lr_weighted").then(|| read_f64(&dir.join("weights.f64"), rows)).transpose()?;
+    let algorithm = match what {
+        "lr" | "lr_weighted" => Algorithm::LogisticRegression { l2: 1.0, max_iterations: 300 },
+        "rf" => Algorithm::RandomForest { trees: TREES, max_depth: DEPTH, min_samples_leaf: LEAF, seed: 7 },
+        other => anyhow::bail!("unknown model {other}"),
+    };
+    let t = Instant::now();
+    let est = Estimator::fit_weighted(&algorithm, x.view(), &y, w.as_deref(), &mut |_, _| {})?;
+    let seconds = t.elapsed().as_secs_f64();
+    let auc = roc_auc(&yh, &est.predict(xh.view())?).context("two classes")?;
+    println!("{}", serde_json::json!({ "seconds": seconds, "auc": auc }));
+    Ok(())
+}
+
+/// One contender's fit: seconds and AUC it reports, peak RSS and wall time of its process.
+struct Run {
+    seconds: f64,
+    auc: f64,
+    measured: Measured,
+}
+
+fn run(mut cmd: Command, out: &Path) -> Result<Run> {
+    cmd.stdout(Stdio::from(std::fs::File::create(out)?));
+    let measured = measure(&mut cmd)?;
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(out)?)?;
+    Ok(Run { seconds: v["seconds"].as_f64().context("seconds")?, auc: v["auc"].as_f64().context("auc")?, measured })
+}
+
 fn main() -> Result<()> {
-    let rows: usize = std::env::var("HRLOOP_BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-    let tree_rows: usize = std::env::var("HRLOOP_BENCH_TREE_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
-    let (trees, depth, leaf) = (100u16, 6u16, 5usize);
-    let (mut x, y) = dataset(rows, 7);
-    let (mut xh, yh) = dataset(rows / 5, 8);
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--child-fit") {
+        return child(Path::new(&args[i + 1]), args[i + 2].parse()?, &args[i + 3]);
+    }
+    if let Some(i) = args.iter().position(|a| a == "--child-data") {
+        return child_data(Path::new(&args[i + 1]), args[i + 2].parse()?);
+    }
+    let env = |k: &str, default: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let rows = env("HRLOOP_BENCH_ROWS", 1_000_000);
+    let tree_rows = env("HRLOOP_BENCH_TREE_ROWS", 100_000).min(rows);
+    let threads = env("HRLOOP_BENCH_THREADS", 2);
     let dir = tempfile::tempdir()?;
-    println!("training benchmark: {rows} rows x {FEATURES} features (holdout {}), single-threaded", rows / 5);
-    println!("{:<48} {:>9} {:>10} {:>8}", "contender", "rows", "fit s", "AUC");
+    let d = dir.path();
 
-    // Raw features for scikit-learn (it standardises inside its pipeline for LR).
-    write_csv(&dir.path().join("train.csv"), &x, &y)?;
-    write_csv(&dir.path().join("hold.csv"), &xh, &yh)?;
-    write_csv(&dir.path().join("train_trees.csv"), &x[..tree_rows.min(rows)], &y[..tree_rows.min(rows)])?;
+    let me = std::env::current_exe()?;
+    // The rows are made in a child too: a process forked from a large parent would start its
+    // peak RSS at the parent's size.
+    let made = Command::new(&me).arg("--child-data").arg(d).arg(rows.to_string()).output()?;
+    anyhow::ensure!(made.status.success(), "making the rows: {}", String::from_utf8_lossy(&made.stderr));
 
-    standardise(&mut x, &mut xh);
-    let t = Instant::now();
-    let iterations: u64 = std::env::var("HRLOOP_BENCH_LR_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
-    let lr = Estimator::fit(&Algorithm::LogisticRegression { l2: 1.0, max_iterations: iterations }, &x, &y)?;
-    let lr_s = t.elapsed().as_secs_f64();
-    let lr_auc = roc_auc(&yh, &lr.predict(&xh)?).context("two classes")?;
-    println!("{:<48} {:>9} {:>10.2} {:>8.4}", "hrloop logistic regression (linfa)", rows, lr_s, lr_auc);
-
-    let n = tree_rows.min(rows);
-    let t = Instant::now();
-    let rf = Estimator::fit(
-        &Algorithm::RandomForest { trees, max_depth: depth, min_samples_leaf: leaf, seed: 7 },
-        &x[..n],
-        &y[..n],
-    )?;
-    let rf_s = t.elapsed().as_secs_f64();
-    let rf_auc = roc_auc(&yh, &rf.predict(&xh)?).context("two classes")?;
     println!(
-        "{:<48} {:>9} {:>10.2} {:>8.4}",
-        format!("hrloop bagged trees (smartcore, {trees} trees)"),
-        n,
-        rf_s,
-        rf_auc
+        "training benchmark: {rows} rows x {FEATURES} features (holdout {}), {threads} threads on both sides, one process per fit",
+        rows / 5
     );
-
-    let run = |train: &str, which: &str| -> Result<serde_json::Value> {
-        // One thread for BLAS too, so both sides are measured single-threaded.
-        let out = Command::new("python3")
-            .envs([("OMP_NUM_THREADS", "1"), ("OPENBLAS_NUM_THREADS", "1"), ("MKL_NUM_THREADS", "1")])
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/train_sklearn.py"))
-            .arg(dir.path().join(train))
-            .arg(dir.path().join("hold.csv"))
-            .args([trees.to_string(), depth.to_string(), leaf.to_string(), which.to_string()])
-            .output()?;
-        anyhow::ensure!(out.status.success(), "scikit-learn failed: {}", String::from_utf8_lossy(&out.stderr));
-        Ok(serde_json::from_slice(&out.stdout)?)
+    print!("{}", String::from_utf8_lossy(&made.stdout));
+    println!("{:<52} {:>9} {:>8} {:>8} {:>13}", "contender", "rows", "fit s", "AUC", "peak RSS MiB");
+    let hrloop = |n: usize, what: &str| {
+        let mut c = Command::new(&me);
+        c.arg("--child-fit").arg(d).arg(n.to_string()).arg(what).env("RAYON_NUM_THREADS", threads.to_string());
+        c
     };
-    let full = run("train.csv", "lr,hgb")?;
-    let sub = run("train_trees.csv", "rf")?;
-    let sk = |v: &serde_json::Value, k: &str| {
-        (v[k]["seconds"].as_f64().unwrap_or(f64::NAN), v[k]["auc"].as_f64().unwrap_or(f64::NAN))
+    let sklearn = |n: usize, what: &str| {
+        let mut c = Command::new("python3");
+        c.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/train_sklearn.py")).arg(d);
+        c.args([n.to_string(), what.to_string(), threads.to_string()]);
+        c.args([TREES.to_string(), DEPTH.to_string(), LEAF.to_string()]);
+        for k in ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"] {
+            c.env(k, threads.to_string());
+        }
+        c
     };
-    let (sk_lr_s, sk_lr_auc) = sk(&full, "logistic_regression");
-    let (sk_rf_s, sk_rf_auc) = sk(&sub, "random_forest");
-    let (sk_hgb_s, sk_hgb_auc) = sk(&full, "hist_gradient_boosting");
-    println!("{:<48} {:>9} {:>10.2} {:>8.4}", "scikit-learn LogisticRegression (lbfgs)", rows, sk_lr_s, sk_lr_auc);
-    println!(
-        "{:<48} {:>9} {:>10.2} {:>8.4}",
-        format!("scikit-learn RandomForestClassifier ({trees} trees)"),
-        n,
-        sk_rf_s,
-        sk_rf_auc
-    );
-    println!(
-        "{:<48} {:>9} {:>10.2} {:>8.4}",
-        "scikit-learn HistGradientBoostingClassifier", rows, sk_hgb_s, sk_hgb_auc
-    );
+    let out = d.join("out.json");
+    let show = |name: &str, n: usize, cmd: Command| -> Result<Run> {
+        let r = run(cmd, &out).with_context(|| format!("running {name}"))?;
+        let mib = r.measured.max_rss as f64 / (1024.0 * 1024.0);
+        println!("{name:<52} {n:>9} {:>8.2} {:>8.4} {mib:>13.0}", r.seconds, r.auc);
+        Ok(r)
+    };
+    let small = rows / 10;
+    let lr_small = show("hrloop logistic regression", small, hrloop(small, "lr"))?;
+    let sk_small = show("scikit-learn LogisticRegression (lbfgs)", small, sklearn(small, "lr"))?;
+    let lr = show("hrloop logistic regression", rows, hrloop(rows, "lr"))?;
+    let sk = show("scikit-learn LogisticRegression (lbfgs)", rows, sklearn(rows, "lr"))?;
+    let lrw = show("hrloop logistic regression, weighted", rows, hrloop(rows, "lr_weighted"))?;
+    let skw = show("scikit-learn LogisticRegression, sample_weight", rows, sklearn(rows, "lr_weighted"))?;
+    let rf =
+        show(&format!("hrloop bagged trees (smartcore, {TREES} trees, 1 core)"), tree_rows, hrloop(tree_rows, "rf"))?;
+    let skrf =
+        show(&format!("scikit-learn RandomForestClassifier ({TREES} trees)"), tree_rows, sklearn(tree_rows, "rf"))?;
+    show("scikit-learn HistGradientBoostingClassifier", rows, sklearn(rows, "hgb"))?;
     println!();
-    let verdict = |ratio: f64, d_auc: f64| {
-        if ratio <= 2.0 && d_auc.abs() <= 0.01 { "MET" } else { "NOT MET" }
+
+    let verdict = |name: &str, ours: &Run, theirs: &Run, max_ratio: f64, max_auc: f64| {
+        let (ratio, d_auc) = (ours.seconds / theirs.seconds, ours.auc - theirs.auc);
+        let met = ratio <= max_ratio && d_auc.abs() <= max_auc;
+        println!(
+            "{name}: time {ratio:.2}x scikit-learn, AUC {d_auc:+.4}, peak memory {:.2}x (targets <= {max_ratio}x, AUC within {max_auc}): {}",
+            ours.measured.max_rss as f64 / theirs.measured.max_rss as f64,
+            if met { "MET" } else { "NOT MET" }
+        );
     };
+    verdict("logistic regression", &lr, &sk, 1.5, 0.001);
+    verdict("logistic regression, weighted", &lrw, &skw, 1.5, 0.001);
+    verdict(&format!("tree ensemble at {tree_rows} rows"), &rf, &skrf, 1.0, 0.005);
     println!(
-        "logistic regression: time {:.2}x scikit-learn, AUC {:+.4} (targets <= 2x, within 0.01): {}",
-        lr_s / sk_lr_s,
-        lr_auc - sk_lr_auc,
-        verdict(lr_s / sk_lr_s, lr_auc - sk_lr_auc)
-    );
-    println!(
-        "tree ensemble: time {:.2}x scikit-learn, AUC {:+.4} at {n} rows: {}",
-        rf_s / sk_rf_s,
-        rf_auc - sk_rf_auc,
-        verdict(rf_s / sk_rf_s, rf_auc - sk_rf_auc)
+        "logistic regression time from {small} to {rows} rows: hrloop {:.1}x, scikit-learn {:.1}x",
+        lr.seconds / lr_small.seconds,
+        sk.seconds / sk_small.seconds
     );
     Ok(())
 }

@@ -3,8 +3,10 @@
 //! the training median (plus a was-missing indicator) and standardised; categorical columns are
 //! one-hot encoded over the values seen in training (unseen values give all zeros).
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
+use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::spec::FeatureSpec;
@@ -146,6 +148,22 @@ impl FeaturePipeline {
     /// The model's input columns for an aligned row (the serving hot path: no names, no maps).
     pub fn transform_aligned(&self, row: &Aligned<'_>) -> Vec<f64> {
         let mut out = Vec::with_capacity(self.width());
+        self.push_row(row, &mut out);
+        out
+    }
+
+    /// The model's input matrix for these rows: one contiguous row-major array, which the
+    /// learners read as it is (no vector per row).
+    pub fn matrix<'r, R: Borrow<Aligned<'r>>>(&self, rows: impl ExactSizeIterator<Item = R>) -> Array2<f64> {
+        let (n, width) = (rows.len(), self.width());
+        let mut flat = Vec::with_capacity(n * width);
+        for row in rows {
+            self.push_row(row.borrow(), &mut flat);
+        }
+        Array2::from_shape_vec((n, width), flat).expect("every row is `width` long")
+    }
+
+    fn push_row(&self, row: &Aligned<'_>, out: &mut Vec<f64>) {
         for (s, v) in self.numeric.iter().zip(&row.numeric) {
             let v = v.filter(|x| x.is_finite());
             out.push((v.unwrap_or(s.median) - s.mean) / s.std);
@@ -158,7 +176,6 @@ impl FeaturePipeline {
                 out.push(if *v == Some(l.as_str()) { 1.0 } else { 0.0 });
             }
         }
-        out
     }
 
     /// Whether a candidate is outside what training saw (an unseen category): serving routes

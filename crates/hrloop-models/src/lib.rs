@@ -7,6 +7,7 @@ pub mod data;
 mod error;
 pub mod experiment;
 pub mod features;
+pub mod logistic;
 pub mod metrics;
 pub mod model;
 pub mod registry;

@@ -2,12 +2,14 @@
 //! explanations. The artifact is plain JSON, independent of the training library's types
 //! where possible, so serving needs no training code.
 
+use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 use smartcore::linalg::basic::arrays::Array;
 use smartcore::linalg::basic::matrix::DenseMatrix;
 use smartcore::tree::decision_tree_classifier::{DecisionTreeClassifier, DecisionTreeClassifierParameters};
 
 use crate::features::{Aligned, FeaturePipeline, RawFeatures};
+use crate::logistic;
 use crate::spec::Algorithm;
 use crate::{Error, Result};
 
@@ -68,15 +70,15 @@ impl SplitMix {
 }
 
 impl Estimator {
-    /// Fit on standardised rows `x` with labels `y`.
-    pub fn fit(algorithm: &Algorithm, x: &[Vec<f64>], y: &[bool]) -> Result<Estimator> {
+    /// Fit on standardised rows `x` (one row-major matrix) with labels `y`.
+    pub fn fit(algorithm: &Algorithm, x: ArrayView2<'_, f64>, y: &[bool]) -> Result<Estimator> {
         Self::fit_with_progress(algorithm, x, y, &mut |_, _| {})
     }
 
     /// [`Estimator::fit`], reporting `(done, total)` steps (trees) as it goes.
     pub fn fit_with_progress(
         algorithm: &Algorithm,
-        x: &[Vec<f64>],
+        x: ArrayView2<'_, f64>,
         y: &[bool],
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Estimator> {
@@ -84,12 +86,11 @@ impl Estimator {
     }
 
     /// [`Estimator::fit_with_progress`] with a weight per row (see [`crate::weighting`]): the
-    /// logistic regression learns from a systematic resample with four draws per row on average
-    /// (its L2 penalty scaled alike, so weights of 1 mean the same model), the forest's
-    /// bootstraps draw rows in proportion to their weights.
+    /// logistic regression minimises the weighted loss; the forest's bootstraps draw rows in
+    /// proportion to their weights (smartcore's trees take whole-number row counts only).
     pub fn fit_weighted(
         algorithm: &Algorithm,
-        x: &[Vec<f64>],
+        x: ArrayView2<'_, f64>,
         y: &[bool],
         weights: Option<&[f64]>,
         progress: &mut dyn FnMut(usize, usize),
@@ -98,34 +99,16 @@ impl Estimator {
         if positives == 0 || positives == y.len() {
             return Err(Error::NotEnoughData(format!("all {} labelled rows have the same outcome", y.len())));
         }
-        let cols = x.first().map_or(0, Vec::len);
+        let (n, cols) = x.dim();
         match algorithm {
             Algorithm::LogisticRegression { l2, max_iterations } => {
-                use linfa::prelude::{Dataset, Fit};
-                const DRAWS_PER_ROW: usize = 4;
-                let (rows, l2) = match weights {
-                    Some(w) => (crate::weighting::systematic_resample(w, DRAWS_PER_ROW), l2 * DRAWS_PER_ROW as f64),
-                    None => ((0..x.len()).collect(), *l2),
-                };
-                let flat: Vec<f64> = rows.iter().flat_map(|&r| x[r].iter().copied()).collect();
-                let records = ndarray::Array2::from_shape_vec((rows.len(), cols), flat)
-                    .map_err(|e| Error::Training(e.to_string()))?;
-                let targets = ndarray::Array1::from_vec(rows.iter().map(|&r| y[r]).collect());
-                // linfa's loss is a sum over rows, so its gradient grows with n; a tolerance per
-                // row (as scikit-learn's averaged loss uses) stops it once converged instead of
-                // running every allowed iteration.
-                let fitted = linfa_logistic::LogisticRegression::default()
-                    .alpha(l2)
-                    .max_iterations(*max_iterations)
-                    .gradient_tolerance(1e-4 * rows.len() as f64)
-                    .fit(&Dataset::new(records, targets))
-                    .map_err(|e| Error::Training(e.to_string()))?;
-                // linfa's probabilities are for its "positive" label; make ours P(success).
-                let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
-                Ok(Estimator::Logistic {
-                    weights: fitted.params().iter().map(|w| sign * w).collect(),
-                    intercept: sign * fitted.intercept(),
-                })
+                // scikit-learn's default tolerance, on the same averaged loss.
+                let opts = logistic::Options { l2: *l2, max_iterations: *max_iterations, tolerance: 1e-4 };
+                let fitted = logistic::fit(x, y, weights, &opts)?;
+                if !fitted.converged {
+                    tracing::warn!(iterations = fitted.iterations, "logistic regression stopped before converging");
+                }
+                Ok(Estimator::Logistic { weights: fitted.coefficients, intercept: fitted.intercept })
             }
             Algorithm::RandomForest { trees, max_depth, min_samples_leaf, seed } => {
                 let mut rng = SplitMix(*seed ^ 0x5eed_f0e5);
@@ -148,14 +131,14 @@ impl Estimator {
                     let rows: Vec<usize> = match &cumulative {
                         Some(c) => {
                             let total = c.last().copied().unwrap_or(0.0);
-                            (0..x.len())
+                            (0..n)
                                 .map(|_| {
                                     let u = (rng.next() >> 11) as f64 / (1u64 << 53) as f64 * total;
-                                    c.partition_point(|&v| v <= u).min(x.len() - 1)
+                                    c.partition_point(|&v| v <= u).min(n - 1)
                                 })
                                 .collect()
                         }
-                        None => (0..x.len()).map(|_| rng.below(x.len())).collect(),
+                        None => (0..n).map(|_| rng.below(n)).collect(),
                     };
                     let mut columns: Vec<usize> = (0..cols).collect();
                     for i in 0..per_tree {
@@ -170,9 +153,7 @@ impl Estimator {
                         out.push(ForestTree { columns, tree: None, constant: if pos == 0 { 0.0 } else { 1.0 } });
                         continue;
                     }
-                    let data: Vec<Vec<f64>> =
-                        rows.iter().map(|&r| columns.iter().map(|&c| x[r][c]).collect()).collect();
-                    let m = DenseMatrix::from_2d_vec(&data).map_err(|e| Error::Training(e.to_string()))?;
+                    let m = columns_of(x, &rows, &columns)?;
                     let tree = Tree::fit(&m, &labels, params.clone()).map_err(|e| Error::Training(e.to_string()))?;
                     out.push(ForestTree { columns, tree: Some(tree), constant: 0.0 });
                 }
@@ -183,21 +164,21 @@ impl Estimator {
     }
 
     /// Probability of success for standardised rows.
-    pub fn predict(&self, x: &[Vec<f64>]) -> Result<Vec<f64>> {
+    pub fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Vec<f64>> {
         match self {
             Estimator::Logistic { weights, intercept } => Ok(x
-                .iter()
+                .rows()
+                .into_iter()
                 .map(|row| sigmoid(intercept + row.iter().zip(weights).map(|(a, w)| a * w).sum::<f64>()))
                 .collect()),
             Estimator::Forest { trees } => {
-                let mut sum = vec![0.0; x.len()];
+                let all: Vec<usize> = (0..x.nrows()).collect();
+                let mut sum = vec![0.0; x.nrows()];
                 for t in trees {
                     match &t.tree {
                         None => sum.iter_mut().for_each(|s| *s += t.constant),
                         Some(tree) => {
-                            let data: Vec<Vec<f64>> =
-                                x.iter().map(|r| t.columns.iter().map(|&c| r[c]).collect()).collect();
-                            let m = DenseMatrix::from_2d_vec(&data).map_err(|e| Error::Training(e.to_string()))?;
+                            let m = columns_of(x, &all, &t.columns)?;
                             let p = tree.predict_proba(&m).map_err(|e| Error::Training(e.to_string()))?;
                             for (i, s) in sum.iter_mut().enumerate() {
                                 *s += *p.get((i, 1));
@@ -212,6 +193,12 @@ impl Estimator {
     }
 }
 
+/// The `rows` × `columns` sub-matrix of `x` as smartcore's column-major matrix, in one copy.
+fn columns_of(x: ArrayView2<'_, f64>, rows: &[usize], columns: &[usize]) -> Result<DenseMatrix<f64>> {
+    let values: Vec<f64> = columns.iter().flat_map(|&c| rows.iter().map(move |&r| x[[r, c]])).collect();
+    DenseMatrix::new(rows.len(), columns.len(), values, true).map_err(|e| Error::Training(e.to_string()))
+}
+
 /// One input's share of a score: `input` indexes the pipeline's numeric steps, then its
 /// categorical ones; `effect` is the score minus the score with that input at its training
 /// baseline.
@@ -223,14 +210,12 @@ pub struct Effect {
 
 impl TrainedModel {
     pub fn score_many(&self, rows: &[RawFeatures]) -> Result<Vec<f64>> {
-        let x: Vec<Vec<f64>> = rows.iter().map(|r| self.pipeline.transform(r)).collect();
-        self.estimator.predict(&x)
+        self.estimator.predict(self.pipeline.matrix(rows.iter().map(|r| self.pipeline.align(r))).view())
     }
 
     /// Scores for rows already lined up with the pipeline.
     pub fn score_aligned(&self, rows: &[Aligned<'_>]) -> Result<Vec<f64>> {
-        let x: Vec<Vec<f64>> = rows.iter().map(|r| self.pipeline.transform_aligned(r)).collect();
-        self.estimator.predict(&x)
+        self.estimator.predict(self.pipeline.matrix(rows.iter()).view())
     }
 
     /// The `top` features that moved this candidate's score most, in words. Each effect is the
@@ -370,8 +355,9 @@ impl Value<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ndarray::{Array2, s};
 
-    fn data() -> (Vec<Vec<f64>>, Vec<bool>) {
+    fn data() -> (Array2<f64>, Vec<bool>) {
         let mut rng = SplitMix(3);
         let mut x = Vec::new();
         let mut y = Vec::new();
@@ -379,10 +365,10 @@ mod tests {
             let a = (rng.below(1000) as f64 / 500.0) - 1.0;
             let b = (rng.below(1000) as f64 / 500.0) - 1.0;
             let noise = (rng.below(1000) as f64 / 1000.0) - 0.5;
-            x.push(vec![a, b]);
+            x.extend([a, b]);
             y.push(2.0 * a - 0.5 * b + noise > 0.0);
         }
-        (x, y)
+        (Array2::from_shape_vec((y.len(), 2), x).unwrap(), y)
     }
 
     #[test]
@@ -392,17 +378,21 @@ mod tests {
             Algorithm::LogisticRegression { l2: 0.01, max_iterations: 200 },
             Algorithm::RandomForest { trees: 30, max_depth: 6, min_samples_leaf: 5, seed: 1 },
         ] {
-            let est = Estimator::fit(&algo, &x, &y).unwrap();
-            let p = est.predict(&x).unwrap();
+            let est = Estimator::fit(&algo, x.view(), &y).unwrap();
+            let p = est.predict(x.view()).unwrap();
             let auc = crate::metrics::roc_auc(&y, &p).unwrap();
             assert!(auc > 0.9, "{algo:?}: AUC {auc}");
             let json = serde_json::to_string(&est).unwrap();
             let back: Estimator = serde_json::from_str(&json).unwrap();
-            assert_eq!(back.predict(&x[..5]).unwrap(), p[..5].to_vec(), "artifact round-trips exactly");
+            assert_eq!(back.predict(x.slice(s![..5, ..])).unwrap(), p[..5].to_vec(), "artifact round-trips exactly");
         }
         assert!(
-            Estimator::fit(&Algorithm::LogisticRegression { l2: 1.0, max_iterations: 10 }, &x, &vec![true; x.len()])
-                .is_err()
+            Estimator::fit(
+                &Algorithm::LogisticRegression { l2: 1.0, max_iterations: 10 },
+                x.view(),
+                &vec![true; y.len()]
+            )
+            .is_err()
         );
     }
 }
@@ -410,6 +400,7 @@ mod tests {
 #[cfg(test)]
 mod weighted_tests {
     use super::*;
+    use ndarray::{Array2, s};
 
     #[test]
     fn weights_decide_which_rows_a_model_learns_from() {
@@ -419,25 +410,33 @@ mod weighted_tests {
         for i in 0..1200 {
             let a = (rng.below(1000) as f64 / 500.0) - 1.0;
             let b = (rng.below(1000) as f64 / 500.0) - 1.0;
-            x.push(vec![a, b]);
+            x.extend([a, b]);
             y.push(if i < 600 { a > 0.0 } else { b > 0.0 });
         }
+        let x = Array2::from_shape_vec((y.len(), 2), x).unwrap();
         let new = 600..1200;
         let recent: Vec<f64> = (0..1200).map(|i| if new.contains(&i) { 1.9 } else { 0.1 }).collect();
         for algo in [
             Algorithm::LogisticRegression { l2: 0.01, max_iterations: 200 },
             Algorithm::RandomForest { trees: 30, max_depth: 6, min_samples_leaf: 5, seed: 1 },
         ] {
-            let auc_on_new_rule = |w: Option<&[f64]>| {
-                let est = Estimator::fit_weighted(&algo, &x, &y, w, &mut |_, _| {}).unwrap();
-                let p = est.predict(&x[new.clone()]).unwrap();
+            let fit = |w: Option<&[f64]>| Estimator::fit_weighted(&algo, x.view(), &y, w, &mut |_, _| {}).unwrap();
+            let auc_on_new_rule = |est: &Estimator| {
+                let p = est.predict(x.slice(s![new.clone(), ..])).unwrap();
                 crate::metrics::roc_auc(&y[new.clone()], &p).unwrap()
             };
-            let (plain, weighted) = (auc_on_new_rule(None), auc_on_new_rule(Some(&recent)));
-            assert!(weighted > plain + 0.05, "{algo:?}: weighted {weighted:.3} vs plain {plain:.3}");
-            // Equal weights are the plain model's data again.
-            let ones = vec![1.0; x.len()];
-            assert!((auc_on_new_rule(Some(&ones)) - plain).abs() < 0.03, "{algo:?}");
+            let plain = fit(None);
+            let (plain_auc, weighted) = (auc_on_new_rule(&plain), auc_on_new_rule(&fit(Some(&recent))));
+            assert!(weighted > plain_auc + 0.05, "{algo:?}: weighted {weighted:.3} vs plain {plain_auc:.3}");
+            // Equal weights are the plain model again: the same logistic regression exactly (it
+            // minimises the weighted loss), forest bootstraps drawn another way.
+            let ones = fit(Some(&vec![1.0; y.len()]));
+            match algo {
+                Algorithm::LogisticRegression { .. } => {
+                    assert_eq!(serde_json::to_string(&ones).unwrap(), serde_json::to_string(&plain).unwrap())
+                }
+                Algorithm::RandomForest { .. } => assert!((auc_on_new_rule(&ones) - plain_auc).abs() < 0.03),
+            }
         }
     }
 }
@@ -461,9 +460,9 @@ mod explain_tests {
             y.push(score + ((i * 31) % 3) as f64 > 4.0);
         }
         let pipeline = FeaturePipeline::fit(&spec, &rows);
-        let x: Vec<Vec<f64>> = rows.iter().map(|r| pipeline.transform(r)).collect();
+        let x = pipeline.matrix(rows.iter().map(|r| pipeline.align(r)));
         let estimator =
-            Estimator::fit(&Algorithm::LogisticRegression { l2: 0.1, max_iterations: 200 }, &x, &y).unwrap();
+            Estimator::fit(&Algorithm::LogisticRegression { l2: 0.1, max_iterations: 200 }, x.view(), &y).unwrap();
         let model = TrainedModel { pipeline, estimator };
         let mut high = RawFeatures::default();
         high.numeric.insert("interview_score".into(), 5.0);

@@ -136,7 +136,7 @@ impl FeatureSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Algorithm {
-    /// L2-regularised logistic regression (linfa-logistic).
+    /// L2-regularised logistic regression, optionally weighted (`logistic.rs`: argmin L-BFGS).
     LogisticRegression {
         #[serde(default = "default_l2")]
         l2: f64,

@@ -83,7 +83,7 @@ pub async fn train_with_progress(
 
     let train_raw: Vec<RawFeatures> = train.iter().map(|e| e.raw.clone()).collect();
     let pipeline = FeaturePipeline::fit(&spec.features, &train_raw);
-    let x: Vec<Vec<f64>> = train_raw.iter().map(|r| pipeline.transform(r)).collect();
+    let x = pipeline.matrix(train_raw.iter().map(|r| pipeline.align(r)));
     let y: Vec<bool> = train.iter().map(|e| e.label).collect();
     let (weights, weighting) = match &spec.weighting {
         Some(w) => {
@@ -103,8 +103,8 @@ pub async fn train_with_progress(
         }
         None => (None, None),
     };
-    tracing::info!(model = %spec.name, rows = x.len(), columns = pipeline.columns().len(), "training");
-    let estimator = Estimator::fit_weighted(&spec.algorithm, &x, &y, weights.as_deref(), progress)?;
+    tracing::info!(model = %spec.name, rows = x.nrows(), columns = x.ncols(), "training");
+    let estimator = Estimator::fit_weighted(&spec.algorithm, x.view(), &y, weights.as_deref(), progress)?;
     let model = TrainedModel { pipeline, estimator };
 
     // Evaluation on the holdout.
@@ -137,7 +137,7 @@ pub async fn train_with_progress(
             })
             .collect(),
     );
-    let train_p = model.estimator.predict(&x)?;
+    let train_p = model.estimator.predict(x.view())?;
     let metrics = Metrics {
         roc_auc: metrics::roc_auc(&yh, &p),
         ndcg_at_k: ndcg,

@@ -4,9 +4,9 @@
 //! learn the historical gap between groups from the labels. The attribute is only used for the
 //! weights, never as an input.
 //!
-//! The learners take no weights, so weighted training draws the rows in proportion to their
-//! weights: a systematic (low-variance) resample for logistic regression, weighted bootstrap
-//! draws for the forest.
+//! Logistic regression minimises the weighted loss (see [`crate::logistic`]); the forest draws
+//! its bootstrap rows in proportion to the weights, since smartcore's trees take whole-number
+//! row counts only.
 
 use std::collections::BTreeMap;
 
@@ -103,29 +103,6 @@ pub fn weights(
     (w, report)
 }
 
-/// Row indices drawn in proportion to `weights`, `per_row` draws per row on average, by
-/// systematic resampling: each row appears ⌊k⌋ or ⌈k⌉ times for its expected count k, so the
-/// resample follows the weights with as little added noise as possible. Deterministic.
-pub fn systematic_resample(weights: &[f64], per_row: usize) -> Vec<usize> {
-    let total: f64 = weights.iter().sum();
-    let draws = weights.len() * per_row;
-    if total <= 0.0 || draws == 0 {
-        return (0..weights.len()).collect();
-    }
-    let step = total / draws as f64;
-    let mut out = Vec::with_capacity(draws);
-    let mut cumulative = 0.0;
-    let mut next = step / 2.0;
-    for (i, w) in weights.iter().enumerate() {
-        cumulative += w;
-        while next < cumulative && out.len() < draws {
-            out.push(i);
-            next += step;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,19 +151,5 @@ mod tests {
         let (w, report) = weights(&spec, &[d(0), d(100), d(200)], &[true, false, true], &[None, None, None]);
         assert!((w[2] / w[1] - 2.0).abs() < 1e-12 && (w[1] / w[0] - 2.0).abs() < 1e-12, "{w:?}");
         assert!(report.effective_rows < 3.0 && report.effective_rows > 2.0, "{}", report.effective_rows);
-    }
-
-    #[test]
-    fn systematic_resampling_follows_the_weights_within_one_draw() {
-        let w = [0.1, 2.0, 0.9, 1.0, 0.0, 3.0];
-        let idx = systematic_resample(&w, 4);
-        assert_eq!(idx.len(), w.len() * 4);
-        let total: f64 = w.iter().sum();
-        for (i, wi) in w.iter().enumerate() {
-            let expected = wi / total * idx.len() as f64;
-            let got = idx.iter().filter(|&&j| j == i).count() as f64;
-            assert!((got - expected).abs() <= 1.0, "row {i}: {got} draws for {expected:.2} expected");
-        }
-        assert!(idx.windows(2).all(|p| p[0] <= p[1]), "in row order");
     }
 }

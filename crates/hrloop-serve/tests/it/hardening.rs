@@ -214,6 +214,16 @@ async fn at_the_cap_a_new_connection_replaces_the_longest_idle_one_or_gets_503()
         let (s, body) =
             request(addr, &format!("POST /v1/rank HTTP/1.1\r\n{auth}"), &rank_body(&format!("R-CAP-{i}"))).await;
         assert_eq!(s, 200, "{body}");
+        // The server frees the slot when it sees the close, a moment after the client read its
+        // answer (later on a loaded machine): wait for it, as a caller's next request would find
+        // it freed by then.
+        for _ in 0..200 {
+            if fx.state.metrics.connections_open.get() <= 3 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(fx.state.metrics.connections_open.get(), 3, "the three idle ones are left");
     }
     // The first took an idle one's place; the others the slot each predecessor freed on closing.
     assert_eq!(fx.state.metrics.connections_evicted.get(), 1);
