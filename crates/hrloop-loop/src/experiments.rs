@@ -5,10 +5,12 @@
 //!
 //! The simulated experiment: requisitions arrive each day (Poisson, `rate` a day), each goes to
 //! the challenger with the policy's share, and brings `feedback_per_requisition` recruiter
-//! feedback rows at once. A row is an override with the arm's override probability; rows of one
-//! requisition share a recruiter and a pool, so their probability is drawn per requisition from
-//! a Beta distribution whose intra-class correlation is `icc` (0: independent rows). Agreement
-//! with the top 5 is the complement of an override.
+//! feedback rows at once. A row is an override with the arm's override probability, shifted by
+//! the requisition's recruiter: each of `recruiters` recruiters has an override propensity drawn
+//! from a Beta distribution whose intra-class correlation is `icc` (0: independent rows), and
+//! the challenger moves it by its effect. Agreement with the top 5 is the complement of an
+//! override. The recruiters' override rates in the `max_days` before the experiment are the
+//! covariate the analysis adjusts with (CUPED), as it does with the lake's feedback.
 //!
 //! Fairness: each requisition has `candidates_per_requisition` candidates, half of them (on
 //! average) in group "b", and the challenger ranks all of them, whichever arm served it (the
@@ -28,7 +30,7 @@
 use std::collections::BTreeMap;
 
 use hrloop_models::experiment::{ArmKpis, Decision, Policy, Rate, Traffic, adverse_impact, decide};
-use hrloop_models::stats::cluster_ratio_variance;
+use hrloop_models::stats::{Covaried, cluster_ratio_variance, cuped_ratios};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Bernoulli, Beta, Distribution, Poisson};
@@ -108,6 +110,10 @@ pub struct Settings {
     pub candidates_per_requisition: usize,
     /// The unfair challenger's adverse impact ratio.
     pub unfair_air: f64,
+    /// Recruiters the requisitions are spread over.
+    pub recruiters: usize,
+    /// Adjust the override rates with the recruiters' rates before the experiment (CUPED).
+    pub cuped: bool,
 }
 
 impl Settings {
@@ -125,6 +131,8 @@ impl Settings {
             feedback_per_requisition: 5,
             candidates_per_requisition: 20,
             unfair_air: 0.6,
+            recruiters: 20,
+            cuped: true,
         }
     }
 }
@@ -151,6 +159,9 @@ pub struct Summary {
     pub right_within_max_days: usize,
     /// The first analysis said the experiment cannot find the planned difference in time.
     pub cannot_tell_at_first: usize,
+    /// How much narrower CUPED made the override interval, on average over the experiments'
+    /// last analyses (None without CUPED).
+    pub cuped_narrowing: Option<f64>,
 }
 
 /// How one experiment ended.
@@ -158,6 +169,7 @@ struct End {
     decision: Decision,
     day: i64,
     cannot_tell_at_first: bool,
+    narrowed_by: Option<f64>,
 }
 
 /// Run one cell: `experiments` simulated experiments, in parallel, reproducible per seed.
@@ -191,6 +203,10 @@ pub fn calibrate(s: &Settings) -> Result<Summary, CalibrationError> {
         median_days_to_verdict: days.get(days.len() / 2).copied(),
         right_within_max_days: right_in_time,
         cannot_tell_at_first: ends.iter().filter(|e| e.cannot_tell_at_first).count(),
+        cuped_narrowing: {
+            let k: Vec<f64> = ends.iter().filter_map(|e| e.narrowed_by).collect();
+            (!k.is_empty()).then(|| k.iter().sum::<f64>() / k.len() as f64)
+        },
     })
 }
 
@@ -224,8 +240,10 @@ struct Draws {
     arrivals: Poisson<f64>,
     history: Poisson<f64>,
     to_challenger: Bernoulli,
-    /// Override probability per arm (champion, challenger).
-    arms: [PerRequisition; 2],
+    /// A recruiter's override propensity (the champion's rate on average).
+    recruiter: PerRequisition,
+    /// How much the challenger moves every recruiter's override probability.
+    shift: f64,
     /// A group-"a" candidate's chance of the challenger's top 5.
     selected: PerRequisition,
     air: f64,
@@ -250,16 +268,21 @@ impl Draws {
             arrivals: Poisson::new(s.rate).map_err(|e| bad(&e))?,
             history: Poisson::new(s.rate * s.policy.max_days.max(1) as f64).map_err(|e| bad(&e))?,
             to_challenger: Bernoulli::new(s.policy.challenger_share).map_err(|e| bad(&e))?,
-            arms: [PerRequisition::new(s.base_override, s.icc)?, PerRequisition::new(challenger, s.icc)?],
+            recruiter: PerRequisition::new(s.base_override, s.icc)?,
+            shift: {
+                PerRequisition::new(challenger, 0.0)?;
+                challenger - s.base_override
+            },
             selected: PerRequisition::new(2.0 * top / (1.0 + air), s.icc)?,
             air,
         })
     }
 
-    /// One requisition's feedback under `arm`: (overrides, rows).
-    fn feedback(&self, arm: usize, rows: usize, rng: &mut StdRng) -> (f64, f64) {
-        let p = self.arms[arm].draw(rng);
-        // A Beta draw is a probability, so the Bernoulli always exists.
+    /// One requisition's feedback from a recruiter with override propensity `q`, under `arm`:
+    /// (overrides, rows).
+    fn feedback(&self, q: f64, arm: usize, rows: usize, rng: &mut StdRng) -> (f64, f64) {
+        let p = if arm == 1 { (q + self.shift).clamp(0.0, 1.0) } else { q };
+        // Clamped to [0, 1], so the Bernoulli always exists.
         let row = Bernoulli::new(p).expect("a probability");
         ((0..rows).filter(|_| row.sample(rng)).count() as f64, rows as f64)
     }
@@ -268,25 +291,39 @@ impl Draws {
 /// One experiment, judged every day until a promotion, a rollback or expiry.
 fn one(s: &Settings, draws: &Draws, seed: u64) -> End {
     let mut rng = StdRng::seed_from_u64(seed);
-    // The store before the experiment: its rate and its requisitions' override variance.
+    let recruiters: Vec<f64> = (0..s.recruiters.max(1)).map(|_| draws.recruiter.draw(&mut rng)).collect();
+    let pick = |rng: &mut StdRng| rng.random_range(0..recruiters.len());
+    // The store before the experiment: its rate, its requisitions' override variance, and each
+    // recruiter's override rate (shrunk towards everyone's by 5 rows, as the analysis does).
+    let mut by_recruiter = vec![(0.0, 0.0); recruiters.len()];
     let before: Vec<(f64, f64)> = (0..draws.history.sample(&mut rng) as usize)
-        .map(|_| draws.feedback(0, s.feedback_per_requisition, &mut rng))
+        .map(|_| {
+            let k = pick(&mut rng);
+            let fb = draws.feedback(recruiters[k], 0, s.feedback_per_requisition, &mut rng);
+            by_recruiter[k] = (by_recruiter[k].0 + fb.0, by_recruiter[k].1 + fb.1);
+            fb
+        })
         .collect();
+    let (all_y, all_n) = by_recruiter.iter().fold((0.0, 0.0), |(y, n), r| (y + r.0, n + r.1));
+    let mean = if all_n > 0.0 { all_y / all_n } else { 0.0 };
+    let covariate: Vec<f64> = by_recruiter.iter().map(|(y, n)| (y + 5.0 * mean) / (n + 5.0)).collect();
     let window = s.policy.max_days.max(1) as f64;
     let traffic = cluster_ratio_variance(&before).map(|v| Traffic {
         requisitions_per_day: before.len() as f64 / window,
         requisition_variance: v * before.len() as f64,
     });
-    // Per arm: (overrides, rows) per requisition; the challenger's top 5 per group.
-    let mut clusters: [Vec<(f64, f64)>; 2] = [Vec::new(), Vec::new()];
+    // Per arm: (overrides, rows, covariate) per requisition; the challenger's top 5 per group.
+    let mut clusters: [Vec<Covaried>; 2] = [Vec::new(), Vec::new()];
     let mut groups: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     let mut first = None;
+    let mut narrowed_by = None;
     let last = s.policy.max_days + s.policy.decide_within_days;
     for day in 1..=last {
         for _ in 0..draws.arrivals.sample(&mut rng) as usize {
             let arm = usize::from(draws.to_challenger.sample(&mut rng));
-            let fb = draws.feedback(arm, s.feedback_per_requisition, &mut rng);
-            clusters[arm].push(fb);
+            let k = pick(&mut rng);
+            let (y, n) = draws.feedback(recruiters[k], arm, s.feedback_per_requisition, &mut rng);
+            clusters[arm].push(Covaried { y, n, x: covariate[k] });
             // The challenger's top 5 of this requisition, whichever arm served it (the
             // analysis scores the champion's requisitions with the challenger too).
             let r = draws.selected.draw(&mut rng);
@@ -298,15 +335,17 @@ fn one(s: &Settings, draws: &Draws, seed: u64) -> End {
             groups.entry("a".into()).or_default().push(a);
             groups.entry("b".into()).or_default().push(b);
         }
+        let cuped = if s.cuped { cuped_ratios([&clusters[0], &clusters[1]]) } else { None };
         let kpis = |arm: usize| {
             let c = &clusters[arm];
-            let (overrides, rows) = c.iter().fold((0.0, 0.0), |(o, n), x| (o + x.0, n + x.1));
+            let (overrides, rows) = c.iter().fold((0.0, 0.0), |(o, n), r| (o + r.y, n + r.n));
             let (overrides, rows) = (overrides as usize, rows as usize);
             ArmKpis {
                 requisitions: c.len(),
                 feedback: rows,
                 override_rate: Rate::of(overrides, rows),
-                override_variance: cluster_ratio_variance(c),
+                override_variance: cluster_ratio_variance(&c.iter().map(|r| (r.y, r.n)).collect::<Vec<_>>()),
+                override_cuped: cuped.map(|arms| arms[arm]),
                 agreement_top5: Rate::of(rows - overrides, rows),
                 ..ArmKpis::default()
             }
@@ -314,11 +353,12 @@ fn one(s: &Settings, draws: &Draws, seed: u64) -> End {
         let guardrails: Vec<_> = adverse_impact("group", &groups, &s.policy).into_iter().collect();
         let judged = decide(&kpis(0), &kpis(1), true, &guardrails, day, traffic.as_ref(), &s.policy);
         let cannot_tell = *first.get_or_insert(judged.cannot_tell_in_time());
+        narrowed_by = judged.override_difference.and_then(|d| d.narrowed_by);
         if matches!(judged.decision, Decision::Promote | Decision::Rollback | Decision::Expired) {
-            return End { decision: judged.decision, day, cannot_tell_at_first: cannot_tell };
+            return End { decision: judged.decision, day, cannot_tell_at_first: cannot_tell, narrowed_by };
         }
     }
-    End { decision: Decision::Expired, day: last, cannot_tell_at_first: first.unwrap_or(false) }
+    End { decision: Decision::Expired, day: last, cannot_tell_at_first: first.unwrap_or(false), narrowed_by }
 }
 
 #[cfg(test)]

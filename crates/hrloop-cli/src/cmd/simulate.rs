@@ -87,6 +87,10 @@ pub struct CalibrationArgs {
     /// With --experiments: the share of requisitions the challenger serves.
     #[arg(long, default_value_t = 0.2)]
     pub share: f64,
+    /// With --experiments: compare the raw override rates, without the CUPED adjustment for
+    /// each recruiter's override rate before the experiment (to see what it gains).
+    #[arg(long)]
+    pub no_cuped: bool,
 }
 
 impl Default for CalibrationArgs {
@@ -99,6 +103,7 @@ impl Default for CalibrationArgs {
             base_override: 0.35,
             effect: 0.10,
             share: 0.2,
+            no_cuped: false,
         }
     }
 }
@@ -169,6 +174,7 @@ fn calibrate(n: usize, args: &CalibrationArgs, seed: u64, json: bool) -> Result<
                     },
                     base_override: args.base_override,
                     effect: args.effect,
+                    cuped: !args.no_cuped,
                     ..defaults
                 };
                 summaries.push(calibrate(&settings)?);
@@ -191,6 +197,7 @@ fn calibrate(n: usize, args: &CalibrationArgs, seed: u64, json: bool) -> Result<
         "median days",
         "first says: cannot tell",
         "nobody decided",
+        "CUPED narrows",
     ]);
     let pct = |k: usize| format!("{:.1} %", 100.0 * k as f64 / n as f64);
     for s in &summaries {
@@ -204,6 +211,7 @@ fn calibrate(n: usize, args: &CalibrationArgs, seed: u64, json: bool) -> Result<
             s.median_days_to_verdict.map_or("—".into(), |d| d.to_string()),
             pct(s.cannot_tell_at_first),
             pct(s.person_decides),
+            s.cuped_narrowing.map_or("—".into(), |k| format!("{:.0} %", k * 100.0)),
         ]);
     }
     println!("{t}");
