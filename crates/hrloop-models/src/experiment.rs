@@ -657,12 +657,11 @@ pub fn adverse_impact(
         ok,
         inconclusive: false,
         detail: format!(
-            "{air:.2} ({} {:.1} % vs {} {:.1} % in the top 5, always-valid p = {p:.3} that it is at or above {}); fails below {} unless p >= {}",
+            "{air:.2} ({} {:.1} % vs {} {:.1} % in the top 5); evidence that it is below {}: always-valid p = {p:.3}, corrected for the group pairs (fails when p < {})",
             lo.name,
             rate(lo) * 100.0,
             hi.name,
             rate(hi) * 100.0,
-            policy.min_adverse_impact_ratio,
             policy.min_adverse_impact_ratio,
             policy.fairness_alpha
         ),
