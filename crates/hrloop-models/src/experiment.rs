@@ -3,7 +3,7 @@
 //!
 //! Per arm: requisitions, recruiter agreement with the model's top 5, override rate, time to
 //! shortlist, offer rate, human-review rate, 6/12-month retention of hires, each with a 95 %
-//! interval. Checks: sample-ratio mismatch (chi-square, p < 0.001), minimum sample and duration,
+//! interval. Checks: sample-ratio mismatch (always-valid, p < 0.001), minimum sample and duration,
 //! guardrails (adverse impact ratio of the challenger's top 5 per protected attribute, and any
 //! external guardrail the caller evaluated, e.g. a PromQL query). Verdicts: promote, roll back,
 //! keep running, or inconclusive (a human decides). Verdicts are stored write-once with their
@@ -25,8 +25,7 @@ use crate::data::column;
 use crate::features::RawFeatures;
 use crate::registry::{Alias, AliasEvent, Registry};
 use crate::stats::{
-    Covaried, Z_POWER_80, bonferroni, chi_square_two_arms, cuped_ratios, mean_ci, mixture_boundary, pairs,
-    two_proportion_p, wilson,
+    Covaried, Z_POWER_80, bonferroni, cuped_ratios, mean_ci, mixture_boundary, pairs, two_proportion_p, wilson,
 };
 use crate::{Error, Result};
 
@@ -48,7 +47,8 @@ pub struct Policy {
     /// together), however many days are looked at. The agreement test only blocks a promotion,
     /// so it spends none of it.
     pub alpha: f64,
-    /// A sample-ratio-mismatch p-value below this means assignment is broken.
+    /// A sample-ratio-mismatch p-value below this means assignment is broken. The check is
+    /// always-valid (`stats::sample_ratio_p`), so daily looks keep false alarms below it.
     pub srm_p: f64,
     /// Adverse impact ratio below this (and significant) fails the fairness guardrail.
     pub min_adverse_impact_ratio: f64,
@@ -874,11 +874,10 @@ pub fn decide(
     policy: &Policy,
 ) -> Judged {
     let srm = if ab {
-        chi_square_two_arms(
+        crate::stats::sample_ratio_p(
             [champ.requisitions, chall.requisitions],
             [1.0 - policy.challenger_share, policy.challenger_share],
         )
-        .map(|(_, p)| p)
     } else {
         None
     };

@@ -85,6 +85,25 @@ pub fn chi_square_two_arms(observed: [usize; 2], expected_share: [f64; 2]) -> Op
     Some((stat, 2.0 * (1.0 - normal_cdf(stat.sqrt()))))
 }
 
+/// Always-valid sample-ratio check (Lindon & Malek 2020, "Anytime-valid inference for
+/// multinomial count data", the sequential SRM test experimentation platforms use): the Bayes
+/// factor of "the arms get other shares" (a Dirichlet mixture centred on the intended shares,
+/// concentration 100) against "they get the intended shares". Under the intended split it is a
+/// nonnegative martingale of mean 1, so its inverse (capped at 1) is a p-value that may be
+/// looked at after every requisition without inflating false alarms, unlike a chi-square
+/// repeated daily. None with no requisitions.
+pub fn sample_ratio_p(observed: [usize; 2], expected_share: [f64; 2]) -> Option<f64> {
+    const CONCENTRATION: f64 = 100.0;
+    if observed.iter().sum::<usize>() == 0 || expected_share.iter().any(|s| !(*s > 0.0 && *s < 1.0)) {
+        return None;
+    }
+    let ln_beta = |x: f64, y: f64| libm::lgamma(x) + libm::lgamma(y) - libm::lgamma(x + y);
+    let (x, s) = ([observed[0] as f64, observed[1] as f64], expected_share);
+    let a = [CONCENTRATION * s[0], CONCENTRATION * s[1]];
+    let ln_bf = ln_beta(a[0] + x[0], a[1] + x[1]) - ln_beta(a[0], a[1]) - (x[0] * s[0].ln() + x[1] * s[1].ln());
+    Some((-ln_bf).exp().min(1.0))
+}
+
 /// Variance of a ratio of sums over clusters, Σy / Σn (e.g. overrides per feedback row, summed
 /// over requisitions), by the delta method: the cluster-robust variance that treats the
 /// requisition, the unit of randomisation, as the independent unit rather than the row.
@@ -221,6 +240,12 @@ mod tests {
         assert!((ra - ya / 100.0).abs() < 1e-9, "balanced covariates leave the rate: {ra}");
         let flat: Vec<Covaried> = a.iter().map(|r| Covaried { x: 0.3, ..*r }).collect();
         assert!(cuped_ratios([&flat, &flat]).is_none());
+        // The always-valid sample-ratio check: a 50/50 split read as 80/20 is flagged, the
+        // intended split is not (values from the closed form, computed with Python's lgamma).
+        assert!(sample_ratio_p([100, 100], [0.5, 0.5]).unwrap() > 0.5);
+        assert!((sample_ratio_p([160, 40], [0.5, 0.5]).unwrap() - 3.0257436953872e-11).abs() < 1e-15);
+        assert!((sample_ratio_p([850, 150], [0.8, 0.2]).unwrap() - 0.001561969805143302).abs() < 1e-9);
+        assert!((sample_ratio_p([18, 12], [0.8, 0.2]).unwrap() - 0.5411205987737518).abs() < 1e-9);
         // The boundary is where the ratio reaches 1 / alpha.
         let b = mixture_boundary(0.001, 0.1, 0.05);
         assert!((mixture_likelihood_ratio(b, 0.001, 0.1) - 20.0).abs() < 1e-9, "{b}");
