@@ -280,7 +280,7 @@ mod tests {
         // candidate, and A inside quarantined text.
         let t = Tombstone {
             id: "e1".into(),
-            at: Utc::now(),
+            at: Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap(),
             actor: "dpo".into(),
             reason: "request".into(),
             pseudonyms: vec![A.into(), B.into()],

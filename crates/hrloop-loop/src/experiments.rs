@@ -30,7 +30,7 @@
 use std::collections::BTreeMap;
 
 use hrloop_models::experiment::{ArmKpis, Decision, Policy, Rate, Traffic, adverse_impact, decide};
-use hrloop_models::stats::{Covaried, cluster_ratio_variance, cuped_ratios};
+use hrloop_models::stats::{Covaried, cluster_ratio_variance, cuped_ratios, shrunk_rate};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Bernoulli, Beta, Distribution, Poisson};
@@ -294,7 +294,7 @@ fn one(s: &Settings, draws: &Draws, seed: u64) -> End {
     let recruiters: Vec<f64> = (0..s.recruiters.max(1)).map(|_| draws.recruiter.draw(&mut rng)).collect();
     let pick = |rng: &mut StdRng| rng.random_range(0..recruiters.len());
     // The store before the experiment: its rate, its requisitions' override variance, and each
-    // recruiter's override rate (shrunk towards everyone's by 5 rows, as the analysis does).
+    // recruiter's override rate (shrunk towards everyone's, as the analysis does).
     let mut by_recruiter = vec![(0.0, 0.0); recruiters.len()];
     let before: Vec<(f64, f64)> = (0..draws.history.sample(&mut rng) as usize)
         .map(|_| {
@@ -306,7 +306,8 @@ fn one(s: &Settings, draws: &Draws, seed: u64) -> End {
         .collect();
     let (all_y, all_n) = by_recruiter.iter().fold((0.0, 0.0), |(y, n), r| (y + r.0, n + r.1));
     let mean = if all_n > 0.0 { all_y / all_n } else { 0.0 };
-    let covariate: Vec<f64> = by_recruiter.iter().map(|(y, n)| (y + 5.0 * mean) / (n + 5.0)).collect();
+    let covariate: Vec<f64> =
+        by_recruiter.iter().map(|(y, n)| shrunk_rate(*y, *n, mean, hrloop_models::experiment::PRIOR_ROWS)).collect();
     let window = s.policy.max_days.max(1) as f64;
     let traffic = cluster_ratio_variance(&before).map(|v| Traffic {
         requisitions_per_day: before.len() as f64 / window,

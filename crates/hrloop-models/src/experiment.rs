@@ -743,8 +743,7 @@ pub async fn analyse(
     // split). Shadow rows already cover every requisition.
     let rescored: Vec<(&Served, f64)> = if mode == "ab" {
         let champion_served: Vec<&Served> = champion_view.rows.iter().map(|(r, _)| *r).collect();
-        let raws: Vec<RawFeatures> = champion_served.iter().map(|r| r.raw.clone()).collect();
-        let scores = registry.model(model, &challenger).await?.score_many(&raws)?;
+        let scores = registry.model(model, &challenger).await?.score_each(champion_served.iter().map(|r| &r.raw))?;
         challenger_view.rows.iter().copied().chain(champion_served.into_iter().zip(scores)).collect()
     } else {
         challenger_view.rows.clone()
@@ -784,13 +783,15 @@ pub async fn analyse(
     }))
 }
 
+/// Pseudo-rows a recruiter's pre-experiment override rate is shrunk towards everyone's by.
+pub const PRIOR_ROWS: f64 = 5.0;
+
 /// CUPED's covariate: a requisition's override rate before the experiment, as its recruiter's
 /// override rate on feedback recorded before `start` (shrunk towards everyone's by
-/// `PRIOR_ROWS` rows, so a recruiter with little history sits near the mean). Requisitions
+/// [`PRIOR_ROWS`] rows, so a recruiter with little history sits near the mean). Requisitions
 /// without a known recruiter get everyone's rate. Fixed before the experiment, so it cannot be
 /// moved by which arm served.
 fn recruiter_covariate(fb: &HashMap<(String, String), Feedback>, start: i64) -> impl Fn(&str) -> f64 {
-    const PRIOR_ROWS: f64 = 5.0;
     let mut before: HashMap<&str, (f64, f64)> = HashMap::new();
     let mut recruiter_of: HashMap<&str, &str> = HashMap::new();
     let (mut all_y, mut all_n) = (0.0, 0.0);
@@ -807,8 +808,10 @@ fn recruiter_covariate(fb: &HashMap<(String, String), Feedback>, start: i64) -> 
         }
     }
     let mean = if all_n > 0.0 { all_y / all_n } else { 0.0 };
-    let rate: HashMap<String, f64> =
-        before.into_iter().map(|(r, (y, n))| (r.to_string(), (y + PRIOR_ROWS * mean) / (n + PRIOR_ROWS))).collect();
+    let rate: HashMap<String, f64> = before
+        .into_iter()
+        .map(|(r, (y, n))| (r.to_string(), crate::stats::shrunk_rate(y, n, mean, PRIOR_ROWS)))
+        .collect();
     let recruiter_of: HashMap<String, String> =
         recruiter_of.into_iter().map(|(q, r)| (q.to_string(), r.to_string())).collect();
     move |req: &str| recruiter_of.get(req).and_then(|r| rate.get(r)).copied().unwrap_or(mean)

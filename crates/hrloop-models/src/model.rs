@@ -210,7 +210,12 @@ pub struct Effect {
 
 impl TrainedModel {
     pub fn score_many(&self, rows: &[RawFeatures]) -> Result<Vec<f64>> {
-        self.estimator.predict(self.pipeline.matrix(rows.iter().map(|r| self.pipeline.align(r))).view())
+        self.score_each(rows.iter())
+    }
+
+    /// Scores of rows held elsewhere (no copy of their features).
+    pub fn score_each<'r>(&self, rows: impl ExactSizeIterator<Item = &'r RawFeatures>) -> Result<Vec<f64>> {
+        self.estimator.predict(self.pipeline.matrix(rows.map(|r| self.pipeline.align(r))).view())
     }
 
     /// Scores for rows already lined up with the pipeline.

@@ -120,9 +120,7 @@ pub fn cluster_ratio_variance(clusters: &[(f64, f64)]) -> Option<f64> {
     let mean_n = n / k as f64;
     let s2 = clusters.iter().map(|(yi, ni)| (yi - r * ni).powi(2)).sum::<f64>() / (k - 1) as f64;
     let clustered = s2 / (k as f64 * mean_n * mean_n);
-    // The binomial variance with a rate shrunk half a row towards the middle.
-    let shrunk = (y + 0.5) / (n + 1.0);
-    Some(clustered.max(shrunk * (1.0 - shrunk) / n))
+    Some(clustered.max(binomial_floor(y, n)))
 }
 
 /// The normal-mixture sequential probability ratio of "the difference is `delta`, with
@@ -148,6 +146,12 @@ pub fn mixture_boundary(variance: f64, tau: f64, alpha: f64) -> f64 {
     (2.0 * variance * (variance + t2) / t2 * ((1.0 / alpha).ln() + 0.5 * ((variance + t2) / variance).ln())).sqrt()
 }
 
+/// A rate of `y` in `n` shrunk towards `mean` by `prior` pseudo-rows: near the mean when `n`
+/// is small, near y / n when it is large (the covariate of a recruiter with little history).
+pub fn shrunk_rate(y: f64, n: f64, mean: f64, prior: f64) -> f64 {
+    (y + prior * mean) / (n + prior)
+}
+
 /// One requisition of a ratio metric with a pre-experiment covariate: the numerator (e.g.
 /// overrides), the denominator (feedback rows) and the covariate (e.g. its recruiter's override
 /// rate before the experiment started).
@@ -168,40 +172,47 @@ pub struct Covaried {
 /// floored at the binomial variance of independent rows like [`cluster_ratio_variance`]; None
 /// when an arm has fewer than two requisitions or the covariate does not vary.
 pub fn cuped_ratios(arms: [&[Covaried]; 2]) -> Option<[(f64, f64); 2]> {
-    let sum = |c: &[Covaried], f: &dyn Fn(&Covaried) -> f64| c.iter().map(f).sum::<f64>();
-    if arms.iter().any(|c| c.len() < 2 || sum(c, &|r| r.n) <= 0.0) {
+    /// One arm, linearised: per requisition u = y - R n and the covariate term v = n (x - pooled),
+    /// centred on the arm's mean.
+    struct Arm {
+        y: f64,
+        n: f64,
+        /// The arm's mean covariate minus the pooled one (n-weighted).
+        shift: f64,
+        uv: Vec<(f64, f64)>,
+    }
+    let totals = |c: &[Covaried]| c.iter().fold((0.0, 0.0, 0.0), |(y, n, nx), r| (y + r.y, n + r.n, nx + r.n * r.x));
+    let [t0, t1] = [totals(arms[0]), totals(arms[1])];
+    if arms.iter().any(|c| c.len() < 2) || t0.1 <= 0.0 || t1.1 <= 0.0 {
         return None;
     }
-    let pooled_x = (sum(arms[0], &|r| r.n * r.x) + sum(arms[1], &|r| r.n * r.x))
-        / (sum(arms[0], &|r| r.n) + sum(arms[1], &|r| r.n));
-    // Per requisition: the linearised rate u = y - R n and the covariate term v = n (x - pooled),
-    // centred per arm.
-    let parts: Vec<(f64, f64, Vec<(f64, f64)>)> = arms
-        .iter()
-        .map(|c| {
-            let (y, n) = (sum(c, &|r| r.y), sum(c, &|r| r.n));
-            let rate = y / n;
-            let v_mean = sum(c, &|r| r.n * (r.x - pooled_x)) / c.len() as f64;
-            let uv = c.iter().map(|r| (r.y - rate * r.n, r.n * (r.x - pooled_x) - v_mean)).collect();
-            (rate, n, uv)
-        })
-        .collect();
-    let (sxy, sxx) =
-        parts.iter().flat_map(|p| p.2.iter()).fold((0.0, 0.0), |(sxy, sxx), (u, v)| (sxy + u * v, sxx + v * v));
+    let pooled_x = (t0.2 + t1.2) / (t0.1 + t1.1);
+    let linearise = |c: &[Covaried], (y, n, _): (f64, f64, f64)| {
+        let rate = y / n;
+        let nv: f64 = c.iter().map(|r| r.n * (r.x - pooled_x)).sum();
+        let v_mean = nv / c.len() as f64;
+        let uv = c.iter().map(|r| (r.y - rate * r.n, r.n * (r.x - pooled_x) - v_mean)).collect();
+        Arm { y, n, shift: nv / n, uv }
+    };
+    let parts = [linearise(arms[0], t0), linearise(arms[1], t1)];
+    let (sxy, sxx) = parts.iter().flat_map(|p| &p.uv).fold((0.0, 0.0), |(sxy, sxx), (u, v)| (sxy + u * v, sxx + v * v));
     if sxx <= 0.0 {
         return None;
     }
     let theta = sxy / sxx;
-    let adjusted = |i: usize| {
-        let (rate, n, uv) = &parts[i];
-        let k = uv.len() as f64;
-        let shift = sum(arms[i], &|r| r.n * (r.x - pooled_x)) / n;
-        let residual = uv.iter().map(|(u, v)| (u - theta * v).powi(2)).sum::<f64>() * k / (k - 1.0) / (n * n);
-        let y = sum(arms[i], &|r| r.y);
-        let shrunk = (y + 0.5) / (n + 1.0);
-        (rate - theta * shift, residual.max(shrunk * (1.0 - shrunk) / n))
-    };
-    Some([adjusted(0), adjusted(1)])
+    Some(parts.map(|a| {
+        let k = a.uv.len() as f64;
+        let residual = a.uv.iter().map(|(u, v)| (u - theta * v).powi(2)).sum::<f64>() * k / (k - 1.0) / (a.n * a.n);
+        (a.y / a.n - theta * a.shift, residual.max(binomial_floor(a.y, a.n)))
+    }))
+}
+
+/// The binomial variance of `y` in `n` independent rows, with the rate shrunk half a row towards
+/// the middle: the least variance a clustered rate may claim (clustering never makes a rate more
+/// precise), which also keeps an arm with no events yet from claiming certainty.
+fn binomial_floor(y: f64, n: f64) -> f64 {
+    let shrunk = (y + 0.5) / (n + 1.0);
+    shrunk * (1.0 - shrunk) / n
 }
 
 /// The z-value below which a standard normal falls with probability 0.8 (80 % power).

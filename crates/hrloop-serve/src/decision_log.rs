@@ -152,11 +152,21 @@ pub struct Scored<'a> {
     pub features: Features<'a>,
 }
 
+/// A logged candidate that cannot become a lake row: its arm or route is none of the stored
+/// forms.
+#[derive(Debug, thiserror::Error)]
+#[error("decision {decision_id}, candidate {candidate_id}: {source}")]
+pub struct UnstorableRow {
+    pub decision_id: String,
+    pub candidate_id: String,
+    pub source: hrloop_core::UnknownValue,
+}
+
 impl Decision<'_> {
     /// The lake row of each candidate (a candidate twice in one ranking is one row; a feature
     /// given twice keeps its last value, as JSON readers do). An arm or route that is none of
     /// the stored forms is an error naming the ranking and the candidate.
-    fn into_rows(self) -> impl Iterator<Item = Result<DecisionRow, String>> {
+    fn into_rows(self) -> impl Iterator<Item = Result<DecisionRow, UnstorableRow>> {
         let decided_at = DateTime::from_timestamp_micros(self.decided_at_us).unwrap_or_default();
         let Decision {
             decision_id,
@@ -172,8 +182,11 @@ impl Decision<'_> {
         let shared = (decision_id, requisition_id, job_family, model_version, arm, shadow_version, feature_names);
         candidates.into_iter().map(move |c| {
             let (decision_id, requisition_id, job_family, model_version, arm, shadow_version, names) = &shared;
-            let bad =
-                |e: hrloop_core::UnknownValue| format!("decision {decision_id}, candidate {}: {e}", c.candidate_id);
+            let bad = |source| UnstorableRow {
+                decision_id: decision_id.to_string(),
+                candidate_id: c.candidate_id.to_string(),
+                source,
+            };
             let arm: Arm = arm.parse().map_err(bad)?;
             let route: Route = c.route.parse().map_err(bad)?;
             let mut features: Vec<(String, f64)> =
@@ -561,7 +574,7 @@ async fn write_rows(lake: &Lake, rows: Vec<Decision<'static>>, source: &Path) ->
     let writer = tokio::task::spawn_blocking(move || -> Result<PartitionedWriter, String> {
         let mut seen = std::collections::HashSet::new();
         for row in rows.into_iter().flat_map(Decision::into_rows) {
-            let values = row?.values();
+            let values = row.map_err(|e| e.to_string())?.values();
             if erased.row_mentions(&values) {
                 continue;
             }
@@ -854,12 +867,12 @@ mod tests {
     fn an_unknown_arm_or_route_names_the_ranking_and_candidate() {
         let mut d = decision("d7", 1);
         d.candidates[0].route = "human:bored".into();
-        let err = d.into_rows().next().unwrap().unwrap_err();
+        let err = d.into_rows().next().unwrap().unwrap_err().to_string();
         assert!(err.starts_with("decision d7, candidate p0000"), "{err}");
         assert!(err.contains("route: unknown value \"human:bored\""), "{err}");
         let mut d = decision("d8", 1);
         d.arm = "winner".into();
-        assert!(d.into_rows().next().unwrap().unwrap_err().contains("arm: unknown value \"winner\""));
+        assert!(d.into_rows().next().unwrap().unwrap_err().to_string().contains("arm: unknown value \"winner\""));
     }
 
     #[test]
