@@ -17,6 +17,8 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+use object_store::ObjectMeta;
 use polars::prelude::*;
 
 use crate::tables::{Kind, PartitionRule, Table};
@@ -27,9 +29,22 @@ impl Lake {
     /// erased people. Nothing is read until the query is collected.
     pub async fn lazy(&self, table: Table) -> Result<LazyFrame> {
         let files = self.list_files(table, None).await?;
+        self.lazy_files(table, &files, None).await
+    }
+
+    /// [`Lake::lazy`] over some of `table`'s committed files only (as [`Lake::list_files`]
+    /// gives them), for readers that keep state between reads and open only what is new.
+    /// With `file_column`, every row also carries its file's store location
+    /// (`lake/decisions/month=2026-03/part-….parquet`) in that column; locations sort as the
+    /// listing does, file by file in commit order.
+    pub async fn lazy_files(&self, table: Table, files: &[ObjectMeta], file_column: Option<&str>) -> Result<LazyFrame> {
         let erased = self.erased().await?;
         let scan = if files.is_empty() {
-            DataFrame::empty_with_schema(&table_schema(table)?).lazy()
+            let empty = DataFrame::empty_with_schema(&table_schema(table)?).lazy();
+            match file_column {
+                Some(name) => empty.with_column(lit(NULL).cast(DataType::String).alias(name)),
+                None => empty,
+            }
         } else {
             let paths: Vec<PlRefPath> =
                 files.iter().map(|m| PlRefPath::new(self.url_of(m.location.as_ref()))).collect();
@@ -50,6 +65,7 @@ impl Lake {
                 },
                 glob: false,
                 cache: false,
+                include_file_paths: file_column.map(PlSmallStr::from),
                 ..ScanArgsParquet::default()
             };
             let scan =
@@ -63,9 +79,30 @@ impl Lake {
                 .map(|(name, _)| (*name, column_of_partition(table, name)))
                 .filter(|(dir, field)| dir != field)
                 .unzip();
-            if dirs.is_empty() { scan } else { scan.rename(dirs, fields, true) }
+            let scan = if dirs.is_empty() { scan } else { scan.rename(dirs, fields, true) };
+            match file_column {
+                // polars names the file by the path or URL it read; the store's root goes.
+                Some(name) => {
+                    let root = self.url_of("");
+                    scan.with_column(col(name).str().strip_prefix(lit(root)))
+                }
+                None => scan,
+            }
         };
         Ok(match without_erased(table, &erased) {
+            Some(keep) => scan.filter(keep),
+            None => scan,
+        })
+    }
+
+    /// The rows of `table` whose month-partitioned time (`decided_at`, `recorded_at`, ...) is at
+    /// or after `since`: the filter on the `month` directories prunes whole files before any is
+    /// opened, so the cost follows the window, not the table's age; then the rows before
+    /// `since` in its first month are dropped. Tables without a month partition are read whole
+    /// and filtered.
+    pub async fn lazy_since(&self, table: Table, since: DateTime<Utc>) -> Result<LazyFrame> {
+        let scan = self.lazy(table).await?;
+        Ok(match at_or_after(table, since) {
             Some(keep) => scan.filter(keep),
             None => scan,
         })
@@ -93,6 +130,25 @@ pub async fn collect(query: LazyFrame) -> Result<DataFrame> {
     .await
     .map_err(|e| Error::Task(e.to_string()))?;
     Ok(result?)
+}
+
+/// The predicate "`table`'s month-partitioned time (`decided_at`, `recorded_at`, ...) is at or
+/// after `since`", on the `month` directory first so whole files are pruned before any is
+/// opened, then on the field itself (`None`: the table has no month partition).
+pub fn at_or_after(table: Table, since: DateTime<Utc>) -> Option<Expr> {
+    let (dir, field) = table.def().partitions.iter().find_map(|(name, rule)| match rule {
+        PartitionRule::Month(field) => Some((*name, *field)),
+        PartitionRule::Identity(_) => None,
+    })?;
+    let kind = table.def().fields.iter().find(|f| f.name == field).map(|f| f.kind);
+    let at = match kind {
+        Some(Kind::Date) => {
+            let days = (since.date_naive() - chrono::NaiveDate::default()).num_days();
+            col(field).cast(DataType::Int32).gt_eq(lit(days as i32))
+        }
+        _ => col(field).cast(DataType::Int64).gt_eq(lit(since.timestamp_micros())),
+    };
+    Some(col(dir).gt_eq(lit(since.format("%Y-%m").to_string())).and(at))
 }
 
 fn query_error(table: Table, e: PolarsError) -> Error {
@@ -292,6 +348,29 @@ mod tests {
         let rows: Vec<i64> = q.column(quarantine::ROW_NUMBER).unwrap().i64().unwrap().iter().flatten().collect();
         assert_eq!(rows, vec![2]);
         assert_eq!(strs(&q, quarantine::TARGET_TABLE), vec!["hires"], "the table= directory under its field name");
+    }
+
+    #[tokio::test]
+    async fn a_scan_since_a_time_opens_no_file_of_an_earlier_month() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        let hire = |employee: &str, date: &str| HireRow {
+            employee_id: employee.into(),
+            candidate_id: format!("c-{employee}"),
+            requisition_id: "r1".into(),
+            job_family: "sales".into(),
+            hire_date: day(date),
+        };
+        write(&lake, "b1", &[hire("pe1", "2022-03-10"), hire("pe2", "2025-02-01"), hire("pe3", "2025-02-20")]).await;
+        // A file no reader could open, in a month before the window: reading it would fail.
+        let old = dir.path().join("lake/hires/month=2023-05");
+        std::fs::create_dir_all(&old).unwrap();
+        std::fs::write(old.join("part-broken-0.parquet"), b"not parquet").unwrap();
+        assert!(collect(lake.lazy(Table::Hires).await.unwrap()).await.is_err(), "the whole table reads the broken file");
+        let since = Utc.with_ymd_and_hms(2025, 2, 10, 12, 0, 0).unwrap();
+        let q = lake.lazy_since(Table::Hires, since).await.unwrap().select([col(hires::EMPLOYEE_ID)]);
+        let df = collect(q).await.unwrap();
+        assert_eq!(strs(&df, hires::EMPLOYEE_ID), vec!["pe3"], "same month, earlier day: dropped by the row filter");
     }
 
     #[tokio::test]

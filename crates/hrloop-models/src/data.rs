@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use arrow_array::RecordBatch;
 use chrono::{Duration, NaiveDate};
 use hrloop_core::{Milestone, Source};
 use hrloop_lake::polars::prelude::*;
@@ -15,11 +14,6 @@ use crate::card::RowCounts;
 use crate::features::RawFeatures;
 use crate::spec::Label;
 use crate::{Error, Result};
-
-/// A column of a lake batch, or an error naming it.
-pub(crate) fn column<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a arrow_array::ArrayRef> {
-    b.column_by_name(name).ok_or_else(|| Error::Training(format!("lake column {name} missing")))
-}
 
 fn epoch() -> NaiveDate {
     NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
@@ -218,40 +212,55 @@ async fn applicant_rows(lake: &Lake) -> Result<LazyFrame> {
         .with_row_index(ROW, None))
 }
 
-/// Run a query of [`applicant_rows`] and build one [`Applicant`] per row, in row order: the
-/// feature map is exploded into (name, value) rows so no per-row list is materialised.
+/// Run a query of [`applicant_rows`] and build one [`Applicant`] per row, in row order.
 async fn applicants(rows: LazyFrame) -> Result<Vec<Applicant>> {
-    let df = collect(
-        rows.explode(cols([d::FEATURES]), ExplodeOptions { empty_as_null: true, keep_nulls: true })
-            .with_columns([
-                col(d::FEATURES).struct_().field_by_index(0).alias(FEATURE_NAME),
-                col(d::FEATURES).struct_().field_by_index(1).alias(FEATURE_VALUE),
-            ])
-            .sort([ROW], SortMultipleOptions::default().with_maintain_order(true)),
-    )
-    .await?;
-    let (req, cand, jf, src) =
-        (text(&df, d::REQUISITION_ID)?, text(&df, d::CANDIDATE_ID)?, text(&df, d::JOB_FAMILY)?, text(&df, d::SOURCE)?);
-    let (row, name, value) = (df.column(ROW)?.idx()?, text(&df, FEATURE_NAME)?, df.column(FEATURE_VALUE)?.f64()?);
-    let mut out: Vec<Applicant> = Vec::new();
+    let df = collect(with_features_exploded(rows)).await?;
+    let (req, cand, src) = (text(&df, d::REQUISITION_ID)?, text(&df, d::CANDIDATE_ID)?, text(&df, d::SOURCE)?);
+    features_by_row(&df)?
+        .into_iter()
+        .map(|(i, raw)| {
+            let source: Source = required(src.get(i), d::SOURCE, i)?
+                .parse()
+                .map_err(|e| Error::Training(format!("decision row {i}: {e}")))?;
+            Ok(Applicant {
+                requisition: required(req.get(i), d::REQUISITION_ID, i)?.to_string(),
+                candidate: required(cand.get(i), d::CANDIDATE_ID, i)?.to_string(),
+                raw,
+                served: source == Source::Serving,
+            })
+        })
+        .collect()
+}
+
+/// A decisions query numbered in [`ROW`] (with `job_family` and `features`), its feature map
+/// exploded into (name, value) lines in row order, so no per-row list is materialised. Read it
+/// back with [`features_by_row`].
+pub(crate) fn with_features_exploded(rows: LazyFrame) -> LazyFrame {
+    rows.explode(cols([d::FEATURES]), ExplodeOptions { empty_as_null: true, keep_nulls: true })
+        .with_columns([
+            col(d::FEATURES).struct_().field_by_index(0).alias(FEATURE_NAME),
+            col(d::FEATURES).struct_().field_by_index(1).alias(FEATURE_VALUE),
+        ])
+        .sort([ROW], SortMultipleOptions::default().with_maintain_order(true))
+}
+
+/// One entry per decision row of a [`with_features_exploded`] frame: the index of its first
+/// line (where its other columns are read) and its features as the model pipeline reads them
+/// (job family as a category, the numeric features as they were at decision time).
+pub(crate) fn features_by_row(df: &DataFrame) -> Result<Vec<(usize, RawFeatures)>> {
+    let jf = text(df, d::JOB_FAMILY)?;
+    let (row, name, value) = (df.column(ROW)?.idx()?, text(df, FEATURE_NAME)?, df.column(FEATURE_VALUE)?.f64()?);
+    let mut out: Vec<(usize, RawFeatures)> = Vec::new();
     let mut current = None;
     for i in 0..df.height() {
         if row.get(i) != current {
             current = row.get(i);
             let mut raw = RawFeatures::default();
             raw.categorical.insert("job_family".into(), required(jf.get(i), d::JOB_FAMILY, i)?.to_string());
-            let source: Source = required(src.get(i), d::SOURCE, i)?
-                .parse()
-                .map_err(|e| Error::Training(format!("decision row {i}: {e}")))?;
-            out.push(Applicant {
-                requisition: required(req.get(i), d::REQUISITION_ID, i)?.to_string(),
-                candidate: required(cand.get(i), d::CANDIDATE_ID, i)?.to_string(),
-                raw,
-                served: source == Source::Serving,
-            });
+            out.push((i, raw));
         }
-        if let (Some(k), Some(v), Some(a)) = (name.get(i), value.get(i), out.last_mut()) {
-            a.raw.numeric.insert(k.to_string(), v);
+        if let (Some(k), Some(v), Some((_, raw))) = (name.get(i), value.get(i), out.last_mut()) {
+            raw.numeric.insert(k.to_string(), v);
         }
     }
     Ok(out)
@@ -259,11 +268,27 @@ async fn applicants(rows: LazyFrame) -> Result<Vec<Applicant>> {
 
 /// Protected attributes by candidate pseudonym (measured, and used for weights; never inputs).
 pub async fn protected_attributes(lake: &Lake) -> Result<HashMap<String, BTreeMap<String, String>>> {
+    attributes_of(lake.lazy(Table::ProtectedAttributes).await?).await
+}
+
+/// Protected attributes of the given candidates only (semi-join on the candidate), so what is
+/// read follows the candidates asked about, not the whole table.
+pub async fn protected_attributes_of(
+    lake: &Lake,
+    candidates: &[&str],
+) -> Result<HashMap<String, BTreeMap<String, String>>> {
+    let wanted = lit(Series::new("candidates".into(), candidates));
+    attributes_of(lake.lazy(Table::ProtectedAttributes).await?.filter(col(p::CANDIDATE_ID).is_in(wanted, false))).await
+}
+
+/// Attributes by candidate from a protected-attributes query; a candidate recorded twice has
+/// the keys of both (the later committed value of a key wins).
+async fn attributes_of(rows: LazyFrame) -> Result<HashMap<String, BTreeMap<String, String>>> {
     let df = collect(
-        lake.lazy(Table::ProtectedAttributes)
-            .await?
-            .select([col(p::CANDIDATE_ID), col(p::ATTRIBUTES)])
+        rows.select([col(p::CANDIDATE_ID), col(p::ATTRIBUTES)])
+            .with_row_index(ROW, None)
             .explode(cols([p::ATTRIBUTES]), ExplodeOptions { empty_as_null: false, keep_nulls: false })
+            .sort([ROW], SortMultipleOptions::default().with_maintain_order(true))
             .select([
                 col(p::CANDIDATE_ID),
                 col(p::ATTRIBUTES).struct_().field_by_index(0).alias(FEATURE_NAME),

@@ -11,17 +11,16 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use arrow_array::Array;
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, TimestampMicrosecondType};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use hrloop_core::Milestone;
-use hrloop_lake::{Lake, Table};
+use hrloop_core::{Arm, Milestone, RecruiterDecision, Route, Source};
+use hrloop_lake::polars::prelude::*;
+use hrloop_lake::rows::{decisions as d, feedback as f};
+use hrloop_lake::{Lake, Table, collect};
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
-use crate::data::column;
+use crate::data::{ROW, features_by_row, with_features_exploded};
 use crate::features::RawFeatures;
 use crate::registry::{Alias, AliasEvent, Registry};
 use crate::stats::{
@@ -340,118 +339,126 @@ struct Feedback {
     recruiter: Option<String>,
 }
 
-/// A decision row's features as the model pipeline reads them: its job family (categorical)
-/// and its numeric features as they were at decision time.
-fn raw_features(job_family: &arrow_array::StringArray, features: &arrow_array::MapArray, i: usize) -> RawFeatures {
-    let mut raw = RawFeatures::default();
-    raw.categorical.insert("job_family".into(), job_family.value(i).to_string());
-    if !features.is_null(i) {
-        let entries = features.value(i);
-        let keys = entries.column(0).as_string::<i32>();
-        let vals = entries.column(1).as_primitive::<Float64Type>();
-        for j in 0..entries.len() {
-            if !vals.is_null(j) {
-                raw.numeric.insert(keys.value(j).to_string(), vals.value(j));
-            }
-        }
-    }
-    raw
-}
-
-fn opt_str(a: &arrow_array::StringArray, i: usize) -> Option<String> {
-    (!a.is_null(i)).then(|| a.value(i).to_string())
-}
-
-async fn served_since(lake: &Lake, since: i64) -> Result<Vec<Served>> {
-    let cols = [
-        "decision_id",
-        "requisition_id",
-        "candidate_id",
-        "decided_at",
-        "source",
-        "arm",
-        "model_version",
-        "score",
-        "route",
-        "shadow_version",
-        "shadow_score",
-        "job_family",
-        "features",
-    ];
-    let mut out = Vec::new();
-    for b in &lake.scan(Table::Decisions, Some(&cols)).await?.batches {
-        let src = column(b, "source")?.as_string::<i32>();
-        let did = column(b, "decision_id")?.as_string::<i32>();
-        let req = column(b, "requisition_id")?.as_string::<i32>();
-        let cand = column(b, "candidate_id")?.as_string::<i32>();
-        let at = column(b, "decided_at")?.as_primitive::<TimestampMicrosecondType>();
-        let arm = column(b, "arm")?.as_string::<i32>();
-        let ver = column(b, "model_version")?.as_string::<i32>();
-        let score = column(b, "score")?.as_primitive::<Float64Type>();
-        let route = column(b, "route")?.as_string::<i32>();
-        let sv = column(b, "shadow_version")?.as_string::<i32>();
-        let ss = column(b, "shadow_score")?.as_primitive::<Float64Type>();
-        let (jf, feats) = (column(b, "job_family")?.as_string::<i32>(), column(b, "features")?.as_map());
-        for i in 0..b.num_rows() {
-            if src.value(i) != "serving" || at.value(i) < since || ver.is_null(i) || score.is_null(i) {
-                continue;
-            }
-            out.push(Served {
-                decision_id: did.value(i).to_string(),
-                requisition: req.value(i).to_string(),
-                candidate: cand.value(i).to_string(),
-                at: at.value(i),
-                arm: opt_str(arm, i).unwrap_or_else(|| "champion".into()),
-                version: ver.value(i).to_string(),
-                score: score.value(i),
-                human: !route.is_null(i) && route.value(i).starts_with("human"),
-                shadow_version: opt_str(sv, i),
-                shadow_score: (!ss.is_null(i)).then(|| ss.value(i)),
-                raw: raw_features(jf, feats, i),
-            });
-        }
-    }
-    Ok(out)
-}
-
-async fn feedback(lake: &Lake) -> Result<HashMap<(String, String), Feedback>> {
-    let mut out: HashMap<(String, String), Feedback> = HashMap::new();
-    let scan = lake
-        .scan(
-            Table::Feedback,
-            Some(&["requisition_id", "candidate_id", "decision", "overrides_model", "recorded_at", "recruiter_id"]),
+/// Every row hrloop served and scored since `since` (the experiment and the pre-period
+/// before it), in commit order.
+///
+/// Query: decisions where source = serving, a model version and a score are present, and
+/// decided_at ≥ `since`; only the month partitions from `since`'s month on are read
+/// ([`Lake::lazy_since`]). Point in time: the features are those recorded as served.
+async fn served_since(lake: &Lake, since: DateTime<Utc>) -> Result<Vec<Served>> {
+    let rows = lake
+        .lazy_since(Table::Decisions, since)
+        .await?
+        .filter(
+            col(d::SOURCE)
+                .eq(lit(Source::Serving.as_str()))
+                .and(col(d::MODEL_VERSION).is_not_null())
+                .and(col(d::SCORE).is_not_null()),
         )
-        .await?;
-    for b in &scan.batches {
-        let req = column(b, "requisition_id")?.as_string::<i32>();
-        let cand = column(b, "candidate_id")?.as_string::<i32>();
-        let dec = column(b, "decision")?.as_string::<i32>();
-        let ov = column(b, "overrides_model")?.as_boolean();
-        let at = column(b, "recorded_at")?.as_primitive::<TimestampMicrosecondType>();
-        let recruiter = column(b, "recruiter_id")?.as_string::<i32>();
-        for i in 0..b.num_rows() {
-            let f = Feedback {
-                decision: dec.value(i).to_string(),
-                overrides: ov.value(i),
-                at: at.value(i),
-                recruiter: opt_str(recruiter, i),
+        .select([
+            col(d::DECISION_ID),
+            col(d::REQUISITION_ID),
+            col(d::CANDIDATE_ID),
+            col(d::DECIDED_AT).cast(DataType::Int64),
+            col(d::ARM),
+            col(d::MODEL_VERSION),
+            col(d::SCORE),
+            col(d::ROUTE),
+            col(d::SHADOW_VERSION),
+            col(d::SHADOW_SCORE),
+            col(d::JOB_FAMILY),
+            col(d::FEATURES),
+        ])
+        .with_row_index(ROW, None);
+    let df = collect(with_features_exploded(rows)).await?;
+    let (did, req, cand, arm, ver, route, sv) = (
+        text(&df, d::DECISION_ID)?,
+        text(&df, d::REQUISITION_ID)?,
+        text(&df, d::CANDIDATE_ID)?,
+        text(&df, d::ARM)?,
+        text(&df, d::MODEL_VERSION)?,
+        text(&df, d::ROUTE)?,
+        text(&df, d::SHADOW_VERSION)?,
+    );
+    let (at, score, ss) = (df.column(d::DECIDED_AT)?.i64()?, df.column(d::SCORE)?.f64()?, df.column(d::SHADOW_SCORE)?.f64()?);
+    features_by_row(&df)?
+        .into_iter()
+        .map(|(i, raw)| {
+            let present = |v: Option<&str>, name: &str| {
+                v.map(str::to_string).ok_or_else(|| Error::Training(format!("decision row {i}: {name} is empty")))
             };
-            // The furthest decision wins: hired over advanced over rejected.
-            let rank = |d: &str| match d {
-                "hired" => 3,
-                "advanced" => 2,
-                _ => 1,
-            };
-            out.entry((req.value(i).to_string(), cand.value(i).to_string()))
-                .and_modify(|e| {
-                    if rank(&f.decision) > rank(&e.decision) {
-                        *e = f.clone();
-                    }
-                })
-                .or_insert(f);
-        }
+            Ok(Served {
+                decision_id: present(did.get(i), d::DECISION_ID)?,
+                requisition: present(req.get(i), d::REQUISITION_ID)?,
+                candidate: present(cand.get(i), d::CANDIDATE_ID)?,
+                at: at.get(i).ok_or_else(|| Error::Training(format!("decision row {i}: decided_at is empty")))?,
+                arm: arm.get(i).unwrap_or(Arm::Champion.as_str()).to_string(),
+                version: present(ver.get(i), d::MODEL_VERSION)?,
+                score: score.get(i).unwrap_or_default(),
+                human: route.get(i).is_some_and(|r| r.starts_with(Route::HUMAN_PREFIX)),
+                shadow_version: sv.get(i).map(str::to_string),
+                shadow_score: ss.get(i),
+                raw,
+            })
+        })
+        .collect()
+}
+
+/// Recruiter feedback by (requisition, candidate): the furthest decision wins (hired over
+/// advanced over the rest), and of equally far ones the first committed.
+///
+/// Query: feedback, numbered in commit order, sorted by how far the decision went (descending)
+/// then commit order, the first row of each (requisition, candidate) kept. The whole table is
+/// read (five rows a requisition, not a hundred): the CUPED covariate needs every recruiter's
+/// history before the experiment.
+async fn feedback(lake: &Lake) -> Result<HashMap<(String, String), Feedback>> {
+    const HOW_FAR: &str = "how_far";
+    let how_far = when(col(f::DECISION).eq(lit(RecruiterDecision::Hired.as_str())))
+        .then(lit(3))
+        .when(col(f::DECISION).eq(lit(RecruiterDecision::Advanced.as_str())))
+        .then(lit(2))
+        .otherwise(lit(1));
+    let df = collect(
+        lake.lazy(Table::Feedback)
+            .await?
+            .select([
+                col(f::REQUISITION_ID),
+                col(f::CANDIDATE_ID),
+                col(f::DECISION),
+                col(f::OVERRIDES_MODEL),
+                col(f::RECORDED_AT).cast(DataType::Int64),
+                col(f::RECRUITER_ID),
+            ])
+            .with_row_index(ROW, None)
+            .with_column(how_far.alias(HOW_FAR))
+            .sort_by_exprs(
+                [col(HOW_FAR), col(ROW)],
+                SortMultipleOptions::default().with_order_descending_multi([true, false]),
+            )
+            .unique_stable(
+                Some(cols([f::REQUISITION_ID, f::CANDIDATE_ID])),
+                UniqueKeepStrategy::First,
+            ),
+    )
+    .await?;
+    let (req, cand, dec, recruiter) =
+        (text(&df, f::REQUISITION_ID)?, text(&df, f::CANDIDATE_ID)?, text(&df, f::DECISION)?, text(&df, f::RECRUITER_ID)?);
+    let (ov, at) = (df.column(f::OVERRIDES_MODEL)?.bool()?, df.column(f::RECORDED_AT)?.i64()?);
+    let mut out = HashMap::with_capacity(df.height());
+    for i in 0..df.height() {
+        let (Some(r), Some(c), Some(decision), Some(overrides), Some(at)) =
+            (req.get(i), cand.get(i), dec.get(i), ov.get(i), at.get(i))
+        else {
+            return Err(Error::Training(format!("feedback row {i}: a required column is empty")));
+        };
+        let fb = Feedback { decision: decision.to_string(), overrides, at, recruiter: recruiter.get(i).map(str::to_string) };
+        out.insert((r.to_string(), c.to_string()), fb);
     }
     Ok(out)
+}
+
+fn text<'a>(df: &'a DataFrame, name: &str) -> Result<&'a StringChunked> {
+    Ok(df.column(name)?.str()?)
 }
 
 /// Candidates and their positions as one arm ranked them.
@@ -569,17 +576,11 @@ async fn hire_outcomes(lake: &Lake) -> Result<Outcomes> {
 
 /// Adverse impact ratio of the arm's top 5 per protected attribute.
 async fn fairness_guardrails(lake: &Lake, view: &ArmView<'_>, policy: &Policy) -> Result<Vec<GuardrailResult>> {
-    let mut attrs: HashMap<String, BTreeMap<String, String>> = HashMap::new();
-    for b in &lake.scan(Table::ProtectedAttributes, Some(&["candidate_id", "attributes"])).await?.batches {
-        let cand = column(b, "candidate_id")?.as_string::<i32>();
-        let map = column(b, "attributes")?.as_map();
-        for i in 0..b.num_rows() {
-            let entries = map.value(i);
-            let (k, v) = (entries.column(0).as_string::<i32>(), entries.column(1).as_string::<i32>());
-            let m = (0..entries.len()).map(|j| (k.value(j).to_string(), v.value(j).to_string())).collect();
-            attrs.insert(cand.value(i).to_string(), m);
-        }
-    }
+    // Only the attributes of the candidates this ranking placed.
+    let mut candidates: Vec<&str> = view.rows.iter().map(|(r, _)| r.candidate.as_str()).collect();
+    candidates.sort_unstable();
+    candidates.dedup();
+    let attrs = crate::data::protected_attributes_of(lake, &candidates).await?;
     let mut by_decision: HashMap<&str, Vec<(&Served, f64)>> = HashMap::new();
     for (r, s) in &view.rows {
         by_decision.entry(r.decision_id.as_str()).or_default().push((r, *s));
@@ -694,7 +695,7 @@ pub async fn analyse(
     let challenger_id = format!("{model}/{challenger}");
     // The window before the start tells the store's rate of requisitions for power planning.
     let history_from = start - chrono::Duration::days(policy.max_days.max(1));
-    let all_served = served_since(lake, history_from.timestamp_micros()).await?;
+    let all_served = served_since(lake, history_from).await?;
     let (before, served): (Vec<Served>, Vec<Served>) =
         all_served.into_iter().partition(|r| r.at < start.timestamp_micros());
     let fb = feedback(lake).await?;
