@@ -6,16 +6,18 @@
 //! equal). Label values come from small fixed sets (milestones, arms, job families, model
 //! names and versions, pipeline names, catalog fields); never a person.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use hrloop_core::{Route, Source};
 use hrloop_lake::polars::prelude::{
-    Column, DataFrame, DataType, IntoLazy, JoinArgs, JoinType, SortMultipleOptions, StringChunked, UniqueKeepStrategy,
-    col, len, lit,
+    Column, DataFrame, DataType, IntoLazy, JoinArgs, JoinType, SortMultipleOptions, StringChunked, col,
+    lit,
 };
 use hrloop_lake::rows::{decisions as d, feedback as f, hires as h, outcomes as o};
+use hrloop_lake::query::at_or_after;
 use hrloop_lake::{Lake, Table, collect};
+use object_store::ObjectMeta;
 use hrloop_models::Registry;
 use hrloop_models::registry::{Action, Alias};
 use hrloop_scheduler::{Pipeline, Runs, Status};
@@ -315,10 +317,22 @@ fn epoch() -> NaiveDate {
     NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
 }
 
-/// A served or imported decision about a candidate.
+/// Who ranked a candidate: the serving arm and model version, or [`HISTORY`] and
+/// [`NO_VERSION`] for imported decisions.
 struct Decided {
     source_arm: String,
     version: String,
+}
+
+const HISTORY: &str = "history";
+const NO_VERSION: &str = "none";
+/// The row-number column of scans kept in commit order.
+const ROW: &str = "row";
+
+impl Decided {
+    fn served(&self) -> bool {
+        self.source_arm != HISTORY
+    }
 }
 
 /// Hires: employee, candidate, requisition, job family, hire date.
@@ -359,135 +373,251 @@ async fn hires(lake: &Lake) -> hrloop_lake::Result<Vec<Hired>> {
 }
 
 /// Recruiter feedback of the last 30 days (small): requisition, candidate, overrode the model.
-async fn recent_feedback(lake: &Lake, since_us: i64) -> hrloop_lake::Result<Vec<(String, String, bool)>> {
-    let df = collect(
-        lake.lazy(Table::Feedback)
-            .await?
-            .filter(col(f::RECORDED_AT).cast(DataType::Int64).gt_eq(lit(since_us)))
-            .select([col(f::REQUISITION_ID), col(f::CANDIDATE_ID), col(f::OVERRIDES_MODEL)]),
-    )
+async fn recent_feedback(lake: &Lake, since: DateTime<Utc>) -> hrloop_lake::Result<Vec<(String, String, bool)>> {
+    let df = collect(lake.lazy_since(Table::Feedback, since).await?.select([
+        col(f::REQUISITION_ID),
+        col(f::CANDIDATE_ID),
+        col(f::OVERRIDES_MODEL),
+    ]))
     .await?;
     let (req, cand, ov) =
         (text(&df, f::REQUISITION_ID)?, text(&df, f::CANDIDATE_ID)?, df.column(f::OVERRIDES_MODEL)?.bool()?);
     Ok((0..df.height()).filter_map(|i| Some((req.get(i)?.to_string(), cand.get(i)?.to_string(), ov.get(i)?))).collect())
 }
 
-/// The first decision (any source) on each requisition that led to a hire, in microseconds:
-/// where time-to-hire starts. Join: decisions ⋈ hires on requisition.
-async fn first_decisions(lake: &Lake) -> hrloop_lake::Result<HashMap<String, i64>> {
-    let hiring = lake.lazy(Table::Hires).await?.select([col(h::REQUISITION_ID)]).unique(None, UniqueKeepStrategy::Any);
-    let df = collect(
-        lake.lazy(Table::Decisions)
-            .await?
-            .select([col(d::REQUISITION_ID), col(d::DECIDED_AT).cast(DataType::Int64)])
-            .join(hiring, [col(d::REQUISITION_ID)], [col(h::REQUISITION_ID)], JoinArgs::new(JoinType::Inner))
-            .group_by([col(d::REQUISITION_ID)])
-            .agg([col(d::DECIDED_AT).min()]),
-    )
-    .await?;
-    let (req, at) = (text(&df, d::REQUISITION_ID)?, df.column(d::DECIDED_AT)?.i64()?);
-    Ok((0..df.height()).filter_map(|i| Some((req.get(i)?.to_string(), at.get(i)?))).collect())
+/// A (requisition, candidate) pair.
+type Pair = (String, String);
+
+/// The column the decision scans name each row's file in.
+const FILE: &str = "file";
+
+/// What the KPI refresh keeps between runs, so that a refresh reads only the decision files
+/// committed since the last one: the decision log is the table that grows with the lake's age
+/// (a hundred rows a requisition), while hires, outcomes and the last 30 days of feedback are
+/// small and read whole.
+///
+/// Invariant: after every [`KpiState::refresh`] the families equal a fresh [`compute`] of the
+/// same store at the same time (a test grows a store between refreshes and compares both).
+/// Anything that is not an append resets the state, and that refresh reads everything: a
+/// decision file rewritten or removed (an erasure's rewrite, retention), a new erasure, or the
+/// clock going back.
+#[derive(Default)]
+pub struct KpiState {
+    /// Decision files folded in, by location.
+    files: BTreeMap<String, ObjectMeta>,
+    /// Erased people when the state was built.
+    erased: usize,
+    /// Every requisition's first decision (µs, any source) and the files that mention it.
+    requisitions: HashMap<String, Requisition>,
+    /// Served rows (arm → decided at in µs, routed to a human) from `window_from` on.
+    recent: BTreeMap<String, Vec<(i64, bool)>>,
+    window_from: i64,
+    /// Who ranked each wanted pair (hired, or reviewed in the last 30 days): `None` while no
+    /// decision names it.
+    ranked: HashMap<Pair, Option<Ranked>>,
+    /// Decision files opened by the last refresh.
+    files_read: usize,
 }
 
-/// Per serving arm, over the rows hrloop served since `since_us`: (routed to a human, all).
-async fn human_review(lake: &Lake, since_us: i64) -> hrloop_lake::Result<BTreeMap<String, (usize, usize)>> {
-    const HUMAN: &str = "human";
-    const ALL: &str = "all";
-    let df = collect(
-        lake.lazy(Table::Decisions)
-            .await?
-            .filter(
-                col(d::SOURCE)
-                    .eq(lit(Source::Serving.as_str()))
-                    .and(col(d::ARM).is_not_null())
-                    .and(col(d::DECIDED_AT).cast(DataType::Int64).gt_eq(lit(since_us))),
-            )
-            .group_by([col(d::ARM)])
-            .agg([
-                col(d::ROUTE)
-                    .str()
-                    .starts_with(lit(Route::HUMAN_PREFIX))
-                    .fill_null(lit(false))
-                    .cast(DataType::UInt32)
-                    .sum()
-                    .alias(HUMAN),
-                len().alias(ALL),
-            ]),
-    )
-    .await?;
-    let arm = text(&df, d::ARM)?;
-    let (human, all) = (df.column(HUMAN)?.cast(&DataType::UInt64)?, df.column(ALL)?.cast(&DataType::UInt64)?);
-    let (human, all) = (human.u64()?, all.u64()?);
-    Ok((0..df.height())
-        .filter_map(|i| Some((arm.get(i)?.to_string(), (human.get(i)? as usize, all.get(i)? as usize))))
-        .collect())
+#[derive(Default)]
+struct Requisition {
+    first: Option<i64>,
+    files: BTreeSet<String>,
 }
 
-/// Who ranked each hired or recently reviewed candidate: the serving arm and version, or
-/// `history` for imported decisions. Join: decisions ⋈ (hires ∪ recent feedback) on
-/// (requisition, candidate), so what is kept follows hires and feedback, not the decision log.
-/// A served decision describes the candidate better than imported history; otherwise the last
-/// committed row wins.
-async fn who_ranked(
-    lake: &Lake,
-    hires: &[Hired],
-    recent_feedback: &[(String, String, bool)],
-) -> hrloop_lake::Result<HashMap<(String, String), Decided>> {
-    const ROW: &str = "row";
-    let (reqs, cands): (Vec<&str>, Vec<&str>) = hires
-        .iter()
-        .map(|(_, c, r, _, _)| (r.as_str(), c.as_str()))
-        .chain(recent_feedback.iter().map(|(r, c, _)| (r.as_str(), c.as_str())))
-        .unzip();
-    let wanted = DataFrame::new(
-        reqs.len(),
-        vec![Column::new(d::REQUISITION_ID.into(), reqs), Column::new(d::CANDIDATE_ID.into(), cands)],
-    )?
-    .lazy()
-    .unique(None, UniqueKeepStrategy::Any);
-    let on = [col(d::REQUISITION_ID), col(d::CANDIDATE_ID)];
-    let df = collect(
-        lake.lazy(Table::Decisions)
-            .await?
-            .select([col(d::REQUISITION_ID), col(d::CANDIDATE_ID), col(d::SOURCE), col(d::ARM), col(d::MODEL_VERSION)])
-            .with_row_index(ROW, None)
-            .join(wanted, on.clone(), on, JoinArgs::new(JoinType::Inner))
-            .sort([ROW], SortMultipleOptions::default()),
-    )
-    .await?;
-    let (req, cand, src, arm, ver) = (
-        text(&df, d::REQUISITION_ID)?,
-        text(&df, d::CANDIDATE_ID)?,
-        text(&df, d::SOURCE)?,
-        text(&df, d::ARM)?,
-        text(&df, d::MODEL_VERSION)?,
-    );
-    let mut ranked: HashMap<(String, String), Decided> = HashMap::new();
-    for i in 0..df.height() {
-        let (Some(r), Some(c)) = (req.get(i), cand.get(i)) else { continue };
-        let served = src.get(i) == Some(Source::Serving.as_str()) && arm.get(i).is_some();
-        let d = Decided {
-            source_arm: if served { arm.get(i).unwrap_or_default().to_string() } else { "history".into() },
-            version: match ver.get(i) {
-                Some(v) if served => v.to_string(),
-                _ => "none".into(),
-            },
-        };
-        let key = (r.to_string(), c.to_string());
-        match ranked.get(&key) {
-            Some(old) if old.source_arm != "history" && d.source_arm == "history" => {}
-            _ => {
-                ranked.insert(key, d);
-            }
+/// The row that decides who ranked a pair, and the file it is in.
+struct Ranked {
+    file: String,
+    decided: Decided,
+}
+
+impl Ranked {
+    /// Whether `self`, a row of a later query or later in the same one, replaces `old`: a
+    /// served decision describes the candidate better than imported history; otherwise the
+    /// last committed row wins (files sort in commit order, rows of one query come in order).
+    fn replaces(&self, old: &Ranked) -> bool {
+        match (self.decided.served(), old.decided.served()) {
+            (true, false) => true,
+            (false, true) => false,
+            _ => self.file >= old.file,
         }
     }
-    Ok(ranked)
+}
+
+impl KpiState {
+    /// Decision files the last refresh opened (all of them after a reset).
+    pub fn files_read(&self) -> usize {
+        self.files_read
+    }
+
+    /// Fold the decision files committed since the last refresh into the state, for the pairs
+    /// `wanted` now and the served rows from `since` on.
+    async fn fold_decisions(&mut self, lake: &Lake, wanted: HashSet<Pair>, since: DateTime<Utc>) -> hrloop_lake::Result<()> {
+        let listed = lake.list_files(Table::Decisions, None).await?;
+        let erased = lake.erased().await?.len();
+        let since_us = since.timestamp_micros();
+        let listed_now: HashMap<&str, &ObjectMeta> = listed.iter().map(|m| (m.location.as_ref(), m)).collect();
+        let appended = erased == self.erased
+            && since_us >= self.window_from
+            && self.files.iter().all(|(loc, m)| {
+                listed_now.get(loc.as_str()).is_some_and(|n| n.size == m.size && n.last_modified == m.last_modified)
+            });
+        if !appended {
+            *self = KpiState { erased, window_from: since_us, ..KpiState::default() };
+        }
+        let new: Vec<ObjectMeta> =
+            listed.iter().filter(|m| !self.files.contains_key(m.location.as_ref())).cloned().collect();
+
+        // Pairs no longer wanted are forgotten; pairs newly wanted are looked up in the files
+        // already folded in that mention their requisition, and every wanted pair in the new files.
+        self.ranked.retain(|pair, _| wanted.contains(pair));
+        let fresh: Vec<Pair> = wanted.iter().filter(|p| !self.ranked.contains_key(*p)).cloned().collect();
+        let old: BTreeSet<&String> =
+            fresh.iter().filter_map(|(r, _)| self.requisitions.get(r)).flat_map(|r| r.files.iter()).collect();
+        let old: Vec<ObjectMeta> = old.into_iter().map(|f| self.files[f].clone()).collect();
+        self.ranked.extend(fresh.iter().map(|p| (p.clone(), None)));
+        self.offer(lake, &old, &fresh).await?;
+        let wanted: Vec<Pair> = wanted.into_iter().collect();
+        self.offer(lake, &new, &wanted).await?;
+        self.fold_requisitions(lake, &new).await?;
+        self.fold_recent(lake, &new, since).await?;
+        self.files_read = old.len() + new.len();
+        self.files.extend(new.into_iter().map(|m| (m.location.to_string(), m)));
+        Ok(())
+    }
+
+    /// The first decision on each requisition, and which files mention it.
+    async fn fold_requisitions(&mut self, lake: &Lake, files: &[ObjectMeta]) -> hrloop_lake::Result<()> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        let df = collect(
+            lake.lazy_files(Table::Decisions, files, Some(FILE))
+                .await?
+                .select([col(FILE), col(d::REQUISITION_ID), col(d::DECIDED_AT).cast(DataType::Int64)])
+                .group_by([col(FILE), col(d::REQUISITION_ID)])
+                .agg([col(d::DECIDED_AT).min()]),
+        )
+        .await?;
+        let (file, req, at) = (text(&df, FILE)?, text(&df, d::REQUISITION_ID)?, df.column(d::DECIDED_AT)?.i64()?);
+        for i in 0..df.height() {
+            let (Some(file), Some(req)) = (file.get(i), req.get(i)) else { continue };
+            let r = self.requisitions.entry(req.to_string()).or_default();
+            r.files.insert(file.to_string());
+            r.first = match (r.first, at.get(i)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok(())
+    }
+
+    /// Served rows of `files` from `since` on (arm, decided at, routed to a human); rows that
+    /// fell out of the window go.
+    async fn fold_recent(&mut self, lake: &Lake, files: &[ObjectMeta], since: DateTime<Utc>) -> hrloop_lake::Result<()> {
+        const HUMAN: &str = "human";
+        let since_us = since.timestamp_micros();
+        for rows in self.recent.values_mut() {
+            rows.retain(|(at, _)| *at >= since_us);
+        }
+        self.window_from = since_us;
+        let Some(in_window) = at_or_after(Table::Decisions, since).filter(|_| !files.is_empty()) else {
+            return Ok(());
+        };
+        let df = collect(
+            lake.lazy_files(Table::Decisions, files, None)
+                .await?
+                .filter(col(d::SOURCE).eq(lit(Source::Serving.as_str())).and(col(d::ARM).is_not_null()).and(in_window))
+                .select([
+                    col(d::ARM),
+                    col(d::DECIDED_AT).cast(DataType::Int64),
+                    col(d::ROUTE).str().starts_with(lit(Route::HUMAN_PREFIX)).fill_null(lit(false)).alias(HUMAN),
+                ]),
+        )
+        .await?;
+        let (arm, at, human) = (text(&df, d::ARM)?, df.column(d::DECIDED_AT)?.i64()?, df.column(HUMAN)?.bool()?);
+        for i in 0..df.height() {
+            let (Some(arm), Some(at), Some(human)) = (arm.get(i), at.get(i), human.get(i)) else { continue };
+            self.recent.entry(arm.to_string()).or_default().push((at, human));
+        }
+        Ok(())
+    }
+
+    /// Offer the rows of `files` that name one of `pairs` as who ranked it.
+    /// Join: decisions ⋈ pairs on (requisition, candidate), in commit order.
+    async fn offer(&mut self, lake: &Lake, files: &[ObjectMeta], pairs: &[Pair]) -> hrloop_lake::Result<()> {
+        if files.is_empty() || pairs.is_empty() {
+            return Ok(());
+        }
+        let (reqs, cands): (Vec<&str>, Vec<&str>) = pairs.iter().map(|(r, c)| (r.as_str(), c.as_str())).unzip();
+        let pairs = DataFrame::new(
+            reqs.len(),
+            vec![Column::new(d::REQUISITION_ID.into(), reqs), Column::new(d::CANDIDATE_ID.into(), cands)],
+        )?
+        .lazy();
+        let on = [col(d::REQUISITION_ID), col(d::CANDIDATE_ID)];
+        let df = collect(
+            lake.lazy_files(Table::Decisions, files, Some(FILE))
+                .await?
+                .select([
+                    col(FILE),
+                    col(d::REQUISITION_ID),
+                    col(d::CANDIDATE_ID),
+                    col(d::SOURCE),
+                    col(d::ARM),
+                    col(d::MODEL_VERSION),
+                ])
+                .with_row_index(ROW, None)
+                .join(pairs, on.clone(), on, JoinArgs::new(JoinType::Inner))
+                .sort([ROW], SortMultipleOptions::default()),
+        )
+        .await?;
+        let (file, req, cand, src, arm, ver) = (
+            text(&df, FILE)?,
+            text(&df, d::REQUISITION_ID)?,
+            text(&df, d::CANDIDATE_ID)?,
+            text(&df, d::SOURCE)?,
+            text(&df, d::ARM)?,
+            text(&df, d::MODEL_VERSION)?,
+        );
+        for i in 0..df.height() {
+            let (Some(file), Some(r), Some(c)) = (file.get(i), req.get(i), cand.get(i)) else { continue };
+            let served = src.get(i) == Some(Source::Serving.as_str()) && arm.get(i).is_some();
+            let decided = Decided {
+                source_arm: if served { arm.get(i).unwrap_or_default().to_string() } else { HISTORY.into() },
+                version: match ver.get(i) {
+                    Some(v) if served => v.to_string(),
+                    _ => NO_VERSION.into(),
+                },
+            };
+            let offered = Ranked { file: file.to_string(), decided };
+            if let Some(slot) = self.ranked.get_mut(&(r.to_string(), c.to_string()))
+                && slot.as_ref().is_none_or(|old| offered.replaces(old))
+            {
+                *slot = Some(offered);
+            }
+        }
+        Ok(())
+    }
+
+    /// Who ranked a pair, if a decision names it.
+    fn who_ranked(&self, req: &str, cand: &str) -> Option<&Decided> {
+        self.ranked.get(&(req.to_string(), cand.to_string()))?.as_ref().map(|r| &r.decided)
+    }
+
+    /// Per serving arm, over the rows served in the window: (routed to a human, all).
+    fn human_review(&self) -> BTreeMap<&str, (usize, usize)> {
+        self.recent
+            .iter()
+            .filter(|(_, rows)| !rows.is_empty())
+            .map(|(arm, rows)| (arm.as_str(), (rows.iter().filter(|(_, h)| *h).count(), rows.len())))
+            .collect()
+    }
 }
 
 /// What the HRIS reported, by (employee, milestone): employed, rating, date; when reported
 /// twice, the last committed wins.
 async fn outcomes(lake: &Lake) -> hrloop_lake::Result<HashMap<(String, String), (bool, Option<i64>, NaiveDate)>> {
-    const ROW: &str = "row";
     let df = collect(
         lake.lazy(Table::Outcomes)
             .await?
@@ -518,105 +648,122 @@ async fn outcomes(lake: &Lake) -> hrloop_lake::Result<HashMap<(String, String), 
     Ok(out)
 }
 
-/// Compute every KPI from the store as of `now`.
+/// Compute every KPI from the store as of `now`, reading everything (a fresh
+/// [`KpiState`]).
 pub async fn compute(lake: &Lake, pipelines: &[Pipeline], now: DateTime<Utc>) -> Result<Vec<MetricFamily>, String> {
-    let e = |e: hrloop_lake::Error| e.to_string();
-    let mut out = Out::default();
-    let year_ago = now - Duration::days(365);
-    let month_ago = (now - Duration::days(30)).timestamp_micros();
+    KpiState::default().refresh(lake, pipelines, now).await
+}
 
-    let hires = hires(lake).await.map_err(e)?;
-    let recent_feedback = recent_feedback(lake, month_ago).await.map_err(e)?;
-    let first_decision = first_decisions(lake).await.map_err(e)?;
-    let human = human_review(lake, month_ago).await.map_err(e)?;
-    let ranked = who_ranked(lake, &hires, &recent_feedback).await.map_err(e)?;
+impl KpiState {
+    /// Every KPI from the store as of `now`, opening only the decision files committed since
+    /// the last refresh (see [`KpiState`]).
+    pub async fn refresh(
+        &mut self,
+        lake: &Lake,
+        pipelines: &[Pipeline],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<MetricFamily>, String> {
+        let e = |e: hrloop_lake::Error| e.to_string();
+        let mut out = Out::default();
+        let year_ago = now - Duration::days(365);
+        let month_ago = now - Duration::days(30);
 
-    let bounds: Vec<f64> =
-        [7.0, 14.0, 21.0, 30.0, 45.0, 60.0, 75.0, 90.0, 120.0, 180.0, 365.0].iter().map(|d| d * 86_400.0).collect();
-    let mut tth: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    for (_, _, req, jf, date) in &hires {
-        let hired_at = date.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
-        if hired_at < year_ago || hired_at > now {
-            continue;
-        }
-        if let Some(first) = first_decision.get(req).and_then(|t| DateTime::from_timestamp_micros(*t)) {
-            tth.entry(jf.as_str()).or_default().push((hired_at - first).num_seconds().max(0) as f64);
-        }
-    }
-    for (jf, values) in &tth {
-        out.histogram("hrloop_time_to_hire_seconds", &[jf], &bounds, values);
-    }
-
-    let outcome = outcomes(lake).await.map_err(e)?;
-    let milestones = ["3m", "6m", "12m", "24m"];
-    for m in milestones {
-        let ratings: Vec<f64> = outcome
+        let hires = hires(lake).await.map_err(e)?;
+        let recent_feedback = recent_feedback(lake, month_ago).await.map_err(e)?;
+        let wanted: HashSet<Pair> = hires
             .iter()
-            .filter(|((_, ms), (_, r, d))| {
-                ms == m && r.is_some() && d.and_hms_opt(0, 0, 0).is_some_and(|t| t.and_utc() >= year_ago)
-            })
-            .filter_map(|(_, (_, r, _))| r.map(|r| r as f64))
+            .map(|(_, c, r, _, _)| (r.clone(), c.clone()))
+            .chain(recent_feedback.iter().map(|(r, c, _)| (r.clone(), c.clone())))
             .collect();
-        if !ratings.is_empty() {
-            out.gauge("hrloop_quality_of_hire_rating", &[m], ratings.iter().sum::<f64>() / ratings.len() as f64);
+        self.fold_decisions(lake, wanted, month_ago).await.map_err(e)?;
+
+        let bounds: Vec<f64> =
+            [7.0, 14.0, 21.0, 30.0, 45.0, 60.0, 75.0, 90.0, 120.0, 180.0, 365.0].iter().map(|d| d * 86_400.0).collect();
+        let mut tth: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        for (_, _, req, jf, date) in &hires {
+            let hired_at = date.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+            if hired_at < year_ago || hired_at > now {
+                continue;
+            }
+            if let Some(first) = self.requisitions.get(req).and_then(|r| r.first).and_then(DateTime::from_timestamp_micros) {
+                tth.entry(jf.as_str()).or_default().push((hired_at - first).num_seconds().max(0) as f64);
+            }
         }
-        // Retention by who ranked the hire.
-        let mut by: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
-        for (emp, cand, req, _, _) in &hires {
-            let Some((employed, _, _)) = outcome.get(&(emp.clone(), m.to_string())) else { continue };
-            let (src, ver) = ranked
-                .get(&(req.clone(), cand.clone()))
-                .map_or(("history".to_string(), "none".to_string()), |d| (d.source_arm.clone(), d.version.clone()));
-            let c = by.entry((src, ver)).or_default();
-            c.0 += usize::from(*employed);
+        for (jf, values) in &tth {
+            out.histogram("hrloop_time_to_hire_seconds", &[jf], &bounds, values);
+        }
+
+        let outcome = outcomes(lake).await.map_err(e)?;
+        let milestones = ["3m", "6m", "12m", "24m"];
+        for m in milestones {
+            let ratings: Vec<f64> = outcome
+                .iter()
+                .filter(|((_, ms), (_, r, d))| {
+                    ms == m && r.is_some() && d.and_hms_opt(0, 0, 0).is_some_and(|t| t.and_utc() >= year_ago)
+                })
+                .filter_map(|(_, (_, r, _))| r.map(|r| r as f64))
+                .collect();
+            if !ratings.is_empty() {
+                out.gauge("hrloop_quality_of_hire_rating", &[m], ratings.iter().sum::<f64>() / ratings.len() as f64);
+            }
+            // Retention by who ranked the hire.
+            let mut by: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
+            for (emp, cand, req, _, _) in &hires {
+                let Some((employed, _, _)) = outcome.get(&(emp.clone(), m.to_string())) else { continue };
+                let (src, ver) = self
+                    .who_ranked(req, cand)
+                    .map_or((HISTORY.to_string(), NO_VERSION.to_string()), |d| (d.source_arm.clone(), d.version.clone()));
+                let c = by.entry((src, ver)).or_default();
+                c.0 += usize::from(*employed);
+                c.1 += 1;
+            }
+            for ((src, ver), (kept, n)) in by {
+                out.gauge("hrloop_retention_ratio", &[m, &src, &ver], kept as f64 / n as f64);
+            }
+        }
+
+        // Feedback completeness against the targets.
+        let status = hrloop_models::data::milestone_status(lake, now.date_naive(), 14).await.map_err(|e| e.to_string())?;
+        let status = serde_json::to_value(&status).map_err(|e| e.to_string())?;
+        for c in status["completeness"].as_array().into_iter().flatten() {
+            let m = c["milestone"].as_str().unwrap_or("?");
+            if let Some(v) = c["completeness"].as_f64() {
+                out.gauge("hrloop_feedback_completeness_ratio", &[m], v);
+            }
+            if let Some(t) = c["target"].as_f64() {
+                out.gauge("hrloop_feedback_completeness_target_ratio", &[m], t);
+            }
+        }
+
+        // Recruiter overrides and human review in the last 30 days.
+        let mut overrides: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
+        for (req, cand, overrode) in &recent_feedback {
+            let Some(d) = self.who_ranked(req, cand) else { continue };
+            if !d.served() {
+                continue;
+            }
+            let c = overrides.entry((d.source_arm.clone(), d.version.clone())).or_default();
+            c.0 += usize::from(*overrode);
             c.1 += 1;
         }
-        for ((src, ver), (kept, n)) in by {
-            out.gauge("hrloop_retention_ratio", &[m, &src, &ver], kept as f64 / n as f64);
+        let mut rows_by_arm: BTreeMap<String, usize> = BTreeMap::new();
+        for ((arm, ver), (o, n)) in &overrides {
+            out.gauge("hrloop_recruiter_override_ratio", &[arm, ver], *o as f64 / *n as f64);
+            *rows_by_arm.entry(arm.clone()).or_default() += n;
         }
-    }
+        for arm in ["champion", "challenger"] {
+            out.gauge("hrloop_recruiter_feedback_rows", &[arm], rows_by_arm.get(arm).copied().unwrap_or(0) as f64);
+        }
+        for (arm, (h, n)) in self.human_review() {
+            out.gauge("hrloop_human_review_ratio", &[arm], h as f64 / n as f64);
+        }
 
-    // Feedback completeness against the targets.
-    let status = hrloop_models::data::milestone_status(lake, now.date_naive(), 14).await.map_err(|e| e.to_string())?;
-    let status = serde_json::to_value(&status).map_err(|e| e.to_string())?;
-    for c in status["completeness"].as_array().into_iter().flatten() {
-        let m = c["milestone"].as_str().unwrap_or("?");
-        if let Some(v) = c["completeness"].as_f64() {
-            out.gauge("hrloop_feedback_completeness_ratio", &[m], v);
-        }
-        if let Some(t) = c["target"].as_f64() {
-            out.gauge("hrloop_feedback_completeness_target_ratio", &[m], t);
-        }
+        models(lake, &mut out).await?;
+        data_quality(lake, &mut out).await?;
+        pipelines_kpis(lake, pipelines, now, &mut out).await?;
+        out.gauge("hrloop_kpi_refresh_timestamp_seconds", &[], now.timestamp() as f64);
+        Ok(out.finish())
     }
-
-    // Recruiter overrides and human review in the last 30 days.
-    let mut overrides: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
-    for (req, cand, overrode) in &recent_feedback {
-        let Some(d) = ranked.get(&(req.clone(), cand.clone())) else { continue };
-        if d.source_arm == "history" {
-            continue;
-        }
-        let c = overrides.entry((d.source_arm.clone(), d.version.clone())).or_default();
-        c.0 += usize::from(*overrode);
-        c.1 += 1;
-    }
-    let mut rows_by_arm: BTreeMap<String, usize> = BTreeMap::new();
-    for ((arm, ver), (o, n)) in &overrides {
-        out.gauge("hrloop_recruiter_override_ratio", &[arm, ver], *o as f64 / *n as f64);
-        *rows_by_arm.entry(arm.clone()).or_default() += n;
-    }
-    for arm in ["champion", "challenger"] {
-        out.gauge("hrloop_recruiter_feedback_rows", &[arm], rows_by_arm.get(arm).copied().unwrap_or(0) as f64);
-    }
-    for (arm, (h, n)) in &human {
-        out.gauge("hrloop_human_review_ratio", &[arm], *h as f64 / *n as f64);
-    }
-
-    models(lake, &mut out).await?;
-    data_quality(lake, &mut out).await?;
-    pipelines_kpis(lake, pipelines, now, &mut out).await?;
-    out.gauge("hrloop_kpi_refresh_timestamp_seconds", &[], now.timestamp() as f64);
-    Ok(out.finish())
 }
 
 async fn models(lake: &Lake, out: &mut Out) -> Result<(), String> {
@@ -790,6 +937,165 @@ pub fn catalog_markdown() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
+    use hrloop_core::{Arm, Milestone, RecruiterDecision, ReviewReason};
+    use hrloop_lake::rows::decisions::DecisionRow;
+    use hrloop_lake::rows::feedback::FeedbackRow;
+    use hrloop_lake::rows::hires::HireRow;
+    use hrloop_lake::rows::outcomes::OutcomeRow;
+    use hrloop_lake::{PartitionedWriter, Row, Tombstone};
+
+    fn at(m: u32, d: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, m, d, 10, 0, 0).unwrap()
+    }
+
+    async fn write<R: Row>(lake: &Lake, batch: &str, rows: &[R]) {
+        let mut w = PartitionedWriter::new(lake, R::TABLE, batch, "test.csv", at(1, 1)).unwrap();
+        for r in rows {
+            w.push_row(r).unwrap();
+        }
+        w.commit().await.unwrap();
+    }
+
+    /// A decision: served by `arm` at model version `version`, or imported history (`None`).
+    fn decision(req: &str, cand: &str, when: DateTime<Utc>, served: Option<(Arm, &str)>, human: bool) -> DecisionRow {
+        DecisionRow {
+            requisition_id: req.into(),
+            candidate_id: cand.into(),
+            job_family: "sales".into(),
+            decided_at: when,
+            source: if served.is_some() { Source::Serving } else { Source::AtsImport },
+            stage_reached: None,
+            decision: None,
+            skills: None,
+            features: None,
+            decision_id: served.map(|_| format!("d-{req}-{cand}")),
+            model_version: served.map(|(_, v)| v.to_string()),
+            arm: served.map(|(a, _)| a),
+            score: served.map(|_| 0.5),
+            route: served.map(|_| if human { Route::Human(ReviewReason::LowConfidence) } else { Route::Auto }),
+            shadow_version: None,
+            shadow_score: None,
+        }
+    }
+
+    fn hire(req: &str, cand: &str, date: DateTime<Utc>) -> HireRow {
+        HireRow {
+            employee_id: format!("e-{cand}"),
+            candidate_id: cand.into(),
+            requisition_id: req.into(),
+            job_family: "sales".into(),
+            hire_date: date.date_naive(),
+        }
+    }
+
+    fn outcome(cand: &str, hired: DateTime<Utc>, employed: bool) -> OutcomeRow {
+        OutcomeRow {
+            employee_id: format!("e-{cand}"),
+            hire_date: hired.date_naive(),
+            milestone: Milestone::M3,
+            milestone_date: (hired + Duration::days(91)).date_naive(),
+            employed,
+            performance_rating: employed.then_some(4),
+            exit_reason: None,
+        }
+    }
+
+    fn feedback(req: &str, cand: &str, when: DateTime<Utc>, overrides: bool) -> FeedbackRow {
+        FeedbackRow {
+            requisition_id: req.into(),
+            candidate_id: cand.into(),
+            recruiter_id: None,
+            decision: RecruiterDecision::Advanced,
+            overrides_model: overrides,
+            reason_code: None,
+            reason_text: None,
+            recorded_at: when,
+        }
+    }
+
+    fn text_of(families: &[MetricFamily]) -> String {
+        prometheus::TextEncoder::new().encode_to_string(families).unwrap()
+    }
+
+    /// Refresh the kept state and compute afresh; both must say the same. Returns the text and
+    /// how many decision files the refresh opened.
+    async fn both(state: &mut KpiState, lake: &Lake, now: DateTime<Utc>) -> (String, usize) {
+        let kept = text_of(&state.refresh(lake, &[], now).await.unwrap());
+        let fresh = text_of(&compute(lake, &[], now).await.unwrap());
+        assert_eq!(kept, fresh, "the kept state disagrees with a full recomputation at {now}");
+        (kept, state.files_read())
+    }
+
+    #[tokio::test]
+    async fn a_refresh_reads_only_new_decision_files_and_equals_a_full_recomputation() {
+        use Arm::{Challenger, Champion};
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        let mut state = KpiState::default();
+        // 1. Imported history on r1, served rankings on r2; one hire from r1 with its 3-month outcome.
+        write(&lake, "b1", &[decision("r1", "c1", at(1, 5), None, false), decision("r1", "c2", at(1, 5), None, false)])
+            .await;
+        let served_r2 = [
+            decision("r2", "c3", at(2, 10), Some((Champion, "v1")), false),
+            decision("r2", "c4", at(2, 10), Some((Challenger, "v2")), true),
+            decision("r2", "c5", at(2, 10), Some((Champion, "v1")), true),
+        ];
+        write(&lake, "b2", &served_r2).await;
+        write(&lake, "h1", &[hire("r1", "c1", at(1, 20))]).await;
+        write(&lake, "o1", &[outcome("c1", at(1, 20), true)]).await;
+        let (text, read) = both(&mut state, &lake, at(3, 1)).await;
+        assert_eq!(read, 2, "the first refresh reads every decision file");
+        assert!(text.contains(r#"hrloop_retention_ratio{milestone="3m",source="history",model_version="none"} 1"#), "{text}");
+        assert!(text.contains(r#"hrloop_human_review_ratio{arm="champion"} 0.5"#), "{text}");
+
+        // 2. r1/c1 is served later (served beats history); feedback on r2/c4 and a hire of
+        // r2/c3, both decided in a file read before: only the new file and the file that
+        // mentions r2 are opened.
+        write(&lake, "b3", &[decision("r1", "c1", at(2, 20), Some((Challenger, "v2")), false)]).await;
+        write(&lake, "f1", &[feedback("r2", "c4", at(3, 2), true), feedback("r2", "c5", at(3, 2), false)]).await;
+        write(&lake, "h2", &[hire("r2", "c3", at(2, 25))]).await;
+        write(&lake, "o2", &[outcome("c3", at(2, 25), false)]).await;
+        let (text, read) = both(&mut state, &lake, at(3, 5)).await;
+        assert_eq!(read, 2, "b3 (new) and b2 (mentions r2, whose pairs are newly wanted)");
+        assert!(text.contains(r#"source="challenger",model_version="v2"} 1"#), "{text}");
+        assert!(text.contains(r#"source="champion",model_version="v1"} 0"#), "{text}");
+        assert!(text.contains(r#"hrloop_recruiter_override_ratio{arm="challenger",model_version="v2"} 1"#), "{text}");
+
+        // 3. A file that sorts before b2 (committed order is the listing's) serves r2/c3 again:
+        // b2's row is still the last committed, so v1 keeps the hire. Nothing else is new.
+        write(&lake, "a0", &[decision("r2", "c3", at(2, 11), Some((Challenger, "v3")), false)]).await;
+        let (text, read) = both(&mut state, &lake, at(3, 6)).await;
+        assert_eq!(read, 1);
+        assert!(!text.contains(r#"model_version="v3""#), "{text}");
+        assert!(text.contains(r#"hrloop_human_review_ratio{arm="challenger"} 0.3333333333333333"#), "{text}");
+        let (_, read) = both(&mut state, &lake, at(3, 7)).await;
+        assert_eq!(read, 0, "nothing new, nothing opened");
+
+        // 4. Thirty days on, r2's served rows leave the human-review window.
+        let (text, read) = both(&mut state, &lake, at(3, 15)).await;
+        assert_eq!(read, 0);
+        assert!(!text.contains(r#"hrloop_human_review_ratio{arm="champion"}"#), "{text}");
+
+        // 5. An erasure starts over: every file is read again, and c1's rows are gone.
+        let tombstone = Tombstone {
+            id: "e1".into(),
+            at: at(3, 16),
+            actor: "dpo".into(),
+            reason: "request".into(),
+            pseudonyms: vec!["c1".into(), "e-c1".into()],
+        };
+        lake.add_tombstone(&tombstone).await.unwrap();
+        let (text, read) = both(&mut state, &lake, at(3, 16)).await;
+        assert_eq!(read, 4);
+        assert!(!text.contains(r#"hrloop_retention_ratio{milestone="3m",source="challenger""#), "{text}");
+
+        // 6. A file removed (retention) starts over too.
+        let b3 = lake.list_files(Table::Decisions, None).await.unwrap().into_iter().find(|m| m.location.as_ref().contains("b3"));
+        lake.store().delete(&b3.unwrap().location).await.unwrap();
+        let (_, read) = both(&mut state, &lake, at(3, 17)).await;
+        assert_eq!(read, 3);
+    }
 
     #[test]
     fn names_follow_the_convention_and_are_unique() {

@@ -71,9 +71,10 @@ pub async fn start(
         Some(dir) if dir.is_dir() => hrloop_scheduler::Pipeline::load_dir(dir).map_err(|e| e.to_string())?,
         _ => Vec::new(),
     };
-    // KPIs are recomputed from the whole store: background analytics on a thread of its own at
-    // the lowest CPU priority (with its own small runtime), so a large lake never takes CPU or
-    // an async worker from the requests. It ends when the server's state is gone.
+    // KPIs are refreshed from the store, reading only the decision files committed since the
+    // last refresh (kpis::KpiState): background analytics on a thread of its own at the lowest
+    // CPU priority (with its own small runtime), so a large lake never takes CPU or an async
+    // worker from the requests. It ends when the server's state is gone.
     let weak = Arc::downgrade(&state);
     let every = Duration::from_millis(state.config.kpi_refresh_ms.max(100));
     std::thread::Builder::new()
@@ -86,10 +87,11 @@ pub async fn start(
             };
             rt.block_on(async move {
                 let mut tick = tokio::time::interval(every);
+                let mut state = kpis::KpiState::default();
                 loop {
                     tick.tick().await;
                     let Some(st) = weak.upgrade() else { return };
-                    match kpis::compute(&st.lake, &pipelines, st.clock.now()).await {
+                    match state.refresh(&st.lake, &pipelines, st.clock.now()).await {
                         Ok(families) => st.metrics.kpis.store(Arc::new(families)),
                         Err(e) => tracing::warn!(error = %e, "KPI refresh failed"),
                     }
