@@ -163,12 +163,13 @@ fn without_erased(table: Table, erased: &crate::ErasedSet) -> Option<Expr> {
     let mut names: Vec<&str> = erased.iter().map(String::as_str).collect();
     names.sort_unstable();
     let set = || lit(Series::new("erased".into(), names.as_slice()));
+    let list = || set().implode(false);
     let def = table.def();
     let people: Vec<Expr> = def
         .fields
         .iter()
         .filter(|f| matches!(f.kind, Kind::Pseudonym(_)))
-        .map(|f| col(f.name).is_in(set(), false).fill_null(lit(false)).not())
+        .map(|f| col(f.name).is_in(list(), false).fill_null(lit(false)).not())
         .collect();
     if !people.is_empty() {
         return people.into_iter().reduce(Expr::and);

@@ -199,7 +199,7 @@ pub(crate) async fn only_hired(decisions: LazyFrame, lake: &Lake) -> Result<Lazy
 /// ranked there: fairness of selection is measured on them). No point-in-time cut: each row's
 /// features are those recorded when it was decided.
 pub async fn applicants_on(lake: &Lake, requisitions: &[String]) -> Result<Vec<Applicant>> {
-    let wanted = lit(Series::new("requisitions".into(), requisitions));
+    let wanted = lit(Series::new("requisitions".into(), requisitions)).implode(false);
     applicants(applicant_rows(lake).await?.filter(col(d::REQUISITION_ID).is_in(wanted, false))).await
 }
 
@@ -277,7 +277,7 @@ pub async fn protected_attributes_of(
     lake: &Lake,
     candidates: &[&str],
 ) -> Result<HashMap<String, BTreeMap<String, String>>> {
-    let wanted = lit(Series::new("candidates".into(), candidates));
+    let wanted = lit(Series::new("candidates".into(), candidates)).implode(false);
     attributes_of(lake.lazy(Table::ProtectedAttributes).await?.filter(col(p::CANDIDATE_ID).is_in(wanted, false))).await
 }
 
