@@ -13,6 +13,8 @@
 //!   1 000 decisions) and the incremental refresh of the same state;
 //! - `train`: training-set assembly and the 12-month logistic model (`models/
 //!   success12m_logistic.toml`), as `hrloop train` runs it;
+//! - `analyse`: one experiment analysis (v1 champion, v2 challenger for the last 28 days);
+//! - `rejudge`: re-judging both versions on the matured outcomes of the hires they ranked;
 //! - `erase`: the erasure of one person (every file that names them rewritten);
 //! - DuckDB (`benches/lake_kpis_duckdb.py`): the decision-log part of the KPI refresh (first
 //!   decision per hiring requisition, who ranked each hire or recently reviewed candidate,
@@ -47,6 +49,9 @@ const BATCH: usize = 500;
 const KEY_HEX: &str = "6c616b652d7363616c652d62656e63682d6b65792d3030303030303030303030";
 /// The person the `erase` step erases: candidate 0 of requisition 7.
 const ERASED: &str = "C-ERASE-ME";
+/// The model the train step registers (as v1) and the experiment serves (v1 champion, v2
+/// challenger).
+const MODEL: &str = "success12m_logistic";
 const FAMILIES: [&str; 4] = ["engineering", "sales", "support", "operations"];
 
 fn now() -> DateTime<Utc> {
@@ -114,7 +119,7 @@ fn decision(served: bool, pseudo: &Pseudonymiser, r: usize, c: usize, at: DateTi
         skills: None,
         features: Some(features),
         decision_id: served.then(|| format!("d{r:07}")),
-        model_version: served.then(|| if arm == Arm::Challenger { "v2" } else { "v1" }.to_string()),
+        model_version: served.then(|| format!("{MODEL}/{}", if arm == Arm::Challenger { "v2" } else { "v1" })),
         arm: served.then_some(arm),
         score: served.then_some(skill),
         route: served.then(|| {
@@ -247,6 +252,33 @@ async fn step(name: &str, dir: &Path) -> Result<()> {
             let trained = hrloop_models::train_with_progress(&lake, &registry, &spec, &opts, &mut |_, _| {}).await?;
             serde_json::json!({"s": seconds(t), "rows": trained.card.rows.train, "auc": trained.card.metrics.roc_auc})
         }
+        "analyse" => {
+            // v1 champion, then a copy of it as the v2 challenger for the last 28 days (the
+            // default policy's longest experiment), as the served rows say.
+            let registry = hrloop_models::Registry::new(lake.store().clone());
+            let (artifact, card) = (registry.artifact(MODEL, "v1").await?, registry.card(MODEL, "v1").await?);
+            let v2 = registry.register(MODEL, artifact, card).await?;
+            anyhow::ensure!(v2 == "v2", "the copy registered as {v2}");
+            let change = |days: i64| hrloop_models::registry::ChangeRequest {
+                actor: "bench".into(),
+                reason: "bench".into(),
+                evidence: serde_json::Value::Null,
+                at: now() - Duration::days(days),
+            };
+            use hrloop_models::registry::Alias;
+            registry.promote(MODEL, "v1", Alias::Champion, change(200)).await?;
+            registry.promote(MODEL, "v2", Alias::Challenger, change(28)).await?;
+            let policy = hrloop_models::experiment::Policy::default();
+            let t = Instant::now();
+            let verdict = hrloop_models::experiment::analyse(&lake, MODEL, &policy, Vec::new(), now()).await?;
+            let decision = verdict.map(|v| v.decision.as_str().to_string());
+            serde_json::json!({"s": seconds(t), "decision": decision})
+        }
+        "rejudge" => {
+            let t = Instant::now();
+            let r = hrloop_models::rejudge::rejudge(&lake, MODEL, now(), 14, 0.05, 30).await?;
+            serde_json::json!({"s": seconds(t), "judged": r.is_some()})
+        }
         "erase" => {
             let pseudo = Pseudonymiser::new(&hex_key())?;
             let req = hrloop_privacy::erase::ErasureRequest {
@@ -340,6 +372,13 @@ fn main() -> Result<()> {
             "| {rows} | training-set assembly + 12-month logistic ({} rows, AUC {:.3}) | {:.2} s | {:.0} MiB |",
             tr["rows"], tr["auc"].as_f64().unwrap_or_default(), tr["s"].as_f64().unwrap_or_default(), mib(&train)
         );
+        let (analyse, a) = run("analyse")?;
+        println!(
+            "| {rows} | experiment analysis (28 days, verdict {}) | {:.2} s | {:.0} MiB |",
+            a["decision"], a["s"].as_f64().unwrap_or_default(), mib(&analyse)
+        );
+        let (rejudge, j) = run("rejudge")?;
+        println!("| {rows} | re-judging v1 and v2 | {:.2} s | {:.0} MiB |", j["s"].as_f64().unwrap_or_default(), mib(&rejudge));
         let (erase, e) = run("erase")?;
         println!("| {rows} | erasure of one person | {:.2} s | {:.0} MiB |", e["s"].as_f64().unwrap_or_default(), mib(&erase));
         println!("(wall time with process start: KPI {:.1} s, train {:.1} s, erase {:.1} s)", kpi.wall.as_secs_f64(), train.wall.as_secs_f64(), erase.wall.as_secs_f64());
