@@ -305,6 +305,11 @@ fn read_json(path: PathBuf) -> Result<serde_json::Value> {
     Ok(serde_json::from_slice(&std::fs::read(&path).with_context(|| path.display().to_string())?)?)
 }
 
+/// The allocator `hrloop` itself runs with (see hrloop-cli's main.rs), so time and memory are
+/// what the command would show.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

@@ -172,7 +172,13 @@ impl LakeData {
 /// candidate was decided on (as served, for rows hrloop scored); of several rows for one hire,
 /// the first served row in commit order wins, else the first imported one.
 pub async fn hired_applicants(lake: &Lake) -> Result<Vec<Applicant>> {
-    let rows = only_hired(applicant_rows(lake).await?, lake).await?;
+    // The hired candidates first, as a filter the Parquet reader applies before it decodes the
+    // feature maps of the other applicants (the join alone would decode every row's features).
+    let hired = collect(lake.lazy(Table::Hires).await?.select([col(h::CANDIDATE_ID)]).unique(None, UniqueKeepStrategy::Any))
+        .await?;
+    let hired = lit(hired.column(h::CANDIDATE_ID)?.as_materialized_series().clone()).implode(false);
+    let decisions = lake.lazy(Table::Decisions).await?.filter(col(d::CANDIDATE_ID).is_in(hired, false));
+    let rows = only_hired(numbered(decisions), lake).await?;
     let mut chosen: HashMap<(String, String), Applicant> = HashMap::new();
     for a in applicants(rows).await? {
         let key = (a.candidate.clone(), a.requisition.clone());
@@ -196,20 +202,30 @@ pub(crate) async fn only_hired(decisions: LazyFrame, lake: &Lake) -> Result<Lazy
 }
 
 /// Every decision-log row on the given requisitions, in commit order (who a model would have
-/// ranked there: fairness of selection is measured on them). No point-in-time cut: each row's
-/// features are those recorded when it was decided.
-pub async fn applicants_on(lake: &Lake, requisitions: &[String]) -> Result<Vec<Applicant>> {
+/// ranked there: fairness of selection is measured on them), handed to `each` one committed
+/// file at a time, so memory follows one file, not the requisitions' history. No point-in-time
+/// cut: each row's features are those recorded when it was decided.
+pub async fn each_applicant_on(
+    lake: &Lake,
+    requisitions: &[String],
+    mut each: impl FnMut(Vec<Applicant>) -> Result<()>,
+) -> Result<()> {
     let wanted = lit(Series::new("requisitions".into(), requisitions)).implode(false);
-    applicants(applicant_rows(lake).await?.filter(col(d::REQUISITION_ID).is_in(wanted, false))).await
+    for file in lake.list_files(Table::Decisions, None).await? {
+        let scan = lake.lazy_files(Table::Decisions, std::slice::from_ref(&file), None).await?;
+        let batch = applicants(numbered(scan.filter(col(d::REQUISITION_ID).is_in(wanted.clone(), false)))).await?;
+        if !batch.is_empty() {
+            each(batch)?;
+        }
+    }
+    Ok(())
 }
 
 /// The decision-log columns an applicant is made of, numbered in commit order.
-async fn applicant_rows(lake: &Lake) -> Result<LazyFrame> {
-    Ok(lake
-        .lazy(Table::Decisions)
-        .await?
+fn numbered(decisions: LazyFrame) -> LazyFrame {
+    decisions
         .select([col(d::REQUISITION_ID), col(d::CANDIDATE_ID), col(d::JOB_FAMILY), col(d::SOURCE), col(d::FEATURES)])
-        .with_row_index(ROW, None))
+        .with_row_index(ROW, None)
 }
 
 /// Run a query of [`applicant_rows`] and build one [`Applicant`] per row, in row order.
@@ -266,13 +282,9 @@ pub(crate) fn features_by_row(df: &DataFrame) -> Result<Vec<(usize, RawFeatures)
     Ok(out)
 }
 
-/// Protected attributes by candidate pseudonym (measured, and used for weights; never inputs).
-pub async fn protected_attributes(lake: &Lake) -> Result<HashMap<String, BTreeMap<String, String>>> {
-    attributes_of(lake.lazy(Table::ProtectedAttributes).await?).await
-}
-
-/// Protected attributes of the given candidates only (semi-join on the candidate), so what is
-/// read follows the candidates asked about, not the whole table.
+/// Protected attributes of the given candidates (measured, and used for weights; never inputs),
+/// by a semi-join on the candidate, so what is read follows the candidates asked about, not the
+/// whole table.
 pub async fn protected_attributes_of(
     lake: &Lake,
     candidates: &[&str],

@@ -12,7 +12,7 @@ use crate::card::{
     CARD_FORMAT_VERSION, FairnessResult, GateResult, GroupRate, Metrics, ModelCard, RowCounts, SnapshotFile,
     TrainingSnapshot,
 };
-use crate::data::{Applicant, Example, LakeData, applicants_on, protected_attributes};
+use crate::data::{Example, LakeData, each_applicant_on, protected_attributes_of};
 use crate::features::{FeaturePipeline, RawFeatures};
 use crate::metrics;
 use crate::model::{Estimator, TrainedModel};
@@ -88,7 +88,7 @@ pub async fn train_with_progress(
     let (weights, weighting) = match &spec.weighting {
         Some(w) => {
             let attrs = match &w.reweigh {
-                Some(_) => protected_attributes(lake).await?,
+                Some(_) => protected_attributes_of(lake, &train.iter().map(|e| e.candidate.as_str()).collect::<Vec<_>>()).await?,
                 None => HashMap::new(),
             };
             let groups: Vec<Option<&str>> = train
@@ -185,23 +185,27 @@ async fn fairness(
     model: &TrainedModel,
     requisitions: &[String],
 ) -> Result<Vec<FairnessResult>> {
-    let attrs = protected_attributes(lake).await?;
-    let applicants = applicants_on(lake, requisitions).await?;
-    let mut per_req: BTreeMap<&str, Vec<&Applicant>> = BTreeMap::new();
-    for a in &applicants {
-        per_req.entry(a.requisition.as_str()).or_default().push(a);
-    }
+    // Scores per requisition, in commit order, folded in one decision file at a time.
+    let mut per_req: BTreeMap<String, Vec<(String, f64)>> = BTreeMap::new();
+    each_applicant_on(lake, requisitions, |batch| {
+        let scores = model.score_each(batch.iter().map(|a| &a.raw))?;
+        for (a, s) in batch.into_iter().zip(scores) {
+            per_req.entry(a.requisition).or_default().push((a.candidate, s));
+        }
+        Ok(())
+    })
+    .await?;
     // candidate -> selected?
     let mut selected: Vec<(&str, bool)> = Vec::new();
-    for pool in per_req.values() {
-        let raw: Vec<RawFeatures> = pool.iter().map(|a| a.raw.clone()).collect();
-        let s = model.score_many(&raw)?;
-        let mut idx: Vec<usize> = (0..pool.len()).collect();
-        idx.sort_by(|&a, &b| s[b].total_cmp(&s[a]));
-        for (rank, &i) in idx.iter().enumerate() {
-            selected.push((pool[i].candidate.as_str(), rank < spec.fairness.top_k));
+    for pool in per_req.values_mut() {
+        // Stable: equal scores keep commit order.
+        pool.sort_by(|a, b| b.1.total_cmp(&a.1));
+        for (rank, (candidate, _)) in pool.iter().enumerate() {
+            selected.push((candidate.as_str(), rank < spec.fairness.top_k));
         }
     }
+    let candidates: Vec<&str> = selected.iter().map(|(c, _)| *c).collect();
+    let attrs = protected_attributes_of(lake, &candidates).await?;
     Ok(selection_fairness(&selected, &attrs, &spec.fairness))
 }
 
