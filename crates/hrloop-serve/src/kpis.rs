@@ -723,7 +723,19 @@ impl KpiState {
         }
 
         // Feedback completeness against the targets.
-        let status = hrloop_models::data::milestone_status(lake, now.date_naive(), 14).await.map_err(|e| e.to_string())?;
+        // From the hires and outcomes already read above (not a second read of both tables).
+        let status = {
+            use hrloop_core::milestones::{HireRef, OutcomeRef, status};
+            let hire_refs: Vec<HireRef<'_>> =
+                hires.iter().map(|(emp, _, _, _, date)| HireRef { employee_id: emp, hire_date: *date }).collect();
+            let outcome_refs: Vec<OutcomeRef<'_>> = outcome
+                .iter()
+                .filter_map(|((emp, m), (employed, _, _))| {
+                    Some(OutcomeRef { employee_id: emp, milestone: m.parse().ok()?, employed: *employed })
+                })
+                .collect();
+            status(&hire_refs, &outcome_refs, now.date_naive(), 14)
+        };
         let status = serde_json::to_value(&status).map_err(|e| e.to_string())?;
         for c in status["completeness"].as_array().into_iter().flatten() {
             let m = c["milestone"].as_str().unwrap_or("?");
