@@ -79,13 +79,15 @@ pub fn status(
             entry.1 = Some(entry.1.map_or(o.milestone, |m| m.min(o.milestone)));
         }
     }
-    let mut cells: BTreeMap<(String, Milestone), CohortMilestone> = BTreeMap::new();
+    // Cells by (year, month, milestone): the same order as the cohort labels, which are made
+    // once per cell rather than once per hire.
+    let mut cells: BTreeMap<(i32, u32, Milestone), CohortMilestone> = BTreeMap::new();
     for h in hires {
-        let cohort = format!("{:04}-{:02}", h.hire_date.year(), h.hire_date.month());
+        let (year, month) = (h.hire_date.year(), h.hire_date.month());
         let known = reported.get(h.employee_id);
         for m in Milestone::ALL {
-            let cell = cells.entry((cohort.clone(), m)).or_insert_with(|| CohortMilestone {
-                cohort: cohort.clone(),
+            let cell = cells.entry((year, month, m)).or_insert_with(|| CohortMilestone {
+                cohort: format!("{year:04}-{month:02}"),
                 milestone: m,
                 hires: 0,
                 due: 0,

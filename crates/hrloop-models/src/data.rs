@@ -228,12 +228,13 @@ fn numbered(decisions: LazyFrame) -> LazyFrame {
         .with_row_index(ROW, None)
 }
 
-/// Run a query of [`applicant_rows`] and build one [`Applicant`] per row, in row order.
+/// Run a query of [`numbered`] rows and build one [`Applicant`] per row, in row order.
 async fn applicants(rows: LazyFrame) -> Result<Vec<Applicant>> {
-    let df = collect(with_features_exploded(rows)).await?;
+    let df = collect(with_feature_counts(rows)).await?;
     let (req, cand, src) = (text(&df, d::REQUISITION_ID)?, text(&df, d::CANDIDATE_ID)?, text(&df, d::SOURCE)?);
     features_by_row(&df)?
         .into_iter()
+        .enumerate()
         .map(|(i, raw)| {
             let source: Source = required(src.get(i), d::SOURCE, i)?
                 .parse()
@@ -248,36 +249,43 @@ async fn applicants(rows: LazyFrame) -> Result<Vec<Applicant>> {
         .collect()
 }
 
-/// A decisions query numbered in [`ROW`] (with `job_family` and `features`), its feature map
-/// exploded into (name, value) lines in row order, so no per-row list is materialised. Read it
-/// back with [`features_by_row`].
-pub(crate) fn with_features_exploded(rows: LazyFrame) -> LazyFrame {
-    rows.explode(cols([d::FEATURES]), ExplodeOptions { empty_as_null: true, keep_nulls: true })
-        .with_columns([
-            col(d::FEATURES).struct_().field_by_index(0).alias(FEATURE_NAME),
-            col(d::FEATURES).struct_().field_by_index(1).alias(FEATURE_VALUE),
-        ])
+/// A decisions query numbered in [`ROW`] (with `job_family` and `features`), in row order,
+/// with the length of each row's feature map, so [`features_by_row`] can walk the maps' entries
+/// in one flat array: no per-row list and no copy of the other columns per entry.
+pub(crate) fn with_feature_counts(rows: LazyFrame) -> LazyFrame {
+    rows.with_column(col(d::FEATURES).list().len().alias(FEATURE_COUNT))
         .sort([ROW], SortMultipleOptions::default().with_maintain_order(true))
 }
 
-/// One entry per decision row of a [`with_features_exploded`] frame: the index of its first
-/// line (where its other columns are read) and its features as the model pipeline reads them
-/// (job family as a category, the numeric features as they were at decision time).
-pub(crate) fn features_by_row(df: &DataFrame) -> Result<Vec<(usize, RawFeatures)>> {
+/// The features of each row of a [`with_feature_counts`] frame, as the model pipeline reads
+/// them (job family as a category, the numeric features as they were at decision time).
+pub(crate) fn features_by_row(df: &DataFrame) -> Result<Vec<RawFeatures>> {
     let jf = text(df, d::JOB_FAMILY)?;
-    let (row, name, value) = (df.column(ROW)?.idx()?, text(df, FEATURE_NAME)?, df.column(FEATURE_VALUE)?.f64()?);
-    let mut out: Vec<(usize, RawFeatures)> = Vec::new();
-    let mut current = None;
+    let counts = df.column(FEATURE_COUNT)?.cast(&IDX_DTYPE)?;
+    let counts = counts.idx()?;
+    // Without empty or null maps, the entries of all rows back to back.
+    let entries = df.column(d::FEATURES)?.explode(ExplodeOptions { empty_as_null: false, keep_nulls: false })?;
+    let fields = entries.struct_()?.fields_as_series();
+    let [name, value] = fields.as_slice() else {
+        return Err(Error::Training(format!("{}: a map of (name, value) entries was expected", d::FEATURES)));
+    };
+    let (name, value) = (name.str()?, value.f64()?);
+    let mut out = Vec::with_capacity(df.height());
+    let mut at = 0usize;
     for i in 0..df.height() {
-        if row.get(i) != current {
-            current = row.get(i);
-            let mut raw = RawFeatures::default();
-            raw.categorical.insert("job_family".into(), required(jf.get(i), d::JOB_FAMILY, i)?.to_string());
-            out.push((i, raw));
+        let mut raw = RawFeatures::default();
+        raw.categorical.insert("job_family".into(), required(jf.get(i), d::JOB_FAMILY, i)?.to_string());
+        let n = counts.get(i).unwrap_or(0) as usize;
+        if at + n > name.len() {
+            return Err(Error::Training(format!("decision row {i}: its feature map runs past the entries read")));
         }
-        if let (Some(k), Some(v), Some((_, raw))) = (name.get(i), value.get(i), out.last_mut()) {
-            raw.numeric.insert(k.to_string(), v);
+        for j in at..at + n {
+            if let (Some(k), Some(v)) = (name.get(j), value.get(j)) {
+                raw.numeric.insert(k.to_string(), v);
+            }
         }
+        at += n;
+        out.push(raw);
     }
     Ok(out)
 }
@@ -317,6 +325,9 @@ async fn attributes_of(rows: LazyFrame) -> Result<HashMap<String, BTreeMap<Strin
     }
     Ok(attrs)
 }
+
+/// The column [`with_feature_counts`] adds: how many entries a row's feature map has.
+const FEATURE_COUNT: &str = "feature_count";
 
 /// Column names of an exploded map's entries.
 const FEATURE_NAME: &str = "entry_key";

@@ -20,7 +20,7 @@ use hrloop_lake::{Lake, Table, collect};
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{ROW, features_by_row, with_features_exploded};
+use crate::data::{ROW, features_by_row, with_feature_counts};
 use crate::features::RawFeatures;
 use crate::registry::{Alias, AliasEvent, Registry};
 use crate::stats::{
@@ -370,7 +370,7 @@ async fn served_since(lake: &Lake, since: DateTime<Utc>) -> Result<Vec<Served>> 
             col(d::FEATURES),
         ])
         .with_row_index(ROW, None);
-    let df = collect(with_features_exploded(rows)).await?;
+    let df = collect(with_feature_counts(rows)).await?;
     let (did, req, cand, arm, ver, route, sv) = (
         text(&df, d::DECISION_ID)?,
         text(&df, d::REQUISITION_ID)?,
@@ -383,6 +383,7 @@ async fn served_since(lake: &Lake, since: DateTime<Utc>) -> Result<Vec<Served>> 
     let (at, score, ss) = (df.column(d::DECIDED_AT)?.i64()?, df.column(d::SCORE)?.f64()?, df.column(d::SHADOW_SCORE)?.f64()?);
     features_by_row(&df)?
         .into_iter()
+        .enumerate()
         .map(|(i, raw)| {
             let present = |v: Option<&str>, name: &str| {
                 v.map(str::to_string).ok_or_else(|| Error::Training(format!("decision row {i}: {name} is empty")))

@@ -56,6 +56,8 @@ pub async fn train_with_progress(
 
     let data = LakeData::load(lake).await?;
     let examples = data.labelled(&label, today, opts.grace_days, &mut rows);
+    // Memory follows the labelled hires from here: every applicant row read is released.
+    drop(data);
     if examples.len() < MIN_ROWS {
         return Err(Error::NotEnoughData(format!(
             "{} hires have a known {} outcome ({} not yet due, {} missing); at least {MIN_ROWS} are needed",
@@ -69,7 +71,8 @@ pub async fn train_with_progress(
     // Time-based holdout: the newest `holdout_months` of labelled hires.
     let newest = examples.iter().map(|e| e.hire_date).max().expect("non-empty");
     let holdout_from = newest.checked_sub_months(Months::new(spec.evaluation.holdout_months)).unwrap_or(newest);
-    let (holdout, train): (Vec<&Example>, Vec<&Example>) = examples.iter().partition(|e| e.hire_date > holdout_from);
+    let (mut holdout, mut train): (Vec<Example>, Vec<Example>) =
+        examples.into_iter().partition(|e| e.hire_date > holdout_from);
     rows.train = train.len();
     rows.holdout = holdout.len();
     rows.positives_train = train.iter().filter(|e| e.label).count();
@@ -81,7 +84,8 @@ pub async fn train_with_progress(
         )));
     }
 
-    let train_raw: Vec<RawFeatures> = train.iter().map(|e| e.raw.clone()).collect();
+    // The features move into the matrix's inputs (the rest of an example is still needed).
+    let train_raw: Vec<RawFeatures> = train.iter_mut().map(|e| std::mem::take(&mut e.raw)).collect();
     let pipeline = FeaturePipeline::fit(&spec.features, &train_raw);
     let x = pipeline.matrix(train_raw.iter().map(|r| pipeline.align(r)));
     let y: Vec<bool> = train.iter().map(|e| e.label).collect();
@@ -108,7 +112,7 @@ pub async fn train_with_progress(
     let model = TrainedModel { pipeline, estimator };
 
     // Evaluation on the holdout.
-    let hold_raw: Vec<RawFeatures> = holdout.iter().map(|e| e.raw.clone()).collect();
+    let hold_raw: Vec<RawFeatures> = holdout.iter_mut().map(|e| std::mem::take(&mut e.raw)).collect();
     let p = model.score_many(&hold_raw)?;
     let yh: Vec<bool> = holdout.iter().map(|e| e.label).collect();
     let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
@@ -148,7 +152,12 @@ pub async fn train_with_progress(
         train_roc_auc: metrics::roc_auc(&y, &train_p),
     };
 
-    let fairness = fairness(lake, spec, &model, &groups.keys().map(|s| s.to_string()).collect::<Vec<_>>()).await?;
+    let holdout_requisitions: Vec<String> = groups.keys().map(|s| s.to_string()).collect();
+    // Fairness reads every applicant of the holdout's requisitions: release what fitting and
+    // evaluation held first.
+    drop(groups);
+    drop((x, train_raw, hold_raw, train, holdout));
+    let fairness = fairness(lake, spec, &model, &holdout_requisitions).await?;
     let gates = gates(spec, &metrics, &fairness, &rows);
     let training_data = snapshot(lake).await?;
     let parent_version = registry.state(&spec.name).await?.champion;

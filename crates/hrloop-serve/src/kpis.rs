@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use hrloop_core::{Route, Source};
+use hrloop_core::{Milestone, Route, Source};
 use hrloop_lake::polars::prelude::{
     Column, DataFrame, DataType, IntoLazy, JoinArgs, JoinType, SortMultipleOptions, StringChunked, col,
     lit,
@@ -615,9 +615,12 @@ impl KpiState {
     }
 }
 
-/// What the HRIS reported, by (employee, milestone): employed, rating, date; when reported
-/// twice, the last committed wins.
-async fn outcomes(lake: &Lake) -> hrloop_lake::Result<HashMap<(String, String), (bool, Option<i64>, NaiveDate)>> {
+/// What the HRIS reported about one employee, by milestone: employed, rating, milestone date.
+type Reported = BTreeMap<Milestone, (bool, Option<i64>, NaiveDate)>;
+
+/// What the HRIS reported, by employee and milestone; when reported twice, the last committed
+/// wins. A milestone hrloop does not know is skipped.
+async fn outcomes(lake: &Lake) -> hrloop_lake::Result<HashMap<String, Reported>> {
     let df = collect(
         lake.lazy(Table::Outcomes)
             .await?
@@ -638,12 +641,21 @@ async fn outcomes(lake: &Lake) -> hrloop_lake::Result<HashMap<(String, String), 
         df.column(o::EMPLOYED)?.bool()?,
         df.column(o::PERFORMANCE_RATING)?.i64()?,
     );
-    let mut out = HashMap::new();
+    let mut out: HashMap<String, Reported> = HashMap::new();
     for i in 0..df.height() {
         let (Some(e), Some(m), Some(d), Some(x)) = (emp.get(i), ms.get(i), date.get(i), employed.get(i)) else {
             continue;
         };
-        out.insert((e.to_string(), m.to_string()), (x, rating.get(i), epoch() + Duration::days(i64::from(d))));
+        let Ok(m) = m.parse::<Milestone>() else { continue };
+        let reported = (x, rating.get(i), epoch() + Duration::days(i64::from(d)));
+        match out.get_mut(e) {
+            Some(known) => {
+                known.insert(m, reported);
+            }
+            None => {
+                out.insert(e.to_string(), BTreeMap::from([(m, reported)]));
+            }
+        }
     }
     Ok(out)
 }
@@ -694,31 +706,33 @@ impl KpiState {
         }
 
         let outcome = outcomes(lake).await.map_err(e)?;
-        let milestones = ["3m", "6m", "12m", "24m"];
-        for m in milestones {
+        // Who ranked each hire, looked up once (not once per milestone).
+        let ranked_by: Vec<(&str, &str)> = hires
+            .iter()
+            .map(|(_, cand, req, _, _)| {
+                self.who_ranked(req, cand).map_or((HISTORY, NO_VERSION), |d| (d.source_arm.as_str(), d.version.as_str()))
+            })
+            .collect();
+        for m in Milestone::ALL {
             let ratings: Vec<f64> = outcome
-                .iter()
-                .filter(|((_, ms), (_, r, d))| {
-                    ms == m && r.is_some() && d.and_hms_opt(0, 0, 0).is_some_and(|t| t.and_utc() >= year_ago)
-                })
-                .filter_map(|(_, (_, r, _))| r.map(|r| r as f64))
+                .values()
+                .filter_map(|known| known.get(&m))
+                .filter(|(_, r, d)| r.is_some() && d.and_hms_opt(0, 0, 0).is_some_and(|t| t.and_utc() >= year_ago))
+                .filter_map(|(_, r, _)| r.map(|r| r as f64))
                 .collect();
             if !ratings.is_empty() {
-                out.gauge("hrloop_quality_of_hire_rating", &[m], ratings.iter().sum::<f64>() / ratings.len() as f64);
+                out.gauge("hrloop_quality_of_hire_rating", &[m.label()], ratings.iter().sum::<f64>() / ratings.len() as f64);
             }
             // Retention by who ranked the hire.
-            let mut by: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
-            for (emp, cand, req, _, _) in &hires {
-                let Some((employed, _, _)) = outcome.get(&(emp.clone(), m.to_string())) else { continue };
-                let (src, ver) = self
-                    .who_ranked(req, cand)
-                    .map_or((HISTORY.to_string(), NO_VERSION.to_string()), |d| (d.source_arm.clone(), d.version.clone()));
-                let c = by.entry((src, ver)).or_default();
+            let mut by: BTreeMap<(&str, &str), (usize, usize)> = BTreeMap::new();
+            for ((emp, _, _, _, _), who) in hires.iter().zip(&ranked_by) {
+                let Some((employed, _, _)) = outcome.get(emp.as_str()).and_then(|known| known.get(&m)) else { continue };
+                let c = by.entry(*who).or_default();
                 c.0 += usize::from(*employed);
                 c.1 += 1;
             }
             for ((src, ver), (kept, n)) in by {
-                out.gauge("hrloop_retention_ratio", &[m, &src, &ver], kept as f64 / n as f64);
+                out.gauge("hrloop_retention_ratio", &[m.label(), src, ver], kept as f64 / n as f64);
             }
         }
 
@@ -730,8 +744,8 @@ impl KpiState {
                 hires.iter().map(|(emp, _, _, _, date)| HireRef { employee_id: emp, hire_date: *date }).collect();
             let outcome_refs: Vec<OutcomeRef<'_>> = outcome
                 .iter()
-                .filter_map(|((emp, m), (employed, _, _))| {
-                    Some(OutcomeRef { employee_id: emp, milestone: m.parse().ok()?, employed: *employed })
+                .flat_map(|(emp, known)| {
+                    known.iter().map(|(m, (employed, _, _))| OutcomeRef { employee_id: emp, milestone: *m, employed: *employed })
                 })
                 .collect();
             status(&hire_refs, &outcome_refs, now.date_naive(), 14)
