@@ -24,7 +24,7 @@ use crate::data::{ROW, features_by_row, with_feature_counts};
 use crate::features::RawFeatures;
 use crate::registry::{Alias, AliasEvent, Registry};
 use crate::stats::{
-    Covaried, Z_POWER_80, bonferroni, cuped_ratios, mean_ci, mixture_boundary, pairs, two_proportion_p, wilson,
+    Covaried, Z_POWER_80, bonferroni, cuped_ratios, hsd_boundaries, mean_ci, pairs, two_proportion_p, wilson,
 };
 use crate::{Error, Result};
 
@@ -41,10 +41,10 @@ pub struct Policy {
     /// After this long without a significant difference, a human decides (days).
     pub max_days: i64,
     /// Significance level of the KPI comparisons. For the override rate, which promotes and
-    /// rolls back, it is the whole budget of the always-valid test: an identical challenger is
-    /// promoted or rolled back on it with probability at most `alpha` (promote and harm
-    /// together), however many days are looked at. The agreement test only blocks a promotion,
-    /// so it spends none of it.
+    /// rolls back, it is the whole budget of the group-sequential test: an identical challenger
+    /// is promoted or rolled back on it with probability at most `alpha` (promote and harm
+    /// together), looking every day until `max_days`. The agreement test only blocks a
+    /// promotion, so it spends none of it.
     pub alpha: f64,
     /// A sample-ratio-mismatch p-value below this means assignment is broken. The check is
     /// always-valid (`stats::sample_ratio_p`), so daily looks keep false alarms below it.
@@ -65,9 +65,10 @@ pub struct Policy {
     /// then it expires: the challenger is retired, the champion stays, and the next retrain
     /// may compete (an undecided experiment must not shut out every later model).
     pub decide_within_days: i64,
-    /// Standard deviation of the true override-rate differences the always-valid test mixes
-    /// over (its tau): the size of difference it is most sensitive to.
-    pub mixture_sd: f64,
+    /// How the override-rate test spends `alpha` over its daily looks until `max_days` (the
+    /// Hwang–Shih–DeCani gamma): −4 spends like O'Brien–Fleming (little early, almost the
+    /// fixed-sample test on the last day), 1 like Pocock (evenly), 0 in proportion to the days.
+    pub spending_gamma: f64,
     /// Requisitions each arm needs before the override rate may decide anything.
     pub min_requisitions_per_arm: usize,
     /// The smallest difference in override rate worth acting on (0.10: ten points). Each
@@ -98,7 +99,7 @@ impl Default for Policy {
             min_selected: 25,
             min_feedback_for_harm: 20,
             decide_within_days: 7,
-            mixture_sd: 0.10,
+            spending_gamma: -2.0,
             min_requisitions_per_arm: 10,
             min_effect: 0.10,
             fairness_mixture_sd: 0.30,
@@ -207,6 +208,9 @@ pub struct Verdict {
     pub reason: String,
     pub arms: Vec<ArmKpis>,
     pub srm_p_value: Option<f64>,
+    /// The override-rate test's nominal two-sided p-value at this look: significant at or below
+    /// `override_difference.look.nominal_level`, not at `alpha` (verdicts stored before `look`
+    /// held a mixture test's always-valid p-value, compared with `alpha`).
     pub override_p_value: Option<f64>,
     pub agreement_p_value: Option<f64>,
     pub guardrails: Vec<GuardrailResult>,
@@ -222,11 +226,12 @@ pub struct Verdict {
     pub power: Option<Power>,
 }
 
-/// A difference between the arms with its always-valid interval.
+/// A difference between the arms with its interval, valid however often it is looked at.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Difference {
     pub estimate: f64,
-    /// The always-valid (1 − alpha) interval: the differences the mixture test cannot reject.
+    /// The (1 − alpha) repeated confidence interval: the differences the sequential test cannot
+    /// reject at this look (in verdicts stored before `look`, a mixture test's interval).
     pub interval: (f64, f64),
     /// The error rate the interval and the test spend (the policy's alpha).
     pub alpha: f64,
@@ -234,6 +239,43 @@ pub struct Difference {
     /// the interval is than without it (0.2: a fifth).
     #[serde(default)]
     pub narrowed_by: Option<f64>,
+    /// Which look of the group-sequential test this is, and its boundary. Absent in verdicts
+    /// stored before it (they used a normal-mixture sequential test).
+    #[serde(default)]
+    pub look: Option<Look>,
+}
+
+/// One look of the group-sequential override-rate test.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Look {
+    /// The day looked at (1-based) of `looks` daily looks.
+    pub day: i64,
+    pub looks: i64,
+    /// The test rejects "no difference" at this look when |estimate| / standard error reaches
+    /// it.
+    pub z_boundary: f64,
+    /// The two-sided p-value the boundary corresponds to (the look's nominal level).
+    pub nominal_level: f64,
+}
+
+impl Difference {
+    /// The method in words: how the interval was made and what error it keeps.
+    pub fn method(&self) -> String {
+        match self.look {
+            Some(l) if l.day > l.looks => format!(
+                "group-sequential test over {} daily looks, all spent: after day {} the override rate no longer decides",
+                l.looks, l.looks
+            ),
+            Some(l) => format!(
+                "group-sequential test, look {} of {} daily looks: significant beyond {:.2} standard errors (nominal p < {:.4}); looking every day until day {} keeps the error rate at {:.0} %, shared by promotion and rollback",
+                l.day, l.looks, l.z_boundary, l.nominal_level, l.looks, self.alpha * 100.0
+            ),
+            None => format!(
+                "mixture sequential test: valid however often it is looked at; {:.0} % error budget shared by promotion and rollback",
+                self.alpha * 100.0
+            ),
+        }
+    }
 }
 
 /// The store's traffic, as power planning needs it.
@@ -272,10 +314,14 @@ impl Power {
             return None;
         }
         let shares = (policy.challenger_share, 1.0 - policy.challenger_share);
+        // The boundary of the look on that day (beyond `max_days`: the last look's, as if the
+        // experiment were lengthened with the same design).
+        let boundaries = hsd_boundaries(policy.max_days.max(1) as usize, policy.alpha, policy.spending_gamma);
         let detectable = |days: i64| {
             let n = rate * days as f64;
             let v = s2 / (n * shares.0) + s2 / (n * shares.1);
-            mixture_boundary(v, policy.mixture_sd, policy.alpha) + Z_POWER_80 * v.sqrt()
+            let c = boundaries[(days.max(1) as usize).min(boundaries.len()) - 1];
+            (c + Z_POWER_80) * v.sqrt()
         };
         let enough = |days: i64| {
             days >= policy.min_days
@@ -864,8 +910,9 @@ impl Judged {
 /// and the calibration harness (`hrloop simulate --experiments`) both decide through it.
 ///
 /// The error budget: the override rate, which alone promotes or rolls back on KPIs, is tested
-/// with one always-valid mixture test at `alpha` (promotion and harm together, however many
-/// days are looked at). Each fairness guardrail spends `fairness_alpha` (its own always-valid
+/// with one two-sided group-sequential test at `alpha` (promotion and harm together), one look
+/// a day until `max_days`, spending `alpha` over the days by `spending_gamma`; after
+/// `max_days` it decides nothing more (a person does, or the experiment expires). Each fairness guardrail spends `fairness_alpha` (its own always-valid
 /// test, Bonferroni over group pairs); an identical, fair challenger is therefore wrongly
 /// stopped with probability at most `alpha` + `fairness_alpha` × attributes. The agreement test
 /// only blocks a promotion, so it spends none.
@@ -886,9 +933,9 @@ pub fn decide(
     } else {
         None
     };
-    // The override rates are compared with an always-valid test at the requisition level: the
-    // mixture likelihood ratio of their difference, with the cluster-robust variance of each
-    // arm. Its p-value (1 / ratio) may be looked at every day.
+    // The override rates are compared at the requisition level with a group-sequential test:
+    // their difference over its cluster-robust standard error, against the boundary of this
+    // day's look.
     // In shadow mode recruiters saw only the champion's ranking: both arms' candidates carry the
     // same recruiter decisions, so overrides cannot tell the arms apart and are not compared.
     let enough = ab
@@ -908,14 +955,21 @@ pub fn decide(
         _ => None,
     };
     let tested = adjusted.or(plain);
-    let override_p =
-        tested.map(|(d, v)| (1.0 / crate::stats::mixture_likelihood_ratio(d, v, policy.mixture_sd)).min(1.0));
-    let half = |v: f64| mixture_boundary(v, policy.mixture_sd, policy.alpha);
+    let boundaries = hsd_boundaries(policy.max_days.max(1) as usize, policy.alpha, policy.spending_gamma);
+    let look = {
+        let (day, looks) = (days.max(1), boundaries.len() as i64);
+        let z_boundary = boundaries[(day.min(looks) - 1) as usize];
+        Look { day, looks, z_boundary, nominal_level: 2.0 * crate::stats::upper_tail(z_boundary) }
+    };
+    // The nominal two-sided p-value of this look (significant below `look.nominal_level`).
+    let override_p = tested.map(|(d, v)| if v > 0.0 { 2.0 * crate::stats::upper_tail(d.abs() / v.sqrt()) } else { 1.0 });
+    let half = |v: f64| look.z_boundary * v.sqrt();
     let override_difference = tested.map(|(estimate, v)| Difference {
         estimate,
         interval: (estimate - half(v), estimate + half(v)),
         alpha: policy.alpha,
         narrowed_by: adjusted.zip(plain).map(|((_, va), (_, vp))| 1.0 - half(va) / half(vp)),
+        look: Some(look),
     });
     let agreement_p = two_proportion_p(
         chall.agreement_top5.successes,
@@ -939,18 +993,18 @@ pub fn decide(
         });
         let points = |x: f64| format!("{:.1} points {}", x.abs() * 100.0, if x <= 0.0 { "fewer" } else { "more" });
         format!(
-            "{rates}: {} (always-valid {:.0} % interval: {} to {}{cuped}; mixture sequential test, so looking every day keeps the error rate at {:.0} %, shared by promotion and rollback)",
+            "{rates}: {} ({:.0} % repeated confidence interval: {} to {}{cuped}; {})",
             points(d.estimate),
             (1.0 - d.alpha) * 100.0,
             points(d.interval.0),
             points(d.interval.1),
-            d.alpha * 100.0
+            d.method()
         )
     };
     let (decision, reason) = {
         let failed: Vec<&GuardrailResult> = guardrails.iter().filter(|g| !g.ok && !g.inconclusive).collect();
         let unknown: Vec<&GuardrailResult> = guardrails.iter().filter(|g| g.inconclusive).collect();
-        let significant = override_p.is_some_and(|p| p < policy.alpha);
+        let significant = look.day <= look.looks && override_p.is_some_and(|p| p <= look.nominal_level);
         let worse_overrides = significant && override_difference.is_some_and(|d| d.estimate > 0.0);
         let better_overrides = significant && override_difference.is_some_and(|d| d.estimate < 0.0);
         let agreement_worse = matches!((chall.agreement_top5.value, champ.agreement_top5.value), (Some(a), Some(b)) if a < b)
@@ -1171,10 +1225,14 @@ mod tests {
         );
         let fast = Power::plan(&Traffic { requisitions_per_day: 30.0, requisition_variance: s2 }, &policy).unwrap();
         assert!(fast.in_time() && fast.days_needed.unwrap() >= policy.min_days, "{fast:?}");
-        // Ten times the rate needs a tenth of the days (above the minimum duration).
+        // Beyond `max_days` the boundary stays the last look's, so half the rate needs twice the
+        // days; within it, early looks have higher boundaries, so a fast store needs more than
+        // the fixed-sample days but still finishes in time.
         let d = |rate: f64| Power::plan(&Traffic { requisitions_per_day: rate, requisition_variance: s2 }, &policy);
-        let (d1, d10) = (d(3.0).unwrap().days_needed.unwrap(), d(30.0).unwrap().days_needed.unwrap());
-        assert!((d1 as f64 / d10 as f64 - 10.0).abs() < 1.0, "{d1} {d10}");
+        let (d_half, d1) = (d(1.5).unwrap().days_needed.unwrap(), d(3.0).unwrap().days_needed.unwrap());
+        assert!((d_half as f64 / d1 as f64 - 2.0).abs() < 0.05, "{d_half} {d1}");
+        let d10 = d(30.0).unwrap().days_needed.unwrap();
+        assert!(d10 <= policy.max_days && d10 as f64 > d1 as f64 / 10.0, "{d1} {d10}");
         // Through the decision rule: too slow is said at once, and a person decides.
         let arm = |reqs: usize| ArmKpis { requisitions: reqs, feedback: reqs * 5, ..ArmKpis::default() };
         let j = decide(

@@ -146,6 +146,99 @@ pub fn mixture_boundary(variance: f64, tau: f64, alpha: f64) -> f64 {
     (2.0 * variance * (variance + t2) / t2 * ((1.0 / alpha).ln() + 0.5 * ((variance + t2) / variance).ln())).sqrt()
 }
 
+/// Upper tail of the standard normal, accurate far into the tail (the first looks of a
+/// group-sequential design spend a few in ten thousand).
+pub fn upper_tail(z: f64) -> f64 {
+    0.5 * libm::erfc(z / std::f64::consts::SQRT_2)
+}
+
+/// The Hwang–Shih–DeCani error-spending function: the share of `alpha` spent by information
+/// fraction `t`. `gamma` −4 spends like O'Brien–Fleming (almost nothing early, nearly the
+/// full fixed-sample test at the end), 1 like Pocock (evenly), 0 in proportion to `t`.
+pub fn hsd_spent(t: f64, alpha: f64, gamma: f64) -> f64 {
+    let t = t.clamp(0.0, 1.0);
+    if gamma.abs() < 1e-9 { alpha * t } else { alpha * (1.0 - (-gamma * t).exp()) / (1.0 - (-gamma).exp()) }
+}
+
+/// Two-sided boundaries of a group-sequential test with `looks` equally spaced looks: at look
+/// k (1-based) the test rejects "no difference" when |z| ≥ `boundaries[k - 1]`, and the chance
+/// that an estimate with no true difference crosses at any look is `spent(1)` (exactly, up to
+/// the numerical integration), of which look k spends `spent(k / looks) − spent((k − 1) /
+/// looks)`. Computed by the recursive numerical integration of Armitage, McPherson & Rowe
+/// (1969; Jennison & Turnbull, "Group Sequential Methods", 2000, ch. 19) over the score
+/// statistic, whose increments are independent N(0, 1). Skipping a look only lowers the error.
+pub fn group_sequential_boundaries(looks: usize, spent: impl Fn(f64) -> f64) -> Vec<f64> {
+    // Simpson's rule over the continuation region of the score S_k, in steps of at most H.
+    const H: f64 = 0.04;
+    let density = |x: f64| (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+    let grid = |b: f64| {
+        let n = (((2.0 * b) / H).ceil() as usize).max(2).next_multiple_of(2);
+        let h = 2.0 * b / n as f64;
+        (0..=n)
+            .map(|i| {
+                let w = if i == 0 || i == n { 1.0 } else if i % 2 == 1 { 4.0 } else { 2.0 };
+                (-b + i as f64 * h, w * h / 3.0)
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut out = Vec::with_capacity(looks);
+    // (point, weight × density of continuing to it) at the previous look.
+    let mut previous: Vec<(f64, f64)> = Vec::new();
+    for k in 1..=looks {
+        let target = (spent(k as f64 / looks as f64) - spent((k - 1) as f64 / looks as f64)).max(0.0);
+        // P(|S_k| ≥ b and no crossing before), decreasing in b.
+        let crossing = |b: f64| {
+            if k == 1 {
+                2.0 * upper_tail(b)
+            } else {
+                previous.iter().map(|(u, wf)| wf * (upper_tail(b - u) + upper_tail(b + u))).sum()
+            }
+        };
+        let b = if target < 1e-15 {
+            f64::INFINITY
+        } else {
+            let (mut lo, mut hi) = (0.0, 60.0);
+            for _ in 0..100 {
+                let mid = 0.5 * (lo + hi);
+                if crossing(mid) > target { lo = mid } else { hi = mid }
+            }
+            0.5 * (lo + hi)
+        };
+        let root = (k as f64).sqrt();
+        out.push(b / root);
+        if k < looks {
+            // Nothing spent yet at this look: S_k is unbounded; ±8 sd covers it.
+            let b = if b.is_finite() { b } else { 8.0 * root };
+            previous = grid(b)
+                .into_iter()
+                .map(|(s, w)| {
+                    let f = if k == 1 {
+                        density(s)
+                    } else {
+                        previous.iter().map(|(u, wf)| wf * density(s - u)).sum()
+                    };
+                    (s, w * f)
+                })
+                .collect();
+        }
+    }
+    out
+}
+
+/// [`group_sequential_boundaries`] for `looks` daily looks spending `alpha` by
+/// [`hsd_spent`], computed once per design (the calibration harness judges millions of days).
+pub fn hsd_boundaries(looks: usize, alpha: f64, gamma: f64) -> std::sync::Arc<Vec<f64>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static DESIGNS: OnceLock<Mutex<HashMap<(usize, u64, u64), Arc<Vec<f64>>>>> = OnceLock::new();
+    let key = (looks.max(1), alpha.to_bits(), gamma.to_bits());
+    let mut designs = DESIGNS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    designs
+        .entry(key)
+        .or_insert_with(|| Arc::new(group_sequential_boundaries(key.0, |t| hsd_spent(t, alpha, gamma))))
+        .clone()
+}
+
 /// A rate of `y` in `n` shrunk towards `mean` by `prior` pseudo-rows: near the mean when `n`
 /// is small, near y / n when it is large (the covariate of a recruiter with little history).
 pub fn shrunk_rate(y: f64, n: f64, mean: f64, prior: f64) -> f64 {
@@ -263,6 +356,43 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn group_sequential_boundaries_match_published_tables_and_keep_alpha_by_simulation() {
+        // Lan–DeMets O'Brien–Fleming-type spending in its two-sided form 4 − 4Φ(z_{α/4} / √t),
+        // 5 equal looks, α = 0.05 (R's ldbounds: 4.877, 3.357, 2.680, 2.290, 2.031).
+        let z = 1.959963984540054;
+        let z4 = 2.241402727604947;
+        let obf = group_sequential_boundaries(5, |t: f64| if t <= 0.0 { 0.0 } else { 4.0 * upper_tail(z4 / t.sqrt()) });
+        for (got, want) in obf.iter().zip([4.877, 3.357, 2.680, 2.290, 2.031]) {
+            assert!((got - want).abs() < 0.002, "{obf:?}");
+        }
+        // One look spends everything: the fixed-sample test.
+        assert!((group_sequential_boundaries(1, |t| hsd_spent(t, 0.05, -4.0))[0] - z).abs() < 1e-6);
+        // 28 daily looks: a random walk with no drift crosses them 5 % of the time.
+        let c = group_sequential_boundaries(28, |t| hsd_spent(t, 0.05, -2.0));
+        assert!(c.windows(2).all(|w| w[0] > w[1]), "{c:?}");
+        let mut state = 7u64;
+        let mut uniform = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let runs = 40_000;
+        let crossed = (0..runs)
+            .filter(|_| {
+                let mut s = 0.0;
+                (1..=28).any(|k| {
+                    let (u1, u2) = (uniform().max(1e-300), uniform());
+                    s += (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+                    (s / (k as f64).sqrt()).abs() >= c[k - 1]
+                })
+            })
+            .count();
+        let rate = crossed as f64 / runs as f64;
+        assert!((rate - 0.05).abs() < 0.005, "{rate}");
+    }
 
     #[test]
     fn against_reference_values() {

@@ -165,12 +165,12 @@ fn print_verdict(v: &Verdict) {
     println!("{t}");
     if let Some(d) = &v.override_difference {
         println!(
-            "  override rate, challenger minus champion: {:+.1} points; always-valid {:.0} % interval {:+.1} to {:+.1} (mixture sequential test: valid however often it is looked at; {:.0} % error budget shared by promotion and rollback){}",
+            "  override rate, challenger minus champion: {:+.1} points; {:.0} % interval {:+.1} to {:+.1} ({}){}",
             d.estimate * 100.0,
             (1.0 - d.alpha) * 100.0,
             d.interval.0 * 100.0,
             d.interval.1 * 100.0,
-            d.alpha * 100.0,
+            d.method(),
             d.narrowed_by.map_or(String::new(), |k| format!(
                 "; adjusted for each recruiter's override rate before the experiment (CUPED), {:.0} % narrower",
                 k * 100.0

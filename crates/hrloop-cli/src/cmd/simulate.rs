@@ -87,6 +87,11 @@ pub struct CalibrationArgs {
     /// With --experiments: the share of requisitions the challenger serves.
     #[arg(long, default_value_t = 0.2)]
     pub share: f64,
+    /// With --experiments: how the override-rate test spends its error budget over the daily
+    /// looks (Hwang–Shih–DeCani gamma; -4 is O'Brien–Fleming-like, 1 Pocock-like). Default:
+    /// the policy's.
+    #[arg(long, allow_hyphen_values = true)]
+    pub spending_gamma: Option<f64>,
     /// With --experiments: compare the raw override rates, without the CUPED adjustment for
     /// each recruiter's override rate before the experiment (to see what it gains).
     #[arg(long)]
@@ -103,6 +108,7 @@ impl Default for CalibrationArgs {
             base_override: 0.35,
             effect: 0.10,
             share: 0.2,
+            spending_gamma: None,
             no_cuped: false,
         }
     }
@@ -170,6 +176,7 @@ fn calibrate(n: usize, args: &CalibrationArgs, seed: u64, json: bool) -> Result<
                 let settings = Settings {
                     policy: hrloop_models::experiment::Policy {
                         challenger_share: args.share,
+                        spending_gamma: args.spending_gamma.unwrap_or(defaults.policy.spending_gamma),
                         ..defaults.policy.clone()
                     },
                     base_override: args.base_override,
