@@ -60,7 +60,8 @@ fn now() -> DateTime<Utc> {
 
 /// A deterministic uniform draw in [0, 1) from three integers.
 fn u(a: u64, b: u64, c: u64) -> f64 {
-    let mut z = a.wrapping_mul(0x9e3779b97f4a7c15) ^ b.wrapping_mul(0xbf58476d1ce4e5b9) ^ c.wrapping_mul(0x94d049bb133111eb);
+    let mut z =
+        a.wrapping_mul(0x9e3779b97f4a7c15) ^ b.wrapping_mul(0xbf58476d1ce4e5b9) ^ c.wrapping_mul(0x94d049bb133111eb);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
     ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
@@ -122,9 +123,11 @@ fn decision(served: bool, pseudo: &Pseudonymiser, r: usize, c: usize, at: DateTi
         model_version: served.then(|| format!("{MODEL}/{}", if arm == Arm::Challenger { "v2" } else { "v1" })),
         arm: served.then_some(arm),
         score: served.then_some(skill),
-        route: served.then(|| {
-            if u(rs, cs, 10) < 0.1 { Route::Human(ReviewReason::LowConfidence) } else { Route::Auto }
-        }),
+        route: served.then(
+            || {
+                if u(rs, cs, 10) < 0.1 { Route::Human(ReviewReason::LowConfidence) } else { Route::Auto }
+            },
+        ),
         shadow_version: None,
         shadow_score: None,
     }
@@ -176,8 +179,10 @@ async fn generate(lake: &Lake, shape: &Shape) -> Result<()> {
                         milestone: m,
                         milestone_date: due.date_naive(),
                         employed,
-                        performance_rating: employed
-                            .then(|| 1 + ((0.6 * skill + 0.4 * u(r as u64, c as u64, 300 + u64::from(m.months()))) * 4.999) as i64),
+                        performance_rating: employed.then(|| {
+                            1 + ((0.6 * skill + 0.4 * u(r as u64, c as u64, 300 + u64::from(m.months()))) * 4.999)
+                                as i64
+                        }),
                         exit_reason: None,
                     });
                 }
@@ -236,7 +241,9 @@ async fn step(name: &str, dir: &Path) -> Result<()> {
             // One more minute of serving: 1 000 decisions (10 requisitions) in a new file.
             let pseudo = Pseudonymiser::new(&hex_key())?;
             let minute: Vec<DecisionRow> = (0..1000)
-                .map(|i| decision(true, &pseudo, 50_000_000 + i / CANDIDATES, i % CANDIDATES, now() - Duration::minutes(1)))
+                .map(|i| {
+                    decision(true, &pseudo, 50_000_000 + i / CANDIDATES, i % CANDIDATES, now() - Duration::minutes(1))
+                })
                 .collect();
             write(&lake, "minute", &minute).await?;
             let t = Instant::now();
@@ -362,31 +369,53 @@ fn main() -> Result<()> {
         anyhow::ensure!(check.success(), "DuckDB and hrloop disagree on retention");
         println!(
             "| {rows} | KPI refresh, full (hrloop, {} files) | {:.2} s | {:.0} MiB (with the incremental) |",
-            k["full_files"], k["full_s"].as_f64().unwrap_or_default(), mib(&kpi)
+            k["full_files"],
+            k["full_s"].as_f64().unwrap_or_default(),
+            mib(&kpi)
         );
         println!(
             "| {rows} | KPI refresh, incremental (hrloop, {} new file) | {:.3} s | |",
-            k["incremental_files"], k["incremental_s"].as_f64().unwrap_or_default()
+            k["incremental_files"],
+            k["incremental_s"].as_f64().unwrap_or_default()
         );
         println!(
             "| {rows} | KPI query, decision-log part (DuckDB) | {:.2} s | {:.0} MiB |",
-            duck_json["query_s"].as_f64().unwrap_or_default(), mib(&duck)
+            duck_json["query_s"].as_f64().unwrap_or_default(),
+            mib(&duck)
         );
         let (train, tr) = run("train")?;
         println!(
             "| {rows} | training-set assembly + 12-month logistic ({} rows, AUC {:.3}) | {:.2} s | {:.0} MiB |",
-            tr["rows"], tr["auc"].as_f64().unwrap_or_default(), tr["s"].as_f64().unwrap_or_default(), mib(&train)
+            tr["rows"],
+            tr["auc"].as_f64().unwrap_or_default(),
+            tr["s"].as_f64().unwrap_or_default(),
+            mib(&train)
         );
         let (analyse, a) = run("analyse")?;
         println!(
             "| {rows} | experiment analysis (28 days, verdict {}) | {:.2} s | {:.0} MiB |",
-            a["decision"], a["s"].as_f64().unwrap_or_default(), mib(&analyse)
+            a["decision"],
+            a["s"].as_f64().unwrap_or_default(),
+            mib(&analyse)
         );
         let (rejudge, j) = run("rejudge")?;
-        println!("| {rows} | re-judging v1 and v2 | {:.2} s | {:.0} MiB |", j["s"].as_f64().unwrap_or_default(), mib(&rejudge));
+        println!(
+            "| {rows} | re-judging v1 and v2 | {:.2} s | {:.0} MiB |",
+            j["s"].as_f64().unwrap_or_default(),
+            mib(&rejudge)
+        );
         let (erase, e) = run("erase")?;
-        println!("| {rows} | erasure of one person | {:.2} s | {:.0} MiB |", e["s"].as_f64().unwrap_or_default(), mib(&erase));
-        println!("(wall time with process start: KPI {:.1} s, train {:.1} s, erase {:.1} s)", kpi.wall.as_secs_f64(), train.wall.as_secs_f64(), erase.wall.as_secs_f64());
+        println!(
+            "| {rows} | erasure of one person | {:.2} s | {:.0} MiB |",
+            e["s"].as_f64().unwrap_or_default(),
+            mib(&erase)
+        );
+        println!(
+            "(wall time with process start: KPI {:.1} s, train {:.1} s, erase {:.1} s)",
+            kpi.wall.as_secs_f64(),
+            train.wall.as_secs_f64(),
+            erase.wall.as_secs_f64()
+        );
     }
     Ok(())
 }

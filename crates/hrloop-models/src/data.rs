@@ -174,8 +174,9 @@ impl LakeData {
 pub async fn hired_applicants(lake: &Lake) -> Result<Vec<Applicant>> {
     // The hired candidates first, as a filter the Parquet reader applies before it decodes the
     // feature maps of the other applicants (the join alone would decode every row's features).
-    let hired = collect(lake.lazy(Table::Hires).await?.select([col(h::CANDIDATE_ID)]).unique(None, UniqueKeepStrategy::Any))
-        .await?;
+    let hired =
+        collect(lake.lazy(Table::Hires).await?.select([col(h::CANDIDATE_ID)]).unique(None, UniqueKeepStrategy::Any))
+            .await?;
     let hired = lit(hired.column(h::CANDIDATE_ID)?.as_materialized_series().clone()).implode(false);
     let decisions = lake.lazy(Table::Decisions).await?.filter(col(d::CANDIDATE_ID).is_in(hired, false));
     let rows = only_hired(numbered(decisions), lake).await?;

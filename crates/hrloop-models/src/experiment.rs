@@ -268,7 +268,12 @@ impl Difference {
             ),
             Some(l) => format!(
                 "group-sequential test, look {} of {} daily looks: significant beyond {:.2} standard errors (nominal p < {:.4}); looking every day until day {} keeps the error rate at {:.0} %, shared by promotion and rollback",
-                l.day, l.looks, l.z_boundary, l.nominal_level, l.looks, self.alpha * 100.0
+                l.day,
+                l.looks,
+                l.z_boundary,
+                l.nominal_level,
+                l.looks,
+                self.alpha * 100.0
             ),
             None => format!(
                 "mixture sequential test: valid however often it is looked at; {:.0} % error budget shared by promotion and rollback",
@@ -426,7 +431,8 @@ async fn served_since(lake: &Lake, since: DateTime<Utc>) -> Result<Vec<Served>> 
         text(&df, d::ROUTE)?,
         text(&df, d::SHADOW_VERSION)?,
     );
-    let (at, score, ss) = (df.column(d::DECIDED_AT)?.i64()?, df.column(d::SCORE)?.f64()?, df.column(d::SHADOW_SCORE)?.f64()?);
+    let (at, score, ss) =
+        (df.column(d::DECIDED_AT)?.i64()?, df.column(d::SCORE)?.f64()?, df.column(d::SHADOW_SCORE)?.f64()?);
     features_by_row(&df)?
         .into_iter()
         .enumerate()
@@ -482,14 +488,15 @@ async fn feedback(lake: &Lake) -> Result<HashMap<(String, String), Feedback>> {
                 [col(HOW_FAR), col(ROW)],
                 SortMultipleOptions::default().with_order_descending_multi([true, false]),
             )
-            .unique_stable(
-                Some(cols([f::REQUISITION_ID, f::CANDIDATE_ID])),
-                UniqueKeepStrategy::First,
-            ),
+            .unique_stable(Some(cols([f::REQUISITION_ID, f::CANDIDATE_ID])), UniqueKeepStrategy::First),
     )
     .await?;
-    let (req, cand, dec, recruiter) =
-        (text(&df, f::REQUISITION_ID)?, text(&df, f::CANDIDATE_ID)?, text(&df, f::DECISION)?, text(&df, f::RECRUITER_ID)?);
+    let (req, cand, dec, recruiter) = (
+        text(&df, f::REQUISITION_ID)?,
+        text(&df, f::CANDIDATE_ID)?,
+        text(&df, f::DECISION)?,
+        text(&df, f::RECRUITER_ID)?,
+    );
     let (ov, at) = (df.column(f::OVERRIDES_MODEL)?.bool()?, df.column(f::RECORDED_AT)?.i64()?);
     let mut out = HashMap::with_capacity(df.height());
     for i in 0..df.height() {
@@ -498,7 +505,8 @@ async fn feedback(lake: &Lake) -> Result<HashMap<(String, String), Feedback>> {
         else {
             return Err(Error::Training(format!("feedback row {i}: a required column is empty")));
         };
-        let fb = Feedback { decision: decision.to_string(), overrides, at, recruiter: recruiter.get(i).map(str::to_string) };
+        let fb =
+            Feedback { decision: decision.to_string(), overrides, at, recruiter: recruiter.get(i).map(str::to_string) };
         out.insert((r.to_string(), c.to_string()), fb);
     }
     Ok(out)
@@ -962,7 +970,8 @@ pub fn decide(
         Look { day, looks, z_boundary, nominal_level: 2.0 * crate::stats::upper_tail(z_boundary) }
     };
     // The nominal two-sided p-value of this look (significant below `look.nominal_level`).
-    let override_p = tested.map(|(d, v)| if v > 0.0 { 2.0 * crate::stats::upper_tail(d.abs() / v.sqrt()) } else { 1.0 });
+    let override_p =
+        tested.map(|(d, v)| if v > 0.0 { 2.0 * crate::stats::upper_tail(d.abs() / v.sqrt()) } else { 1.0 });
     let half = |v: f64| look.z_boundary * v.sqrt();
     let override_difference = tested.map(|(estimate, v)| Difference {
         estimate,

@@ -176,7 +176,13 @@ pub fn group_sequential_boundaries(looks: usize, spent: impl Fn(f64) -> f64) -> 
         let h = 2.0 * b / n as f64;
         (0..=n)
             .map(|i| {
-                let w = if i == 0 || i == n { 1.0 } else if i % 2 == 1 { 4.0 } else { 2.0 };
+                let w = if i == 0 || i == n {
+                    1.0
+                } else if i % 2 == 1 {
+                    4.0
+                } else {
+                    2.0
+                };
                 (-b + i as f64 * h, w * h / 3.0)
             })
             .collect::<Vec<_>>()
@@ -212,11 +218,7 @@ pub fn group_sequential_boundaries(looks: usize, spent: impl Fn(f64) -> f64) -> 
             previous = grid(b)
                 .into_iter()
                 .map(|(s, w)| {
-                    let f = if k == 1 {
-                        density(s)
-                    } else {
-                        previous.iter().map(|(u, wf)| wf * density(s - u)).sum()
-                    };
+                    let f = if k == 1 { density(s) } else { previous.iter().map(|(u, wf)| wf * density(s - u)).sum() };
                     (s, w * f)
                 })
                 .collect();

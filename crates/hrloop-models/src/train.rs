@@ -92,7 +92,10 @@ pub async fn train_with_progress(
     let (weights, weighting) = match &spec.weighting {
         Some(w) => {
             let attrs = match &w.reweigh {
-                Some(_) => protected_attributes_of(lake, &train.iter().map(|e| e.candidate.as_str()).collect::<Vec<_>>()).await?,
+                Some(_) => {
+                    protected_attributes_of(lake, &train.iter().map(|e| e.candidate.as_str()).collect::<Vec<_>>())
+                        .await?
+                }
                 None => HashMap::new(),
             };
             let groups: Vec<Option<&str>> = train

@@ -11,16 +11,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use hrloop_core::{Milestone, Route, Source};
 use hrloop_lake::polars::prelude::{
-    Column, DataFrame, DataType, IntoLazy, JoinArgs, JoinType, SortMultipleOptions, StringChunked, col,
-    lit,
+    Column, DataFrame, DataType, IntoLazy, JoinArgs, JoinType, SortMultipleOptions, StringChunked, col, lit,
 };
-use hrloop_lake::rows::{decisions as d, feedback as f, hires as h, outcomes as o};
 use hrloop_lake::query::at_or_after;
+use hrloop_lake::rows::{decisions as d, feedback as f, hires as h, outcomes as o};
 use hrloop_lake::{Lake, Table, collect};
-use object_store::ObjectMeta;
 use hrloop_models::Registry;
 use hrloop_models::registry::{Action, Alias};
 use hrloop_scheduler::{Pipeline, Runs, Status};
+use object_store::ObjectMeta;
 use prometheus::proto::{Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType};
 
 /// One documented metric.
@@ -452,7 +451,12 @@ impl KpiState {
 
     /// Fold the decision files committed since the last refresh into the state, for the pairs
     /// `wanted` now and the served rows from `since` on.
-    async fn fold_decisions(&mut self, lake: &Lake, wanted: HashSet<Pair>, since: DateTime<Utc>) -> hrloop_lake::Result<()> {
+    async fn fold_decisions(
+        &mut self,
+        lake: &Lake,
+        wanted: HashSet<Pair>,
+        since: DateTime<Utc>,
+    ) -> hrloop_lake::Result<()> {
         let listed = lake.list_files(Table::Decisions, None).await?;
         let erased = lake.erased().await?.len();
         let since_us = since.timestamp_micros();
@@ -514,7 +518,12 @@ impl KpiState {
 
     /// Served rows of `files` from `since` on (arm, decided at, routed to a human); rows that
     /// fell out of the window go.
-    async fn fold_recent(&mut self, lake: &Lake, files: &[ObjectMeta], since: DateTime<Utc>) -> hrloop_lake::Result<()> {
+    async fn fold_recent(
+        &mut self,
+        lake: &Lake,
+        files: &[ObjectMeta],
+        since: DateTime<Utc>,
+    ) -> hrloop_lake::Result<()> {
         const HUMAN: &str = "human";
         let since_us = since.timestamp_micros();
         for rows in self.recent.values_mut() {
@@ -697,7 +706,9 @@ impl KpiState {
             if hired_at < year_ago || hired_at > now {
                 continue;
             }
-            if let Some(first) = self.requisitions.get(req).and_then(|r| r.first).and_then(DateTime::from_timestamp_micros) {
+            if let Some(first) =
+                self.requisitions.get(req).and_then(|r| r.first).and_then(DateTime::from_timestamp_micros)
+            {
                 tth.entry(jf.as_str()).or_default().push((hired_at - first).num_seconds().max(0) as f64);
             }
         }
@@ -710,7 +721,8 @@ impl KpiState {
         let ranked_by: Vec<(&str, &str)> = hires
             .iter()
             .map(|(_, cand, req, _, _)| {
-                self.who_ranked(req, cand).map_or((HISTORY, NO_VERSION), |d| (d.source_arm.as_str(), d.version.as_str()))
+                self.who_ranked(req, cand)
+                    .map_or((HISTORY, NO_VERSION), |d| (d.source_arm.as_str(), d.version.as_str()))
             })
             .collect();
         for m in Milestone::ALL {
@@ -721,12 +733,18 @@ impl KpiState {
                 .filter_map(|(_, r, _)| r.map(|r| r as f64))
                 .collect();
             if !ratings.is_empty() {
-                out.gauge("hrloop_quality_of_hire_rating", &[m.label()], ratings.iter().sum::<f64>() / ratings.len() as f64);
+                out.gauge(
+                    "hrloop_quality_of_hire_rating",
+                    &[m.label()],
+                    ratings.iter().sum::<f64>() / ratings.len() as f64,
+                );
             }
             // Retention by who ranked the hire.
             let mut by: BTreeMap<(&str, &str), (usize, usize)> = BTreeMap::new();
             for ((emp, _, _, _, _), who) in hires.iter().zip(&ranked_by) {
-                let Some((employed, _, _)) = outcome.get(emp.as_str()).and_then(|known| known.get(&m)) else { continue };
+                let Some((employed, _, _)) = outcome.get(emp.as_str()).and_then(|known| known.get(&m)) else {
+                    continue;
+                };
                 let c = by.entry(*who).or_default();
                 c.0 += usize::from(*employed);
                 c.1 += 1;
@@ -745,7 +763,11 @@ impl KpiState {
             let outcome_refs: Vec<OutcomeRef<'_>> = outcome
                 .iter()
                 .flat_map(|(emp, known)| {
-                    known.iter().map(|(m, (employed, _, _))| OutcomeRef { employee_id: emp, milestone: *m, employed: *employed })
+                    known.iter().map(|(m, (employed, _, _))| OutcomeRef {
+                        employee_id: emp,
+                        milestone: *m,
+                        employed: *employed,
+                    })
                 })
                 .collect();
             status(&hire_refs, &outcome_refs, now.date_naive(), 14)
@@ -1072,7 +1094,10 @@ mod tests {
         write(&lake, "o1", &[outcome("c1", at(1, 20), true)]).await;
         let (text, read) = both(&mut state, &lake, at(3, 1)).await;
         assert_eq!(read, 2, "the first refresh reads every decision file");
-        assert!(text.contains(r#"hrloop_retention_ratio{milestone="3m",source="history",model_version="none"} 1"#), "{text}");
+        assert!(
+            text.contains(r#"hrloop_retention_ratio{milestone="3m",source="history",model_version="none"} 1"#),
+            "{text}"
+        );
         assert!(text.contains(r#"hrloop_human_review_ratio{arm="champion"} 0.5"#), "{text}");
 
         // 2. r1/c1 is served later (served beats history); feedback on r2/c4 and a hire of
@@ -1117,7 +1142,12 @@ mod tests {
         assert!(!text.contains(r#"hrloop_retention_ratio{milestone="3m",source="challenger""#), "{text}");
 
         // 6. A file removed (retention) starts over too.
-        let b3 = lake.list_files(Table::Decisions, None).await.unwrap().into_iter().find(|m| m.location.as_ref().contains("b3"));
+        let b3 = lake
+            .list_files(Table::Decisions, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|m| m.location.as_ref().contains("b3"));
         lake.store().delete(&b3.unwrap().location).await.unwrap();
         let (_, read) = both(&mut state, &lake, at(3, 17)).await;
         assert_eq!(read, 3);
