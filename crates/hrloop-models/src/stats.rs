@@ -2,13 +2,10 @@
 //! two-proportion z-test, Wilson intervals, a mean with its normal interval, and the
 //! chi-square test of a sample ratio.
 
-/// Standard normal CDF (Abramowitz & Stegun 7.1.26, absolute error < 1.5e-7).
+/// Standard normal CDF (through the complementary error function, like [`upper_tail`]: one
+/// implementation of the normal tails, accurate far into them).
 pub fn normal_cdf(z: f64) -> f64 {
-    let x = z / std::f64::consts::SQRT_2;
-    let t = 1.0 / (1.0 + 0.3275911 * x.abs());
-    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-    let erf = 1.0 - poly * (-x * x).exp();
-    0.5 * (1.0 + if x >= 0.0 { erf } else { -erf })
+    upper_tail(-z)
 }
 
 /// Two-sided p-value of a pooled two-proportion z-test.
