@@ -27,6 +27,12 @@ pub enum Error {
     Row { table: &'static str, reason: String },
     #[error("lake query: {0}")]
     Query(#[from] polars::prelude::PolarsError),
+    #[error("Delta log of table {table}: {reason}")]
+    Delta { table: &'static str, reason: String },
+    #[error(
+        "table {table} was written before the lake used Delta tables (Parquet files, no _delta_log): run `hrloop lake migrate` once to make every table a Delta table in place"
+    )]
+    NeedsMigration { table: &'static str },
     #[error("background task failed: {0}")]
     Task(String),
 }

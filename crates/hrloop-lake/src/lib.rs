@@ -14,6 +14,7 @@
 //! (fsync of the file and its directory on local disk; object stores acknowledge durable PUTs).
 
 pub mod audit;
+mod delta;
 mod error;
 pub mod fault;
 pub mod query;

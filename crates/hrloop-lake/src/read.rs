@@ -32,20 +32,17 @@ impl TableScan {
 }
 
 impl Lake {
-    /// Committed Parquet files of a table, optionally below a partition (`milestone=12m`).
+    /// Committed Parquet files of a table (its newest Delta snapshot), optionally below a
+    /// partition (`milestone=12m`).
     pub async fn list_files(&self, table: Table, partition: Option<&str>) -> Result<Vec<ObjectMeta>> {
-        let prefix = match partition {
-            Some(p) => Path::from(format!("lake/{}/{}", table.name(), p)),
-            None => Lake::table_prefix(table),
-        };
-        let files = self.store().list(&prefix).await?;
-        Ok(files
-            .into_iter()
-            .filter(|m| {
-                m.location.filename().is_some_and(|f| f.ends_with(".parquet"))
-                    && m.location.parts().all(|p| !p.as_ref().starts_with(['_', '.']))
-            })
-            .collect())
+        let files = self.snapshot_files(table, None).await?;
+        Ok(match partition {
+            Some(p) => {
+                let below = format!("lake/{}/{}/", table.name(), p.trim_end_matches('/'));
+                files.into_iter().filter(|m| m.location.as_ref().starts_with(&below)).collect()
+            }
+            None => files,
+        })
     }
 
     /// Read a table (all of it, or the `columns` named), with partition values as text columns.

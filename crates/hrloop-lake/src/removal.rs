@@ -22,6 +22,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::{Deserialize, Serialize};
 
+use crate::delta::{Change, NewFile};
 use crate::tables::{Kind, Table};
 use crate::write::{Value, writer_props};
 use crate::{Error, Lake, Result};
@@ -182,6 +183,8 @@ impl Lake {
     {
         let files = self.list_files(table, None).await?;
         let mut report = RemovalReport { table: table.name().into(), files_scanned: files.len(), ..Default::default() };
+        // One Delta commit removes every touched file and adds its rewrite.
+        let (mut removed_files, mut rewritten) = (Vec::new(), Vec::new());
         for meta in files {
             let bytes = self.store().get(&meta.location).await?;
             let mask: Vec<bool> =
@@ -194,29 +197,40 @@ impl Lake {
             report.rows_removed += removed as u64;
             let path = meta.location.to_string();
             if removed == total {
-                if !dry_run {
-                    self.store().delete(&meta.location).await?;
-                }
                 report.files_deleted.push(path);
-                continue;
+            } else {
+                if !dry_run {
+                    let full = decode(table, &meta.location, bytes, None)?;
+                    rewritten.push(self.write_without(table, &meta.location, full, &mask).await?);
+                }
+                report.files_rewritten.push(path);
             }
-            if !dry_run {
-                let full = decode(table, &meta.location, bytes, None)?;
-                self.replace_file(table, &meta.location, full, &mask).await?;
+            removed_files.push(meta);
+        }
+        if dry_run || removed_files.is_empty() {
+            return Ok(report);
+        }
+        let why = format!("{} rows removed ({} files rewritten, {} deleted)", report.rows_removed, rewritten.len(), report.files_deleted.len());
+        self.commit_files(table, &rewritten, &removed_files, Change::Rewrite { why }).await?;
+        // Then the removed files' bytes go: no version that held the rows can be read again.
+        for meta in &removed_files {
+            match self.store().delete(&meta.location).await {
+                Ok(()) | Err(Error::ObjectStore(object_store::Error::NotFound { .. })) => {}
+                Err(e) => return Err(e),
             }
-            report.files_rewritten.push(path);
         }
         Ok(report)
     }
 
-    /// Write `batches` minus the masked rows to a staged file and rename it over `location`.
-    async fn replace_file(
+    /// Write `batches` minus the masked rows to a new file beside `location` (same partition,
+    /// same batch prefix in its name), not yet part of the table.
+    async fn write_without(
         &self,
         table: Table,
         location: &Path,
         batches: Vec<RecordBatch>,
         remove: &[bool],
-    ) -> Result<()> {
+    ) -> Result<NewFile> {
         if batches.iter().map(RecordBatch::num_rows).sum::<usize>() != remove.len() {
             return Err(Error::Task(format!("{location} changed while rows were being removed from it")));
         }
@@ -226,19 +240,29 @@ impl Lake {
         let file = std::fs::File::create(&staged).map_err(Error::io("create staged file", &staged))?;
         let mut writer = ArrowWriter::try_new(file, schema, Some(props))?;
         let mut offset = 0;
+        let mut rows = 0;
         for batch in &batches {
             let mask = &remove[offset..offset + batch.num_rows()];
             offset += batch.num_rows();
             let keep = BooleanArray::from(mask.iter().map(|r| !r).collect::<Vec<bool>>());
             let kept = arrow_select::filter::filter_record_batch(batch, &keep)?;
             if kept.num_rows() > 0 {
+                rows += kept.num_rows() as u64;
                 writer.write(&kept)?;
             }
         }
         writer.close()?;
-        let result = self.store().commit_file(&staged, location).await;
+        let size = std::fs::metadata(&staged).map_err(Error::io("stat staged file", &staged))?.len();
+        let name = location.as_ref().strip_suffix(".parquet").unwrap_or(location.as_ref());
+        // A file rewritten before keeps one `-r<8 hex>` suffix, not a growing chain.
+        let name = match name.rsplit_once("-r") {
+            Some((stem, tag)) if tag.len() == 8 && tag.bytes().all(|b| b.is_ascii_hexdigit()) => stem,
+            _ => name,
+        };
+        let dest = Path::from(format!("{name}-r{}.parquet", &uuid::Uuid::new_v4().simple().to_string()[..8]));
+        let result = self.store().commit_file(&staged, &dest).await;
         let _ = std::fs::remove_file(&staged);
-        result
+        result.map(|()| NewFile { path: dest.to_string(), rows, size })
     }
 
     /// Every tombstone, oldest first.

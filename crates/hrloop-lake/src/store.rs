@@ -25,6 +25,11 @@ const MULTIPART_THRESHOLD: u64 = 16 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct Store {
     inner: Arc<dyn ObjectStore>,
+    /// The same objects seen from the root of their URL space (`/` of the file system, the
+    /// bucket's root), with `root_url` pointing at the store root: what Delta's log store and
+    /// kernel resolve table URLs against.
+    url_space: Arc<dyn ObjectStore>,
+    root_url: url::Url,
     /// Set for local stores: commits then use fsync + rename for crash safety.
     local_root: Option<PathBuf>,
     location: String,
@@ -44,7 +49,15 @@ impl Store {
                 std::fs::create_dir_all(&root).map_err(|e| invalid(format!("cannot create directory: {e}")))?;
                 let root = root.canonicalize().map_err(|e| invalid(e.to_string()))?;
                 let fs = LocalFileSystem::new_with_prefix(&root).map_err(|e| invalid(e.to_string()))?;
-                Ok(Self { inner: Arc::new(fs), local_root: Some(root), location: location.to_string() })
+                let root_url = url::Url::from_directory_path(&root)
+                    .map_err(|()| invalid("not an absolute directory".to_string()))?;
+                Ok(Self {
+                    inner: Arc::new(fs),
+                    url_space: Arc::new(LocalFileSystem::new()),
+                    root_url,
+                    local_root: Some(root),
+                    location: location.to_string(),
+                })
             }
             Some(scheme) => {
                 let url = url::Url::parse(location).map_err(|e| invalid(e.to_string()))?;
@@ -61,9 +74,14 @@ impl Store {
                         )));
                     }
                 };
-                let inner: Arc<dyn ObjectStore> =
-                    if prefix.as_ref().is_empty() { store } else { Arc::new(PrefixStore::new(store, prefix)) };
-                Ok(Self { inner, local_root: None, location: location.to_string() })
+                let inner: Arc<dyn ObjectStore> = if prefix.as_ref().is_empty() {
+                    store.clone()
+                } else {
+                    Arc::new(PrefixStore::new(store.clone(), prefix.clone()))
+                };
+                let mut root_url = url.clone();
+                root_url.set_path(&format!("/{}", if prefix.as_ref().is_empty() { String::new() } else { format!("{prefix}/") }));
+                Ok(Self { inner, url_space: store, root_url, local_root: None, location: location.to_string() })
             }
         }
     }
@@ -74,6 +92,34 @@ impl Store {
 
     pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
         &self.inner
+    }
+
+    /// The store root as a URL (ends with `/`): `file:///srv/hr/`, `s3://bucket/prefix/`.
+    pub fn root_url(&self) -> &url::Url {
+        &self.root_url
+    }
+
+    /// The store's objects addressed from the root of `root_url`'s URL space.
+    pub(crate) fn url_space(&self) -> &Arc<dyn ObjectStore> {
+        &self.url_space
+    }
+
+    /// fsync a file the store wrote and its directory (local stores; a no-op for buckets,
+    /// whose PUTs are durable when acknowledged).
+    pub(crate) fn sync_path(&self, path: &Path) -> Result<()> {
+        if let Some(root) = &self.local_root {
+            let target = root.join(path.as_ref());
+            File::open(&target).and_then(|f| f.sync_all()).map_err(Error::io("fsync", &target))?;
+            let mut dir = target.parent();
+            while let Some(d) = dir {
+                File::open(d).and_then(|f| f.sync_all()).map_err(Error::io("fsync directory", d))?;
+                if d == root.as_path() {
+                    break;
+                }
+                dir = d.parent();
+            }
+        }
+        Ok(())
     }
 
     /// The directory of a local store, `None` for a bucket.

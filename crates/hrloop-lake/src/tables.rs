@@ -30,6 +30,12 @@ pub enum Kind {
     Utf8Map,
 }
 
+/// The names inside a map column (`entries`, `key`, `value`: the Parquet spec's, and what the
+/// lake's files have always held), spelled out so no arrow version's default can change them.
+pub(crate) fn map_field_names() -> arrow_array::builder::MapFieldNames {
+    arrow_array::builder::MapFieldNames { entry: "entries".into(), key: "key".into(), value: "value".into() }
+}
+
 impl Kind {
     pub fn data_type(self) -> DataType {
         match self {
@@ -40,10 +46,10 @@ impl Kind {
             Kind::Date => DataType::Date32,
             Kind::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
             Kind::FloatMap => {
-                MapBuilder::new(None, StringBuilder::new(), Float64Builder::new()).finish().data_type().clone()
+                MapBuilder::new(Some(crate::tables::map_field_names()), StringBuilder::new(), Float64Builder::new()).finish().data_type().clone()
             }
             Kind::Utf8Map => {
-                MapBuilder::new(None, StringBuilder::new(), StringBuilder::new()).finish().data_type().clone()
+                MapBuilder::new(Some(crate::tables::map_field_names()), StringBuilder::new(), StringBuilder::new()).finish().data_type().clone()
             }
         }
     }

@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::rows::Row;
 use crate::tables::{Kind, PartitionRule, Table, TableDef};
+use crate::delta::{Change, NewFile};
 use crate::{Error, Lake, Result, Store};
 
 /// Rows buffered in Arrow builders (all partitions together) before they are spilled.
@@ -178,8 +179,8 @@ impl Col {
             Kind::Bool => Col::Bool(BooleanBuilder::new()),
             Kind::Date => Col::Date(Date32Builder::new()),
             Kind::Timestamp => Col::Ts(TimestampMicrosecondBuilder::new().with_timezone("+00:00")),
-            Kind::FloatMap => Col::FloatMap(MapBuilder::new(None, StringBuilder::new(), Float64Builder::new())),
-            Kind::Utf8Map => Col::StrMap(MapBuilder::new(None, StringBuilder::new(), StringBuilder::new())),
+            Kind::FloatMap => Col::FloatMap(MapBuilder::new(Some(crate::tables::map_field_names()), StringBuilder::new(), Float64Builder::new())),
+            Kind::Utf8Map => Col::StrMap(MapBuilder::new(Some(crate::tables::map_field_names()), StringBuilder::new(), StringBuilder::new())),
         }
     }
 
@@ -414,8 +415,9 @@ impl PartitionedWriter {
         Ok(())
     }
 
-    /// Encode every partition to a staged Parquet file (in parallel), then move the files into
-    /// the table. Returns the files written.
+    /// Encode every partition to a staged Parquet file (in parallel), move the files into the
+    /// table's directories, then add them all in one Delta commit: the batch becomes visible
+    /// whole, or (after a crash before the commit) not at all. Returns the files written.
     pub async fn commit(mut self) -> Result<Vec<WrittenFile>> {
         use rayon::prelude::*;
         let mut jobs = Vec::new();
@@ -453,13 +455,20 @@ impl PartitionedWriter {
         .map_err(|e| Error::Task(e.to_string()))??;
         crate::fault::hit("after_stage");
         let mut written = Vec::new();
+        let mut added = Vec::new();
         for (input, staged, dest, rows) in jobs {
             if let Input::Spilled(spill) = input {
                 let _ = std::fs::remove_file(&spill);
             }
+            let size = std::fs::metadata(&staged).map_err(Error::io("stat staged file", &staged))?.len();
             self.store.commit_file(&staged, &dest).await?;
+            added.push(NewFile { path: dest.to_string(), rows, size });
             written.push(WrittenFile { path: dest.to_string(), rows });
             crate::fault::hit("after_first_commit");
+        }
+        // The files are in place but invisible until this one Delta commit adds them all.
+        if !added.is_empty() {
+            Lake::new(self.store.clone()).commit_files(self.def.table, &added, &[], Change::Append).await?;
         }
         self.committed = true;
         Ok(written)

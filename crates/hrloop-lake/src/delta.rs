@@ -1,0 +1,236 @@
+//! Every lake table is a Delta table (<https://delta.io>): hrloop writes the Parquet files
+//! itself (zstd, statistics, Hive-style partition directories), and a batch becomes visible
+//! only when one Delta commit adds its files, together with the removes of the files it
+//! replaces. Readers take the file list of one snapshot, never a directory listing, so a half
+//! written batch is never seen, and every version stays addressable for lineage.
+//!
+//! The log lives at `lake/<table>/_delta_log/`. Tables use the plainest protocol (reader 1,
+//! writer 2: no deletion vectors, no column mapping), so DuckDB's delta extension, the Python
+//! `deltalake` package, polars' `scan_delta` and Spark all read them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake_core::kernel::{Action, Add, DataType, Remove, StructField, StructType};
+use deltalake_core::logstore::{LogStoreRef, StorageConfig, default_logstore};
+use deltalake_core::operations::create::CreateBuilder;
+use deltalake_core::protocol::{DeltaOperation, SaveMode};
+use deltalake_core::{DeltaTable, DeltaTableError};
+use object_store::ObjectMeta;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+
+use crate::tables::Table;
+use crate::{Error, Lake, Result};
+
+/// How often a commit is retried when another writer committed the same version first (each
+/// retry rebases on the newer snapshot; appends never conflict with each other).
+const MAX_COMMIT_RETRIES: usize = 50;
+
+/// A file to add to a table in a commit: its path under the store root and what it holds.
+#[derive(Debug, Clone)]
+pub(crate) struct NewFile {
+    pub path: String,
+    pub rows: u64,
+    pub size: u64,
+}
+
+/// What a commit does, as recorded in the table's history.
+#[derive(Debug, Clone)]
+pub(crate) enum Change {
+    /// A batch of new rows (ingestion, the decision mover, any writer).
+    Append,
+    /// Files rewritten without some rows (erasure, retention): `why` is recorded as the
+    /// commit's predicate.
+    Rewrite { why: String },
+}
+
+impl Lake {
+    /// The Delta log store of a table.
+    fn log_store(&self, table: Table) -> Result<LogStoreRef> {
+        let store = self.store();
+        let url = store.root_url().join(&format!("lake/{}/", table.name())).map_err(|e| Error::InvalidStore {
+            location: store.location().to_string(),
+            reason: e.to_string(),
+        })?;
+        let prefix = Path::from_url_path(url.path()).map_err(|e| Error::InvalidStore {
+            location: store.location().to_string(),
+            reason: e.to_string(),
+        })?;
+        let prefixed = Arc::new(PrefixStore::new(store.url_space().clone(), prefix));
+        Ok(default_logstore(prefixed, store.url_space().clone(), &url, &StorageConfig::default()))
+    }
+
+    /// A table at its newest version, or at `version`; `None` when nothing was ever committed
+    /// to it.
+    pub async fn delta_table(&self, table: Table, version: Option<u64>) -> Result<Option<DeltaTable>> {
+        let log = self.log_store(table)?;
+        if !log.is_delta_table_location().await.map_err(|e| delta(table, e))? {
+            return Ok(None);
+        }
+        let mut t = DeltaTable::new(log);
+        match version {
+            None => t.load().await,
+            Some(v) => t.load_version(v).await,
+        }
+        .map_err(|e| delta(table, e))?;
+        Ok(Some(t))
+    }
+
+    /// The files of a table's snapshot (newest, or `version`), paths under the store root,
+    /// sorted. Empty for a table never written. A table with Parquet files but no Delta log
+    /// is from a store written before Delta: an error says how to migrate it.
+    pub async fn snapshot_files(&self, table: Table, version: Option<u64>) -> Result<Vec<ObjectMeta>> {
+        let Some(t) = self.delta_table(table, version).await? else {
+            if !self.listed_files(table).await?.is_empty() {
+                return Err(Error::NeedsMigration { table: table.name() });
+            }
+            return Ok(Vec::new());
+        };
+        let state = t.snapshot().map_err(|e| delta(table, e))?;
+        let mut files: Vec<ObjectMeta> = state
+            .log_data()
+            .iter()
+            .map(|f| ObjectMeta {
+                location: Path::from(format!("lake/{}/{}", table.name(), f.object_store_path())),
+                last_modified: f.modification_datetime().unwrap_or_default(),
+                size: f.size().max(0) as u64,
+                e_tag: None,
+                version: None,
+            })
+            .collect();
+        files.sort_by(|a, b| a.location.cmp(&b.location));
+        Ok(files)
+    }
+
+    /// Parquet files found by listing the table's directory (committed or not): only for
+    /// telling a pre-Delta store apart and for migrating it.
+    pub(crate) async fn listed_files(&self, table: Table) -> Result<Vec<ObjectMeta>> {
+        let files = self.store().list(&Lake::table_prefix(table)).await?;
+        Ok(files
+            .into_iter()
+            .filter(|m| {
+                m.location.filename().is_some_and(|f| f.ends_with(".parquet"))
+                    && m.location.parts().all(|p| !p.as_ref().starts_with(['_', '.']))
+            })
+            .collect())
+    }
+
+    /// Commit `adds` and `removes` (paths under the store root, already in place) to `table`
+    /// as one Delta transaction, creating the table on its first commit. Returns the version
+    /// committed; once it returns, the commit is durable.
+    pub(crate) async fn commit_files(
+        &self,
+        table: Table,
+        adds: &[NewFile],
+        removes: &[ObjectMeta],
+        change: Change,
+    ) -> Result<u64> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let partitions: Vec<String> = table.def().partitions.iter().map(|(n, _)| n.to_string()).collect();
+        let prefix = format!("lake/{}/", table.name());
+        let relative = |path: &str| -> Result<String> {
+            path.strip_prefix(&prefix).map(str::to_string).ok_or_else(|| Error::Task(format!("{path} is not in table {table}")))
+        };
+        let mut actions = Vec::with_capacity(adds.len() + removes.len());
+        for f in adds {
+            let path = relative(&f.path)?;
+            actions.push(Action::Add(Add {
+                partition_values: partition_values(&path),
+                path,
+                size: f.size as i64,
+                modification_time: now,
+                data_change: true,
+                stats: Some(serde_json::json!({ "numRecords": f.rows }).to_string()),
+                ..Default::default()
+            }));
+        }
+        for m in removes {
+            let path = relative(m.location.as_ref())?;
+            actions.push(Action::Remove(Remove {
+                partition_values: Some(partition_values(&path)),
+                path,
+                data_change: true,
+                deletion_timestamp: Some(now),
+                extended_file_metadata: Some(true),
+                size: Some(m.size as i64),
+                ..Default::default()
+            }));
+        }
+        let operation = match change {
+            Change::Append => {
+                DeltaOperation::Write { mode: SaveMode::Append, partition_by: Some(partitions.clone()), predicate: None }
+            }
+            Change::Rewrite { why } => DeltaOperation::Delete { predicate: Some(why) },
+        };
+        loop {
+            let version = match self.delta_table(table, None).await? {
+                None => {
+                    let created = CreateBuilder::new()
+                        .with_log_store(self.log_store(table)?)
+                        .with_table_name(table.name())
+                        .with_columns(delta_schema(table)?.fields().cloned())
+                        .with_partition_columns(partitions.clone())
+                        .with_save_mode(SaveMode::ErrorIfExists)
+                        .with_actions(actions.clone())
+                        .await;
+                    match created {
+                        Ok(t) => t.version().unwrap_or(0),
+                        // Another writer created it first: append to theirs.
+                        Err(_) if self.delta_table(table, None).await?.is_some() => continue,
+                        Err(e) => return Err(delta(table, e)),
+                    }
+                }
+                Some(t) => {
+                    let state = t.snapshot().map_err(|e| delta(table, e))?;
+                    let done = CommitBuilder::from(CommitProperties::default().with_max_retries(MAX_COMMIT_RETRIES))
+                        .with_actions(actions.clone())
+                        .build(Some(state), t.log_store(), operation.clone())
+                        .await
+                        .map_err(|e| delta(table, e))?;
+                    done.version()
+                }
+            };
+            self.store().sync_path(&Path::from(format!("{prefix}_delta_log/{version:020}.json")))?;
+            return Ok(version);
+        }
+    }
+}
+
+/// The table's Delta schema: the columns stored in its files, then its partition columns (as
+/// text, the way they appear in the directory names).
+pub(crate) fn delta_schema(table: Table) -> Result<StructType> {
+    // Delta's `timestamp` is a UTC instant; the kernel recognises it by the zone name "UTC"
+    // (the files say "+00:00", the same instant).
+    let utc = |f: &arrow_schema::FieldRef| match f.data_type() {
+        arrow_schema::DataType::Timestamp(unit, Some(_)) => f
+            .as_ref()
+            .clone()
+            .with_data_type(arrow_schema::DataType::Timestamp(*unit, Some("UTC".into()))),
+        _ => f.as_ref().clone(),
+    };
+    let schema = arrow_schema::Schema::new(table.def().file_schema().fields().iter().map(utc).collect::<Vec<_>>());
+    let file: StructType = (&schema).try_into_kernel()?;
+    let mut fields: Vec<StructField> = file.fields().cloned().collect();
+    for (name, _) in table.def().partitions {
+        if fields.iter().all(|f| f.name() != name) {
+            fields.push(StructField::new(*name, DataType::STRING, true));
+        }
+    }
+    StructType::try_new(fields).map_err(|e| Error::Task(e.to_string()))
+}
+
+/// `k=v` directory names of a path relative to the table, as Delta partition values.
+fn partition_values(relative: &str) -> HashMap<String, Option<String>> {
+    relative
+        .split('/')
+        .filter_map(|part| part.split_once('='))
+        .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+        .collect()
+}
+
+fn delta(table: Table, e: DeltaTableError) -> Error {
+    Error::Delta { table: table.name(), reason: e.to_string() }
+}
