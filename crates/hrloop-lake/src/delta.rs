@@ -29,6 +29,10 @@ use crate::{Error, Lake, Result};
 /// retry rebases on the newer snapshot; appends never conflict with each other).
 const MAX_COMMIT_RETRIES: usize = 50;
 
+/// Written before a store's first Delta commit: tells a lake of Delta tables (where a table
+/// directory may hold a crashed batch's uncommitted files) from a pre-Delta one.
+const LAKE_MARKER: &str = "lake/_delta_lake.json";
+
 /// A file to add to a table in a commit: its path under the store root and what it holds.
 #[derive(Debug, Clone)]
 pub(crate) struct NewFile {
@@ -84,7 +88,9 @@ impl Lake {
     /// is from a store written before Delta: an error says how to migrate it.
     pub async fn snapshot_files(&self, table: Table, version: Option<u64>) -> Result<Vec<ObjectMeta>> {
         let Some(t) = self.delta_table(table, version).await? else {
-            if !self.listed_files(table).await?.is_empty() {
+            // Files but no log: a pre-Delta store, unless this store is already a Delta lake
+            // (then they are a crashed first batch's uncommitted files, invisible by design).
+            if !self.is_delta_lake().await? && !self.listed_files(table).await?.is_empty() {
                 return Err(Error::NeedsMigration { table: table.name() });
             }
             return Ok(Vec::new());
@@ -103,6 +109,15 @@ impl Lake {
             .collect();
         files.sort_by(|a, b| a.location.cmp(&b.location));
         Ok(files)
+    }
+
+    /// Whether this store's lake is made of Delta tables (its marker exists).
+    pub(crate) async fn is_delta_lake(&self) -> Result<bool> {
+        match self.store().get(&Path::from(LAKE_MARKER)).await {
+            Ok(_) => Ok(true),
+            Err(Error::ObjectStore(object_store::Error::NotFound { .. })) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Parquet files found by listing the table's directory (committed or not): only for
@@ -165,6 +180,10 @@ impl Lake {
             }
             Change::Rewrite { why } => DeltaOperation::Delete { predicate: Some(why) },
         };
+        if !self.is_delta_lake().await? {
+            let marker = serde_json::json!({ "format": "delta", "since": chrono::Utc::now() }).to_string();
+            self.store().put_new(&Path::from(LAKE_MARKER), marker.into()).await?;
+        }
         loop {
             let version = match self.delta_table(table, None).await? {
                 None => {
