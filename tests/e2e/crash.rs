@@ -1,10 +1,10 @@
-//! Crash safety: a reader never sees a partial file, an acknowledged write survives, and an
-//! interrupted ingest completes on re-run without duplicates.
+//! Crash safety: a reader never sees part of a batch (nor a partial file), an acknowledged
+//! write survives, and an interrupted ingest completes on re-run without duplicates.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::{hrloop, json, pyarrow_rows, python, run_ok, table_rows};
+use crate::{delta_rows, hrloop, json, python, run_ok, table_rows};
 
 fn exports(dir: &Path, months: u32, reqs: u32) -> PathBuf {
     let out = dir.join("exports");
@@ -40,7 +40,9 @@ fn ingest_cmd(store: &Path, file: &Path, mapping: &str) -> std::process::Command
     c
 }
 
-/// Everything a reader can see under lake/ is a complete Parquet file: pyarrow reads every one.
+/// Everything a reader can see is whole: pyarrow reads every file of every table's newest Delta
+/// snapshot, and the `deltalake` package reads each table. Files a crashed batch left outside
+/// the log are allowed; no reader sees them.
 fn assert_every_visible_file_is_whole(store: &Path) {
     let lake = store.join("lake");
     if !lake.exists() {
@@ -49,11 +51,15 @@ fn assert_every_visible_file_is_whole(store: &Path) {
     python(&format!(
         r#"
 import os, pyarrow.parquet as pq
-for root, dirs, files in os.walk({lake:?}):
-    dirs[:] = [d for d in dirs if not d.startswith(('_', '.'))]
-    for f in files:
-        assert f.endswith('.parquet') and not f.startswith(('_', '.')), 'unexpected visible file ' + os.path.join(root, f)
-        pq.read_table(os.path.join(root, f))
+from deltalake import DeltaTable
+for t in os.listdir({lake:?}):
+    p = os.path.join({lake:?}, t)
+    if not os.path.isdir(os.path.join(p, '_delta_log')):
+        continue
+    d = DeltaTable(p)
+    for f in d.file_uris():
+        pq.read_table(f)
+    d.to_pyarrow_dataset().count_rows()
 "#,
         lake = lake.to_str().unwrap()
     ));
@@ -68,26 +74,42 @@ fn injected_crash_before_commit_leaves_nothing_visible_and_rerun_completes() {
     let out = ingest_cmd(&store, &file, "ats_applications").env("HRLOOP_FAULT", "after_stage").output().unwrap();
     assert!(!out.status.success(), "the injected crash must stop the process");
     assert!(std::fs::read_dir(store.join("_staging")).unwrap().count() > 0, "data was staged before the crash");
-    assert_eq!(pyarrow_rows(&store, "decisions"), 0, "nothing staged is visible");
+    assert_eq!(delta_rows(&store, "decisions"), 0, "nothing staged is visible");
     assert_every_visible_file_is_whole(&store);
     run_ok(&mut ingest_cmd(&store, &file, "ats_applications"));
-    assert_eq!(pyarrow_rows(&store, "decisions"), expected(&ex, "ats_applications.csv"));
+    assert_eq!(delta_rows(&store, "decisions"), expected(&ex, "ats_applications.csv"));
 }
 
 #[test]
-fn injected_crash_mid_commit_shows_whole_files_only_and_rerun_adds_no_duplicates() {
+fn injected_crash_mid_commit_shows_nothing_of_the_batch_and_rerun_completes_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("data");
     let ex = exports(dir.path(), 6, 8);
     let file = ex.join("ats_applications.csv");
     let out = ingest_cmd(&store, &file, "ats_applications").env("HRLOOP_FAULT", "after_first_commit").output().unwrap();
     assert!(!out.status.success());
-    let partial = pyarrow_rows(&store, "decisions");
-    assert!(partial > 0 && partial < expected(&ex, "ats_applications.csv"), "one partition file committed: {partial}");
+    // One partition file is in its directory, but the batch's Delta commit never happened.
+    let on_disk = walkdir(&store.join("lake/decisions"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .count();
+    assert!(on_disk >= 1, "a file was moved into the table before the crash");
+    assert_eq!(delta_rows(&store, "decisions"), 0, "a batch is visible whole or not at all");
+    assert_eq!(table_rows(&store)["decisions"], 0);
     assert_every_visible_file_is_whole(&store);
     let report = json(&run_ok(&mut ingest_cmd(&store, &file, "ats_applications")));
-    assert_eq!(report["batches"][0]["rows_already_present"].as_u64().unwrap(), partial);
-    assert_eq!(pyarrow_rows(&store, "decisions"), expected(&ex, "ats_applications.csv"));
+    assert_eq!(report["batches"][0]["rows_already_present"].as_u64().unwrap(), 0);
+    assert_eq!(delta_rows(&store, "decisions"), expected(&ex, "ats_applications.csv"));
+    assert_eq!(table_rows(&store)["decisions"], expected(&ex, "ats_applications.csv"));
+}
+
+fn walkdir(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() { out.extend(walkdir(&p)) } else { out.push(p) }
+    }
+    out
 }
 
 #[test]
@@ -115,11 +137,11 @@ fn killed_at_random_moments_readers_see_whole_files_and_acknowledged_data_surviv
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         assert_every_visible_file_is_whole(&store);
-        assert_eq!(pyarrow_rows(&store, "outcomes"), acknowledged, "acknowledged outcomes survive kill {i}");
-        assert!(pyarrow_rows(&store, "decisions") <= expected(&ex, "ats_applications.csv"));
+        assert_eq!(delta_rows(&store, "outcomes"), acknowledged, "acknowledged outcomes survive kill {i}");
+        assert!(delta_rows(&store, "decisions") <= expected(&ex, "ats_applications.csv"));
     }
     std::thread::sleep(Duration::from_millis(10));
     run_ok(&mut ingest_cmd(&store, &file, "ats_applications"));
-    assert_eq!(pyarrow_rows(&store, "decisions"), expected(&ex, "ats_applications.csv"));
+    assert_eq!(delta_rows(&store, "decisions"), expected(&ex, "ats_applications.csv"));
     assert_eq!(table_rows(&store)["decisions"], expected(&ex, "ats_applications.csv"));
 }

@@ -1,9 +1,9 @@
 //! The README's main job on a fresh store, twice, read back without hrloop.
 
-use crate::{hrloop, json, pyarrow_rows, python, run_ok, table_rows};
+use crate::{hrloop, json, reader_counts, run_ok, table_rows};
 
 #[test]
-fn demo_fills_a_lake_that_pyarrow_and_duckdb_read_and_a_second_run_changes_nothing() {
+fn demo_fills_delta_tables_that_deltalake_polars_and_duckdb_read_and_a_second_run_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("data");
     let demo = || {
@@ -31,14 +31,23 @@ fn demo_fills_a_lake_that_pyarrow_and_duckdb_read_and_a_second_run_changes_nothi
     }
     let counts = table_rows(&store);
     assert!(counts["outcomes"] > 100 && counts["decisions"] > 1000, "{counts:?}");
-    for (table, rows) in &counts {
-        assert_eq!(pyarrow_rows(&store, table), *rows, "pyarrow disagrees on {table}");
+    // Every table, read by the three Delta readers without hrloop, at its newest version.
+    let tables: Vec<&str> = counts.keys().map(String::as_str).collect();
+    for (table, [deltalake, polars, duckdb]) in reader_counts(&store, &tables, None) {
+        let rows = counts[&table];
+        assert_eq!((deltalake, polars, duckdb), (rows, rows, rows), "deltalake, polars, DuckDB on {table}");
     }
-    let duck = python(&format!(
-        "import duckdb; print(duckdb.sql(\"select count(*) from read_parquet('{}/lake/outcomes/**/*.parquet', hive_partitioning=true) where milestone in ('3m','6m','12m','24m')\").fetchall()[0][0])",
-        store.display()
-    ));
-    assert_eq!(duck.parse::<u64>().unwrap(), counts["outcomes"]);
+    // And one past version: the quarantine table's first commit holds the first export's bad
+    // rows only (each export is one batch, one commit).
+    let stats = json(&run_ok(hrloop(&store).args(["lake", "stats", "--json"])));
+    let quarantine = stats.as_array().unwrap().iter().find(|t| t["table"] == "quarantine").unwrap();
+    assert!(quarantine["version"].as_u64().unwrap() >= 1, "{quarantine}");
+    let first_batch =
+        first["batches"].as_array().unwrap().iter().find(|b| b["rows_quarantined"].as_u64().unwrap() > 0).unwrap();
+    let v0 = first_batch["rows_quarantined"].as_u64().unwrap();
+    assert!(v0 < counts["quarantine"]);
+    let [a, b, c] = reader_counts(&store, &["quarantine"], Some(0))["quarantine"];
+    assert_eq!((a, b, c), (v0, v0, v0), "deltalake, polars, DuckDB on quarantine at version 0");
     // The demo key is private.
     #[cfg(unix)]
     {

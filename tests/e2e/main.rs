@@ -1,12 +1,15 @@
 //! End-to-end scenarios: start `hrloop` as a user would, look at what it leaves behind with
-//! hrloop's own reader and with pyarrow/DuckDB, and kill it at bad moments.
+//! hrloop's own reader and with the Delta readers data teams use (the `deltalake` package,
+//! polars, DuckDB's delta extension), and kill it at bad moments.
 //!
-//! Needs python3 with pyarrow and duckdb (`.ci/run` installs them).
+//! Needs python3 with pyarrow, deltalake, polars, duckdb and duckdb-extension-delta
+//! (`scripts/test` installs them).
 
 mod cli;
 mod closed_loop;
 mod crash;
 mod demo;
+mod migrate;
 mod minimisation;
 mod models;
 #[cfg(unix)]
@@ -70,29 +73,69 @@ pub fn json(out: &Output) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
-/// Run a Python snippet; panics with a clear message when pyarrow/duckdb are missing.
+/// Run a Python snippet; panics with a clear message when a reader is missing.
 pub fn python(code: &str) -> String {
     let out = Command::new("python3").arg("-c").arg(code).output().expect("python3 is installed");
     assert!(
         out.status.success(),
-        "python failed (install the readers with `pip install pyarrow duckdb`):\n{}",
+        "python failed (the readers: `pip install pyarrow deltalake polars duckdb==1.5.5 duckdb-extension-delta==1.5.5`, as scripts/test does):\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// Rows of a table as pyarrow sees it (hive partitioning), without hrloop.
-pub fn pyarrow_rows(store: &Path, table: &str) -> u64 {
+/// Python that opens the three Delta readers: `DeltaTable` (the `deltalake` package), `pl`
+/// (polars) and `con`, a DuckDB connection with the delta extension loaded from its PyPI wheel.
+pub const DELTA_READERS: &str = r#"
+import glob, os, duckdb, polars as pl, duckdb_extension_delta
+from deltalake import DeltaTable
+_ext = glob.glob(os.path.join(os.path.dirname(duckdb_extension_delta.__file__), 'extensions', 'v' + duckdb.__version__, '*.duckdb_extension'))
+assert _ext, 'no delta extension for duckdb ' + duckdb.__version__ + ': pip install duckdb-extension-delta==' + duckdb.__version__
+con = duckdb.connect()
+con.load_extension(_ext[0])
+"#;
+
+/// Rows of a table as the Python `deltalake` package sees its newest version, without
+/// hrloop (0 for a table never committed).
+pub fn delta_rows(store: &Path, table: &str) -> u64 {
     let dir = store.join("lake").join(table);
-    if !dir.exists() {
+    if !dir.join("_delta_log").exists() {
         return 0;
     }
     python(&format!(
-        "import pyarrow.dataset as d; print(d.dataset({:?}, partitioning='hive').to_table().num_rows)",
+        "from deltalake import DeltaTable; print(DeltaTable({:?}).to_pyarrow_dataset().count_rows())",
         dir.to_str().unwrap()
     ))
     .parse()
     .unwrap()
+}
+
+/// Rows of each table at `version` (newest: `None`) as (deltalake, polars, DuckDB) count them
+/// (zeros for a table never written).
+pub fn reader_counts(
+    store: &Path,
+    tables: &[&str],
+    version: Option<u64>,
+) -> std::collections::BTreeMap<String, [u64; 3]> {
+    let dirs: Vec<String> = tables.iter().map(|t| store.join("lake").join(t).to_str().unwrap().to_string()).collect();
+    let v = version.map_or("None".to_string(), |v| v.to_string());
+    let duck_version = version.map_or(String::new(), |v| format!(", version := {v}"));
+    let out = python(&format!(
+        r#"{DELTA_READERS}
+import json
+out = {{}}
+for name, p in zip({tables:?}, {dirs:?}):
+    if not os.path.isdir(os.path.join(p, '_delta_log')):
+        out[name] = [0, 0, 0]  # never written: no reader has a table to open
+        continue
+    a = DeltaTable(p, version={v}).to_pyarrow_dataset().count_rows()
+    b = pl.scan_delta(p, version={v}).select(pl.len()).collect().item()
+    c = con.sql(f"select count(*) from delta_scan('{{p}}'{duck_version})").fetchall()[0][0]
+    out[name] = [a, b, c]
+print(json.dumps(out))
+"#
+    ));
+    serde_json::from_str(&out).unwrap()
 }
 
 pub fn table_rows(store: &Path) -> std::collections::BTreeMap<String, u64> {

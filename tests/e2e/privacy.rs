@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::{SMALL_DEMO, hrloop, json, pyarrow_rows, run_ok, table_rows};
+use crate::{SMALL_DEMO, delta_rows, hrloop, json, run_ok, table_rows};
 
 const INGESTS: [(&str, &str); 4] = [
     ("ats_applications.csv", "ats_applications"),
@@ -84,7 +84,7 @@ fn an_erased_person_is_gone_stays_gone_is_traced_to_models_and_the_audit_trail_s
     let after = table_rows(&store);
     for (table, n) in &rows_before {
         assert_eq!(after[table], n - removed(table), "{table}: exactly the person's rows are gone");
-        assert_eq!(pyarrow_rows(&store, table), after[table], "pyarrow reads the rewritten {table}");
+        assert_eq!(delta_rows(&store, table), after[table], "pyarrow reads the rewritten {table}");
     }
     let lineage = report["trained_on_person"].as_array().unwrap();
     assert!(
@@ -194,7 +194,7 @@ fn retention_purge_deletes_what_aged_out_reports_it_and_is_idempotent() {
     assert_eq!((after["hires"], after["outcomes"]), (before["hires"], before["outcomes"]));
     assert!(after["decisions"] < before["decisions"]);
     for (table, n) in &after {
-        assert_eq!(pyarrow_rows(&store, table), *n, "pyarrow reads {table} after the purge");
+        assert_eq!(delta_rows(&store, table), *n, "pyarrow reads {table} after the purge");
     }
     assert_eq!(purge("2027-07-20T09:00:00Z", &[])["rows_removed"], 0, "a second purge removes nothing");
     let audit = json(&run_ok(hrloop(&store).args(["audit", "show", "--json"])));

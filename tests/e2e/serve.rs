@@ -77,7 +77,8 @@ fn start_under(
 
 fn serving_decisions(store: &std::path::Path) -> usize {
     let out = crate::python(&format!(
-        "import duckdb; print(duckdb.sql(\"select count(*) from read_parquet('{}/lake/decisions/**/*.parquet', hive_partitioning=true, union_by_name=true) where source = 'serving'\").fetchall()[0][0])",
+        "{}\nprint(con.sql(\"select count(*) from delta_scan('{}/lake/decisions') where source = 'serving'\").fetchall()[0][0])",
+        crate::DELTA_READERS,
         store.display()
     ));
     out.parse().unwrap()

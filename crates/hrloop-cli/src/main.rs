@@ -45,7 +45,8 @@ enum Command {
     Milestones(cmd::milestones::Command),
     /// Write a simulated company's ATS and HRIS exports (with personal data and messy rows).
     Simulate(cmd::simulate::Args),
-    /// Inspect the lake: tables, files and row counts.
+    /// Inspect the lake (tables, Delta versions, files, row counts), or migrate a store from
+    /// before Delta tables.
     #[command(subcommand)]
     Lake(cmd::lake::Command),
     /// Train a new model version on matured outcomes and register it with its model card.

@@ -55,14 +55,12 @@ impl Lake {
     /// The Delta log store of a table.
     fn log_store(&self, table: Table) -> Result<LogStoreRef> {
         let store = self.store();
-        let url = store.root_url().join(&format!("lake/{}/", table.name())).map_err(|e| Error::InvalidStore {
-            location: store.location().to_string(),
-            reason: e.to_string(),
-        })?;
-        let prefix = Path::from_url_path(url.path()).map_err(|e| Error::InvalidStore {
-            location: store.location().to_string(),
-            reason: e.to_string(),
-        })?;
+        let url = store
+            .root_url()
+            .join(&format!("lake/{}/", table.name()))
+            .map_err(|e| Error::InvalidStore { location: store.location().to_string(), reason: e.to_string() })?;
+        let prefix = Path::from_url_path(url.path())
+            .map_err(|e| Error::InvalidStore { location: store.location().to_string(), reason: e.to_string() })?;
         let prefixed = Arc::new(PrefixStore::new(store.url_space().clone(), prefix));
         Ok(default_logstore(prefixed, store.url_space().clone(), &url, &StorageConfig::default()))
     }
@@ -143,11 +141,34 @@ impl Lake {
         removes: &[ObjectMeta],
         change: Change,
     ) -> Result<u64> {
+        self.ensure_delta_lake().await?;
+        self.add_files(table, adds, removes, change).await
+    }
+
+    /// Make sure this store is a Delta lake before anything is placed in a table directory:
+    /// writes the marker on a new store. A store with tables from before Delta is refused
+    /// (writing would hide them, as a Delta lake ignores files no commit added): migrate first.
+    pub(crate) async fn ensure_delta_lake(&self) -> Result<()> {
+        if self.is_delta_lake().await? {
+            return Ok(());
+        }
+        for t in Table::ALL {
+            if self.delta_table(t, None).await?.is_none() && !self.listed_files(t).await?.is_empty() {
+                return Err(Error::NeedsMigration { table: t.name() });
+            }
+        }
+        self.write_marker().await
+    }
+
+    /// The commit itself, with no check of the lake marker (the migration writes it last).
+    async fn add_files(&self, table: Table, adds: &[NewFile], removes: &[ObjectMeta], change: Change) -> Result<u64> {
         let now = chrono::Utc::now().timestamp_millis();
         let partitions: Vec<String> = table.def().partitions.iter().map(|(n, _)| n.to_string()).collect();
         let prefix = format!("lake/{}/", table.name());
         let relative = |path: &str| -> Result<String> {
-            path.strip_prefix(&prefix).map(str::to_string).ok_or_else(|| Error::Task(format!("{path} is not in table {table}")))
+            path.strip_prefix(&prefix)
+                .map(str::to_string)
+                .ok_or_else(|| Error::Task(format!("{path} is not in table {table}")))
         };
         let mut actions = Vec::with_capacity(adds.len() + removes.len());
         for f in adds {
@@ -175,15 +196,25 @@ impl Lake {
             }));
         }
         let operation = match change {
-            Change::Append => {
-                DeltaOperation::Write { mode: SaveMode::Append, partition_by: Some(partitions.clone()), predicate: None }
-            }
+            Change::Append => DeltaOperation::Write {
+                mode: SaveMode::Append,
+                partition_by: Some(partitions.clone()),
+                predicate: None,
+            },
             Change::Rewrite { why } => DeltaOperation::Delete { predicate: Some(why) },
         };
-        if !self.is_delta_lake().await? {
-            let marker = serde_json::json!({ "format": "delta", "since": chrono::Utc::now() }).to_string();
-            self.store().put_new(&Path::from(LAKE_MARKER), marker.into()).await?;
-        }
+        self.commit_actions(table, actions, operation).await
+    }
+
+    async fn write_marker(&self) -> Result<()> {
+        let marker = serde_json::json!({ "format": "delta", "since": chrono::Utc::now() }).to_string();
+        // `false`: another writer wrote it first, which is just as good.
+        self.store().put_new(&Path::from(LAKE_MARKER), marker.into()).await.map(|_| ())
+    }
+
+    async fn commit_actions(&self, table: Table, actions: Vec<Action>, operation: DeltaOperation) -> Result<u64> {
+        let partitions: Vec<String> = table.def().partitions.iter().map(|(n, _)| n.to_string()).collect();
+        let prefix = format!("lake/{}/", table.name());
         loop {
             let version = match self.delta_table(table, None).await? {
                 None => {
@@ -218,16 +249,82 @@ impl Lake {
     }
 }
 
+/// What `Lake::migrate` did to one table.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Migration {
+    pub table: &'static str,
+    /// Files the table's first Delta commit adds (0 when nothing was done).
+    pub files: usize,
+    pub rows: u64,
+    /// The table's Delta version after the migration (`None`: empty table, nothing to do).
+    pub version: Option<u64>,
+    /// The table was a Delta table already (an earlier, perhaps interrupted, run did it).
+    pub already_delta: bool,
+}
+
+impl Lake {
+    /// Turn a store written before Delta into Delta tables, in place: each table's Parquet
+    /// files (those a directory listing shows, which is what pre-Delta readers saw) become
+    /// its version 0, in one commit per table. No file is moved or rewritten. Idempotent and
+    /// safe to interrupt: a table is migrated whole or not at all (its first commit is an
+    /// atomic put-if-absent), a re-run skips tables already done, and the lake marker that
+    /// makes uncommitted files invisible is written only after every table is done. Run it
+    /// with no other hrloop process writing to the store.
+    pub async fn migrate(&self) -> Result<Vec<Migration>> {
+        let mut done = Vec::new();
+        for table in Table::ALL {
+            if let Some(t) = self.delta_table(table, None).await? {
+                done.push(Migration {
+                    table: table.name(),
+                    files: 0,
+                    rows: 0,
+                    version: t.version().map(|v| v as u64),
+                    already_delta: true,
+                });
+                continue;
+            }
+            let listed = self.listed_files(table).await?;
+            if listed.is_empty() {
+                done.push(Migration { table: table.name(), files: 0, rows: 0, version: None, already_delta: false });
+                continue;
+            }
+            let mut adds = Vec::with_capacity(listed.len());
+            for m in &listed {
+                let bytes = self.store().get(&m.location).await?;
+                let reader = parquet::file::reader::SerializedFileReader::new(bytes).map_err(|e| Error::Schema {
+                    table: table.name(),
+                    path: m.location.to_string(),
+                    reason: e.to_string(),
+                })?;
+                let rows =
+                    parquet::file::reader::FileReader::metadata(&reader).file_metadata().num_rows().max(0) as u64;
+                adds.push(NewFile { path: m.location.to_string(), rows, size: m.size });
+            }
+            let rows = adds.iter().map(|f| f.rows).sum();
+            let version = self.add_files(table, &adds, &[], Change::Append).await?;
+            crate::fault::hit("migrate_after_table");
+            done.push(Migration {
+                table: table.name(),
+                files: adds.len(),
+                rows,
+                version: Some(version),
+                already_delta: false,
+            });
+        }
+        self.write_marker().await?;
+        Ok(done)
+    }
+}
+
 /// The table's Delta schema: the columns stored in its files, then its partition columns (as
 /// text, the way they appear in the directory names).
 pub(crate) fn delta_schema(table: Table) -> Result<StructType> {
     // Delta's `timestamp` is a UTC instant; the kernel recognises it by the zone name "UTC"
     // (the files say "+00:00", the same instant).
     let utc = |f: &arrow_schema::FieldRef| match f.data_type() {
-        arrow_schema::DataType::Timestamp(unit, Some(_)) => f
-            .as_ref()
-            .clone()
-            .with_data_type(arrow_schema::DataType::Timestamp(*unit, Some("UTC".into()))),
+        arrow_schema::DataType::Timestamp(unit, Some(_)) => {
+            f.as_ref().clone().with_data_type(arrow_schema::DataType::Timestamp(*unit, Some("UTC".into())))
+        }
         _ => f.as_ref().clone(),
     };
     let schema = arrow_schema::Schema::new(table.def().file_schema().fields().iter().map(utc).collect::<Vec<_>>());

@@ -1,20 +1,26 @@
-//! The lake: hrloop's tables as Hive-partitioned Parquet on `object_store`.
+//! The lake: hrloop's tables as Delta tables (Hive-partitioned Parquet plus a `_delta_log`) on
+//! `object_store`.
 //!
 //! Layout under the store root (`./data` by default):
 //!
 //! ```text
-//! lake/<table>/<key>=<value>/.../part-<batch>-<n>.parquet   readable by DuckDB, pyarrow, Spark
+//! lake/_delta_lake.json                                    marker: this store's tables are Delta tables
+//! lake/<table>/_delta_log/<version>.json                    the table's commits (delta.rs)
+//! lake/<table>/<key>=<value>/.../part-<batch>-<n>.parquet   data files, readable once committed
 //! _staging/                                                 files being written (never read)
 //! privacy/erasures/<id>.json                                tombstones of erased people (pseudonyms only)
 //! audit/<seq>.jsonl                                         the hash-chained audit trail
 //! ```
 //!
-//! Two guarantees hold for every write: a reader never sees a partial file (files are staged,
-//! made durable, then renamed into place), and a write that returned `Ok` survives a crash
-//! (fsync of the file and its directory on local disk; object stores acknowledge durable PUTs).
+//! Three guarantees hold for every write: a reader never sees a partial file (files are staged,
+//! made durable, then renamed into place), never part of a batch (a batch's files become
+//! visible in one Delta commit; readers take a snapshot's file list, never a directory
+//! listing), and a write that returned `Ok` survives a crash (fsync of the files, their
+//! directories and the commit on local disk; object stores acknowledge durable PUTs).
 
 pub mod audit;
 mod delta;
+pub use delta::Migration;
 mod error;
 pub mod fault;
 pub mod query;

@@ -369,9 +369,13 @@ mod tests {
         std::fs::write(old.join("part-broken-0.parquet"), b"not parquet").unwrap();
         // Not in the Delta log yet: invisible to every reader.
         assert_eq!(collect(lake.lazy(Table::Hires).await.unwrap()).await.unwrap().height(), 3);
-        let broken = crate::delta::NewFile { path: "lake/hires/month=2023-05/part-broken-0.parquet".into(), rows: 1, size: 11 };
+        let broken =
+            crate::delta::NewFile { path: "lake/hires/month=2023-05/part-broken-0.parquet".into(), rows: 1, size: 11 };
         lake.commit_files(Table::Hires, &[broken], &[], crate::delta::Change::Append).await.unwrap();
-        assert!(collect(lake.lazy(Table::Hires).await.unwrap()).await.is_err(), "the whole table reads the broken file");
+        assert!(
+            collect(lake.lazy(Table::Hires).await.unwrap()).await.is_err(),
+            "the whole table reads the broken file"
+        );
         let since = Utc.with_ymd_and_hms(2025, 2, 10, 12, 0, 0).unwrap();
         let q = lake.lazy_since(Table::Hires, since).await.unwrap().select([col(hires::EMPLOYEE_ID)]);
         let df = collect(q).await.unwrap();

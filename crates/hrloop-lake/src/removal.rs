@@ -210,7 +210,12 @@ impl Lake {
         if dry_run || removed_files.is_empty() {
             return Ok(report);
         }
-        let why = format!("{} rows removed ({} files rewritten, {} deleted)", report.rows_removed, rewritten.len(), report.files_deleted.len());
+        let why = format!(
+            "{} rows removed ({} files rewritten, {} deleted)",
+            report.rows_removed,
+            rewritten.len(),
+            report.files_deleted.len()
+        );
         self.commit_files(table, &rewritten, &removed_files, Change::Rewrite { why }).await?;
         // Then the removed files' bytes go: no version that held the rows can be read again.
         for meta in &removed_files {

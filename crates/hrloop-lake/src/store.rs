@@ -80,7 +80,10 @@ impl Store {
                     Arc::new(PrefixStore::new(store.clone(), prefix.clone()))
                 };
                 let mut root_url = url.clone();
-                root_url.set_path(&format!("/{}", if prefix.as_ref().is_empty() { String::new() } else { format!("{prefix}/") }));
+                root_url.set_path(&format!(
+                    "/{}",
+                    if prefix.as_ref().is_empty() { String::new() } else { format!("{prefix}/") }
+                ));
                 Ok(Self { inner, url_space: store, root_url, local_root: None, location: location.to_string() })
             }
         }

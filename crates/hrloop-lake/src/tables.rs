@@ -46,10 +46,16 @@ impl Kind {
             Kind::Date => DataType::Date32,
             Kind::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
             Kind::FloatMap => {
-                MapBuilder::new(Some(crate::tables::map_field_names()), StringBuilder::new(), Float64Builder::new()).finish().data_type().clone()
+                MapBuilder::new(Some(crate::tables::map_field_names()), StringBuilder::new(), Float64Builder::new())
+                    .finish()
+                    .data_type()
+                    .clone()
             }
             Kind::Utf8Map => {
-                MapBuilder::new(Some(crate::tables::map_field_names()), StringBuilder::new(), StringBuilder::new()).finish().data_type().clone()
+                MapBuilder::new(Some(crate::tables::map_field_names()), StringBuilder::new(), StringBuilder::new())
+                    .finish()
+                    .data_type()
+                    .clone()
             }
         }
     }

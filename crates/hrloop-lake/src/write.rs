@@ -19,9 +19,9 @@ use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use sha2::{Digest, Sha256};
 
+use crate::delta::{Change, NewFile};
 use crate::rows::Row;
 use crate::tables::{Kind, PartitionRule, Table, TableDef};
-use crate::delta::{Change, NewFile};
 use crate::{Error, Lake, Result, Store};
 
 /// Rows buffered in Arrow builders (all partitions together) before they are spilled.
@@ -179,8 +179,16 @@ impl Col {
             Kind::Bool => Col::Bool(BooleanBuilder::new()),
             Kind::Date => Col::Date(Date32Builder::new()),
             Kind::Timestamp => Col::Ts(TimestampMicrosecondBuilder::new().with_timezone("+00:00")),
-            Kind::FloatMap => Col::FloatMap(MapBuilder::new(Some(crate::tables::map_field_names()), StringBuilder::new(), Float64Builder::new())),
-            Kind::Utf8Map => Col::StrMap(MapBuilder::new(Some(crate::tables::map_field_names()), StringBuilder::new(), StringBuilder::new())),
+            Kind::FloatMap => Col::FloatMap(MapBuilder::new(
+                Some(crate::tables::map_field_names()),
+                StringBuilder::new(),
+                Float64Builder::new(),
+            )),
+            Kind::Utf8Map => Col::StrMap(MapBuilder::new(
+                Some(crate::tables::map_field_names()),
+                StringBuilder::new(),
+                StringBuilder::new(),
+            )),
         }
     }
 
@@ -454,6 +462,8 @@ impl PartitionedWriter {
         .await
         .map_err(|e| Error::Task(e.to_string()))??;
         crate::fault::hit("after_stage");
+        // Before the first file enters a table directory (a crash may leave it there).
+        Lake::new(self.store.clone()).ensure_delta_lake().await?;
         let mut written = Vec::new();
         let mut added = Vec::new();
         for (input, staged, dest, rows) in jobs {

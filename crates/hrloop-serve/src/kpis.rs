@@ -1141,14 +1141,15 @@ mod tests {
         assert_eq!(read, 4);
         assert!(!text.contains(r#"hrloop_retention_ratio{milestone="3m",source="challenger""#), "{text}");
 
-        // 6. A file removed (retention) starts over too.
-        let b3 = lake
-            .list_files(Table::Decisions, None)
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|m| m.location.as_ref().contains("b3"));
-        lake.store().delete(&b3.unwrap().location).await.unwrap();
+        // 6. A removal (retention, erasure) starts over too: the Delta commit that rewrites
+        // b1 without c1 and removes b3 (c1's only row) leaves b1's rewrite, b2 and a0.
+        lake.remove_rows(Table::Decisions, Some(&["candidate_id"]), false, |b| {
+            let c =
+                b.column_by_name("candidate_id").unwrap().as_any().downcast_ref::<arrow_array::StringArray>().unwrap();
+            c.iter().map(|v| v == Some("c1")).collect()
+        })
+        .await
+        .unwrap();
         let (_, read) = both(&mut state, &lake, at(3, 17)).await;
         assert_eq!(read, 3);
     }

@@ -74,7 +74,7 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
         println!("{}\n", milestones::render(&summary.milestones));
         println!("Next: `hrloop ingest --help`, `hrloop milestones status`, or read the lake without hrloop:");
         println!(
-            "  python3 -c \"import pyarrow.dataset as d; print(d.dataset('{}/lake/outcomes', partitioning='hive').to_table().num_rows)\"",
+            "  python3 -c \"import polars as pl; print(pl.read_delta('{}/lake/outcomes'))\"",
             lake.store().location().trim_end_matches('/')
         );
     }
