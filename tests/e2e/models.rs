@@ -172,3 +172,68 @@ fn train_promote_rollback_with_reasons_and_refuse_protected_features() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("protected attribute") && err.contains("gender"), "{err}");
 }
+
+/// A card names the Delta version of every table it read; `train --as-of NAME/vN` rebuilds
+/// that exact training set after the lake has moved on, and a plain retrain does not.
+#[test]
+fn train_as_of_a_version_rebuilds_byte_identical_features_after_the_lake_moved_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("data");
+    let now = ["--now", "2026-11-05T12:00:00Z"];
+    run_ok(hrloop(&store).args(now).args(["demo", "--requisitions-per-month", "10", "--json"]));
+    let train = |extra: &[&str]| {
+        json(&run_ok(
+            hrloop(&store).args(now).args(["train", "--model", "models/success6m_logistic.toml", "--json"]).args(extra),
+        ))
+    };
+    let v1 = train(&[]);
+    let versions = v1["training_data"]["table_versions"].clone();
+    for t in ["decisions", "hires", "outcomes"] {
+        assert!(versions[t].is_u64(), "the card names {t}'s version: {versions}");
+    }
+    assert_eq!(v1["training_data"]["features_sha256"].as_str().unwrap().len(), 64);
+
+    // The lake moves on: another company's exports (new people, new event keys).
+    let more = dir.path().join("more");
+    run_ok(hrloop(&store).args([
+        "simulate",
+        "--seed",
+        "8",
+        "--months",
+        "18",
+        "--requisitions-per-month",
+        "6",
+        "--out",
+        more.to_str().unwrap(),
+    ]));
+    for (file, mapping) in [
+        ("ats_applications.csv", "ats_applications"),
+        ("ats_hires.jsonl", "ats_hires"),
+        ("hris_outcomes.csv", "hris_outcomes"),
+    ] {
+        run_ok(hrloop(&store).args(now).args([
+            "--demo-key",
+            "ingest",
+            more.join(file).to_str().unwrap(),
+            "--mapping",
+            &format!("data/mappings/{mapping}.toml"),
+            "--json",
+        ]));
+    }
+
+    let again = json(&run_ok(hrloop(&store).args(["train", "--as-of", "success6m_logistic/v1", "--json"])));
+    assert_eq!(again["training_data"]["table_versions"], versions);
+    assert_eq!(
+        again["training_data"]["features_sha256"], v1["training_data"]["features_sha256"],
+        "byte-identical features"
+    );
+    assert_eq!(again["training_data"]["content_sha256"], v1["training_data"]["content_sha256"]);
+    assert_eq!(again["rows"], v1["rows"]);
+    assert_eq!(again["metrics"]["roc_auc"], v1["metrics"]["roc_auc"]);
+
+    // Negative control: the live lake gives a different training set.
+    let live = train(&[]);
+    assert_ne!(live["training_data"]["table_versions"], versions);
+    assert_ne!(live["training_data"]["features_sha256"], v1["training_data"]["features_sha256"]);
+    assert!(live["rows"]["train"].as_u64() > v1["rows"]["train"].as_u64());
+}

@@ -84,13 +84,28 @@ fn an_erased_person_is_gone_stays_gone_is_traced_to_models_and_the_audit_trail_s
     let after = table_rows(&store);
     for (table, n) in &rows_before {
         assert_eq!(after[table], n - removed(table), "{table}: exactly the person's rows are gone");
-        assert_eq!(delta_rows(&store, table), after[table], "pyarrow reads the rewritten {table}");
+        assert_eq!(delta_rows(&store, table), after[table], "deltalake reads the rewritten {table}");
     }
     let lineage = report["trained_on_person"].as_array().unwrap();
     assert!(
         lineage.iter().any(|h| h["model"] == "success6m_logistic" && h["version"] == version.as_str()),
         "the version trained on the person is named: {lineage:?}"
     );
+    // The versions that held the person can no longer be read, by hrloop or anyone else.
+    let gone = hrloop(&store).args(["train", "--as-of", &format!("success6m_logistic/{version}")]).output().unwrap();
+    assert!(!gone.status.success());
+    let err = String::from_utf8_lossy(&gone.stderr);
+    assert!(err.contains("can no longer be read"), "{err}");
+    let held = model["training_data"]["table_versions"]["hires"].as_u64().unwrap();
+    let old_read = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "from deltalake import DeltaTable; DeltaTable({:?}, version={held}).to_pyarrow_table()",
+            store.join("lake/hires").to_str().unwrap()
+        ))
+        .output()
+        .unwrap();
+    assert!(!old_read.status.success(), "deltalake cannot read hires at version {held} either");
     for id in [&candidate, &employee] {
         run_ok(hrloop(&store).args(["--demo-key", "erase", "--verify", id]));
     }
@@ -194,7 +209,7 @@ fn retention_purge_deletes_what_aged_out_reports_it_and_is_idempotent() {
     assert_eq!((after["hires"], after["outcomes"]), (before["hires"], before["outcomes"]));
     assert!(after["decisions"] < before["decisions"]);
     for (table, n) in &after {
-        assert_eq!(delta_rows(&store, table), *n, "pyarrow reads {table} after the purge");
+        assert_eq!(delta_rows(&store, table), *n, "deltalake reads {table} after the purge");
     }
     assert_eq!(purge("2027-07-20T09:00:00Z", &[])["rows_removed"], 0, "a second purge removes nothing");
     let audit = json(&run_ok(hrloop(&store).args(["audit", "show", "--json"])));

@@ -23,7 +23,7 @@ use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 
 use crate::tables::Table;
-use crate::{Error, Lake, Result};
+use crate::{Error, Lake, Result, TableVersions};
 
 /// How often a commit is retried when another writer committed the same version first (each
 /// retry rebases on the newer snapshot; appends never conflict with each other).
@@ -246,6 +246,79 @@ impl Lake {
             self.store().sync_path(&Path::from(format!("{prefix}_delta_log/{version:020}.json")))?;
             return Ok(version);
         }
+    }
+}
+
+impl Lake {
+    /// `Some(v)`: this lake is pinned, and `table` was at version `v` (`None`: not yet written).
+    pub(crate) fn pinned_version(&self, table: Table) -> Option<Option<u64>> {
+        self.pinned.as_ref().map(|p| p.get(table.name()).copied())
+    }
+
+    /// Each table's version this lake reads: the pinned ones, or the newest.
+    pub async fn versions(&self) -> Result<TableVersions> {
+        if let Some(p) = &self.pinned {
+            return Ok(p.as_ref().clone());
+        }
+        let mut out = TableVersions::new();
+        for table in Table::ALL {
+            if let Some(v) = self.delta_table(table, None).await?.and_then(|t| t.version()) {
+                out.insert(table.name().to_string(), v as u64);
+            }
+        }
+        Ok(out)
+    }
+
+    /// This lake pinned to every table's newest version (or kept as pinned): read one
+    /// consistent snapshot through it, however long the analysis takes.
+    pub async fn pinned(&self) -> Result<Lake> {
+        let versions = self.versions().await?;
+        Ok(self.at_versions(versions))
+    }
+
+    /// This lake pinned to `versions` (a model card's, or [`Lake::versions_at`]).
+    pub fn at_versions(&self, versions: TableVersions) -> Lake {
+        Lake { store: self.store.clone(), pinned: Some(Arc::new(versions)) }
+    }
+
+    /// Each table's newest version committed at or before `at`.
+    pub async fn versions_at(&self, at: chrono::DateTime<chrono::Utc>) -> Result<TableVersions> {
+        let mut out = TableVersions::new();
+        for table in Table::ALL {
+            let log = self.log_store(table)?;
+            if !log.is_delta_table_location().await.map_err(|e| delta(table, e))? {
+                continue;
+            }
+            let mut t = DeltaTable::new(log);
+            match t.load_with_datetime(at).await {
+                Ok(()) => {
+                    if let Some(v) = t.version() {
+                        out.insert(table.name().to_string(), v as u64);
+                    }
+                }
+                // Created after `at`: the table had no rows then.
+                Err(DeltaTableError::InvalidVersion(_)) | Err(DeltaTableError::NotATable(_)) => {}
+                Err(e) => return Err(delta(table, e)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Fail, naming the table and version, when a file this lake's versions list is gone:
+    /// an erasure or retention run deleted it, so that version can no longer be read.
+    pub async fn check_readable(&self) -> Result<()> {
+        for table in Table::ALL {
+            for m in self.list_files(table, None).await? {
+                if !self.store().exists(&m.location).await? {
+                    return Err(Error::VersionGone {
+                        table: table.name(),
+                        version: self.pinned_version(table).flatten(),
+                        path: m.location.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 }
 

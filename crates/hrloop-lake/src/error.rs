@@ -33,6 +33,10 @@ pub enum Error {
         "table {table} was written before the lake used Delta tables (Parquet files, no _delta_log): run `hrloop lake migrate` once to make every table a Delta table in place"
     )]
     NeedsMigration { table: &'static str },
+    #[error(
+        "table {table}{at} can no longer be read: its file {path} was deleted by an erasure or retention run (the versions that held an erased person's rows are gone with them); use a newer version"
+    , at = version.map_or(String::new(), |v| format!(" at version {v}")))]
+    VersionGone { table: &'static str, version: Option<u64>, path: String },
     #[error("background task failed: {0}")]
     Task(String),
 }

@@ -42,15 +42,24 @@ pub use store::Store;
 pub use tables::{FieldDef, Kind, PartitionRule, SYSTEM_COLUMNS, Table, TableDef};
 pub use write::{PartitionedWriter, RowKeys, Value, WrittenFile, partition_of};
 
+/// One consistent view of the lake: each table's Delta version, by table name. A table not
+/// named had never been written.
+pub type TableVersions = std::collections::BTreeMap<String, u64>;
+
 /// The store plus the table catalog: what every reader and writer of hrloop data goes through.
+/// A lake is either live (readers see each table's newest version) or pinned to
+/// [`TableVersions`] ([`Lake::pinned`], [`Lake::at_versions`]): then every read through it sees
+/// those versions, so an analysis that reads several tables, or one table twice, sees one
+/// consistent snapshot. Writes always commit on top of the newest version.
 #[derive(Debug, Clone)]
 pub struct Lake {
     store: Store,
+    pinned: Option<std::sync::Arc<TableVersions>>,
 }
 
 impl Lake {
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self { store, pinned: None }
     }
 
     /// Open the store at a URL or local path (`./data`, `file:///srv/hr`, `s3://bucket/prefix`).

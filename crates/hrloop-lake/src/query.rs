@@ -280,6 +280,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_pinned_lake_reads_one_snapshot_while_batches_and_rewrites_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        let rows = |l: Lake| async move { collect(l.lazy(Table::Outcomes).await.unwrap()).await.unwrap().height() };
+        write(&lake, "b1", &[outcome(A, Milestone::M12, "2025-01-02", Some(4))]).await;
+        let pinned = lake.pinned().await.unwrap();
+        assert_eq!(pinned.versions().await.unwrap()["outcomes"], 0);
+        assert!(!pinned.versions().await.unwrap().contains_key("hires"), "never written: not named");
+        // A batch, and a rewrite that removes A's row, land after the pin.
+        write(&lake, "b2", &[outcome(B, Milestone::M3, "2024-04-01", None)]).await;
+        let cols = [outcomes::EMPLOYEE_ID];
+        lake.remove_rows(Table::Outcomes, Some(&cols), false, |b| {
+            let c = b.column_by_name(outcomes::EMPLOYEE_ID).unwrap();
+            let c = c.as_any().downcast_ref::<arrow_array::StringArray>().unwrap();
+            c.iter().map(|v| v == Some(B)).collect()
+        })
+        .await
+        .unwrap();
+        assert_eq!(lake.versions().await.unwrap()["outcomes"], 2);
+        assert_eq!(rows(pinned.clone()).await, 1, "the pinned lake still reads version 0");
+        assert_eq!(rows(lake.at_versions(pinned.versions().await.unwrap())).await, 1);
+        assert_eq!(rows(lake.clone()).await, 1, "the live lake reads version 2 (b2's row removed)");
+        pinned.check_readable().await.unwrap();
+        // Version 1 listed b2's file, which the rewrite deleted: named, not a polars error.
+        let gone = lake.at_versions([("outcomes".to_string(), 1)].into()).check_readable().await.unwrap_err();
+        assert!(gone.to_string().contains("outcomes at version 1 can no longer be read"), "{gone}");
+    }
+
+    #[tokio::test]
     async fn scans_read_partitions_as_columns_and_push_filters_down() {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();

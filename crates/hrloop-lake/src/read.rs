@@ -34,8 +34,13 @@ impl TableScan {
 impl Lake {
     /// Committed Parquet files of a table (its newest Delta snapshot), optionally below a
     /// partition (`milestone=12m`).
+    /// Through a pinned lake, the files of the pinned version.
     pub async fn list_files(&self, table: Table, partition: Option<&str>) -> Result<Vec<ObjectMeta>> {
-        let files = self.snapshot_files(table, None).await?;
+        let files = match self.pinned_version(table) {
+            Some(None) => Vec::new(),
+            Some(Some(v)) => self.snapshot_files(table, Some(v)).await?,
+            None => self.snapshot_files(table, None).await?,
+        };
         Ok(match partition {
             Some(p) => {
                 let below = format!("lake/{}/{}/", table.name(), p.trim_end_matches('/'));

@@ -181,7 +181,8 @@ impl Lake {
     where
         F: Fn(&RecordBatch) -> Vec<bool>,
     {
-        let files = self.list_files(table, None).await?;
+        // The newest version, even through a pinned lake: removal commits on top of it.
+        let files = self.snapshot_files(table, None).await?;
         let mut report = RemovalReport { table: table.name().into(), files_scanned: files.len(), ..Default::default() };
         // One Delta commit removes every touched file and adds its rewrite.
         let (mut removed_files, mut rewritten) = (Vec::new(), Vec::new());

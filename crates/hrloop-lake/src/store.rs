@@ -226,6 +226,15 @@ impl Store {
         Ok(self.inner.get(path).await?.bytes().await?)
     }
 
+    /// Whether an object exists at `path`.
+    pub async fn exists(&self, path: &Path) -> Result<bool> {
+        match self.inner.head(path).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Every object under `prefix`, sorted by path.
     pub async fn list(&self, prefix: &Path) -> Result<Vec<ObjectMeta>> {
         let mut all: Vec<ObjectMeta> = match self.inner.list(Some(prefix)).try_collect().await {

@@ -19,6 +19,14 @@ pub struct TrainingSnapshot {
     pub files: Vec<SnapshotFile>,
     /// SHA-256 over every file's path and bytes, in path order.
     pub content_sha256: String,
+    /// The Delta version of each table the training set was read from (`hrloop train --as-of
+    /// NAME/vN` reads exactly these again).
+    #[serde(default)]
+    pub table_versions: hrloop_lake::TableVersions,
+    /// SHA-256 over the training matrix as fitted: feature names, every value (f64 bits, row
+    /// by row) and every label. Equal hashes mean byte-identical training sets.
+    #[serde(default)]
+    pub features_sha256: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

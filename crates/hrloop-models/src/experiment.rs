@@ -742,6 +742,8 @@ pub async fn analyse(
     external: Vec<GuardrailResult>,
     now: DateTime<Utc>,
 ) -> Result<Option<Verdict>> {
+    // Every table read below comes from one snapshot.
+    let lake = &lake.pinned().await?;
     let registry = Registry::new(lake.store().clone());
     let state = registry.state(model).await?;
     let Some(challenger) = state.challenger.clone() else { return Ok(None) };

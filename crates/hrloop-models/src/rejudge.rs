@@ -157,6 +157,8 @@ pub async fn rejudge(
     alpha: f64,
     min_hires: usize,
 ) -> Result<Option<Rejudgement>> {
+    // Every table read below comes from one snapshot.
+    let lake = &lake.pinned().await?;
     let registry = Registry::new(lake.store().clone());
     let state = registry.state(model).await?;
     let Some(champion) = state.champion.clone() else { return Ok(None) };

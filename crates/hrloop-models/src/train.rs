@@ -51,6 +51,9 @@ pub async fn train_with_progress(
     progress: &mut (dyn FnMut(usize, usize) + Send),
 ) -> Result<Trained> {
     let label = spec.label().map_err(|reason| Error::Spec { path: spec.name.clone(), reason })?;
+    // One snapshot for every read below (a lake pinned by `--as-of` stays as pinned).
+    let lake = &lake.pinned().await?;
+    lake.check_readable().await?;
     let today = opts.now.date_naive();
     let mut rows = RowCounts::default();
 
@@ -89,6 +92,7 @@ pub async fn train_with_progress(
     let pipeline = FeaturePipeline::fit(&spec.features, &train_raw);
     let x = pipeline.matrix(train_raw.iter().map(|r| pipeline.align(r)));
     let y: Vec<bool> = train.iter().map(|e| e.label).collect();
+    let features_sha256 = matrix_sha256(&pipeline.columns(), &x, &y);
     let (weights, weighting) = match &spec.weighting {
         Some(w) => {
             let attrs = match &w.reweigh {
@@ -162,7 +166,8 @@ pub async fn train_with_progress(
     drop((x, train_raw, hold_raw, train, holdout));
     let fairness = fairness(lake, spec, &model, &holdout_requisitions).await?;
     let gates = gates(spec, &metrics, &fairness, &rows);
-    let training_data = snapshot(lake).await?;
+    let mut training_data = snapshot(lake).await?;
+    training_data.features_sha256 = features_sha256;
     let parent_version = registry.state(&spec.name).await?.champion;
     let card = ModelCard {
         format_version: CARD_FORMAT_VERSION,
@@ -325,7 +330,28 @@ async fn snapshot(lake: &Lake) -> Result<TrainingSnapshot> {
             files.push(SnapshotFile { path: meta.location.to_string(), size: meta.size });
         }
     }
-    Ok(TrainingSnapshot { files, content_sha256: hex::encode(h.finalize()) })
+    Ok(TrainingSnapshot {
+        files,
+        content_sha256: hex::encode(h.finalize()),
+        table_versions: lake.versions().await?,
+        features_sha256: String::new(),
+    })
+}
+
+/// SHA-256 of a training matrix: column names, values row by row (f64 bits), labels.
+fn matrix_sha256(columns: &[String], x: &ndarray::Array2<f64>, y: &[bool]) -> String {
+    let mut h = Sha256::new();
+    for c in columns {
+        h.update(c.as_bytes());
+        h.update([0]);
+    }
+    for row in x.rows() {
+        for v in row {
+            h.update(v.to_bits().to_le_bytes());
+        }
+    }
+    h.update(y.iter().map(|&b| u8::from(b)).collect::<Vec<u8>>());
+    hex::encode(h.finalize())
 }
 
 #[cfg(test)]

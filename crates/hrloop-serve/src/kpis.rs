@@ -685,6 +685,8 @@ impl KpiState {
         now: DateTime<Utc>,
     ) -> Result<Vec<MetricFamily>, String> {
         let e = |e: hrloop_lake::Error| e.to_string();
+        // Every table read below comes from one snapshot.
+        let lake = &lake.pinned().await.map_err(e)?;
         let mut out = Out::default();
         let year_ago = now - Duration::days(365);
         let month_ago = now - Duration::days(30);

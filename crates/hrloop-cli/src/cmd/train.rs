@@ -13,11 +13,21 @@ use crate::context::{Global, print_json};
 #[command(after_help = "Trains on hires whose label milestone has passed: a hire whose 12-month outcome is\n\
     not yet due is left out (never counted as a failure); someone who left earlier counts as not\n\
     retained. The newest months are held out for evaluation. The version is registered with its\n\
-    model card; it does not go live until `hrloop models promote`.")]
+    model card; it does not go live until `hrloop models promote`.\n\n\
+    The card records the Delta version of every table it read. `--as-of success6m_logistic/v3`\n\
+    trains again on exactly the data v3 saw (those table versions, v3's spec unless --model is\n\
+    given, v3's training date): the card's features_sha256 then equals v3's. `--as-of\n\
+    2026-03-01T00:00:00Z` reads each table as it was committed at that instant. A version\n\
+    whose files an erasure deleted can no longer be read; the error names it.")]
 pub struct Args {
-    /// Model spec, e.g. models/success12m_logistic.toml.
-    #[arg(long, value_name = "FILE")]
-    pub model: PathBuf,
+    /// Model spec, e.g. models/success12m_logistic.toml (optional with `--as-of NAME/vN`:
+    /// that version's spec).
+    #[arg(long, value_name = "FILE", required_unless_present = "as_of")]
+    pub model: Option<PathBuf>,
+    /// Train on the lake as it was: the table versions of a registered model version
+    /// (`NAME/vN`), or each table as committed at a time (RFC 3339 or YYYY-MM-DD).
+    #[arg(long, value_name = "NAME/vN|TIME")]
+    pub as_of: Option<String>,
     /// Who trains (recorded in the card). Defaults to $USER.
     #[arg(long, env = "USER", default_value = "unknown")]
     pub actor: String,
@@ -46,6 +56,16 @@ pub fn render_card(card: &ModelCard) -> String {
         "excluded: {} not yet due, {} missing outcome, {} without features\n",
         card.rows.excluded_not_due, card.rows.excluded_missing_outcome, card.rows.excluded_no_features
     ));
+    if !card.training_data.table_versions.is_empty() {
+        let v: Vec<String> = card.training_data.table_versions.iter().map(|(t, v)| format!("{t} v{v}")).collect();
+        out.push_str(&format!(
+            "data: Delta tables {} (reproduce with --as-of {}/{}); features sha256 {}\n",
+            v.join(", "),
+            card.name,
+            card.version,
+            card.training_data.features_sha256.get(..12).unwrap_or("—")
+        ));
+    }
     if let Some(w) = &card.weighting {
         let mut how = Vec::new();
         if let Some(h) = w.spec.recency_half_life_days {
@@ -116,10 +136,36 @@ pub fn render_card(card: &ModelCard) -> String {
 }
 
 pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
-    let spec = ModelSpec::load(&args.model)?;
-    let lake = global.lake()?;
-    let registry = Registry::new(lake.store().clone());
-    let opts = TrainOptions { now: global.clock()?.now(), actor: args.actor.clone(), grace_days: 14 };
+    let live = global.lake()?;
+    let registry = Registry::new(live.store().clone());
+    let mut now = global.clock()?.now();
+    let (lake, as_of_spec) = match args.as_of.as_deref() {
+        None => (live, None),
+        Some(v) => match v.split_once('/') {
+            Some((name, version)) => {
+                let card = registry.card(name, version).await.with_context(|| format!("--as-of {v}"))?;
+                if card.training_data.table_versions.is_empty() {
+                    anyhow::bail!(
+                        "--as-of {v}: its card records no table versions (trained before the lake used Delta tables)"
+                    );
+                }
+                // The same "today" as then, so the same hires are due.
+                now = card.created_at;
+                (live.at_versions(card.training_data.table_versions.clone()), Some(card.spec))
+            }
+            None => {
+                let at = crate::context::parse_time(v)
+                    .with_context(|| format!("--as-of {v}: neither NAME/vN nor a time"))?;
+                (live.at_versions(live.versions_at(at).await?), None)
+            }
+        },
+    };
+    let spec = match (&args.model, as_of_spec) {
+        (Some(path), _) => ModelSpec::load(path)?,
+        (None, Some(spec)) => spec,
+        (None, None) => anyhow::bail!("--model FILE is needed (only --as-of NAME/vN brings its own spec)"),
+    };
+    let opts = TrainOptions { now, actor: args.actor.clone(), grace_days: 14 };
     let bar = if args.json {
         indicatif::ProgressBar::hidden()
     } else {
