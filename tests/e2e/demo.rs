@@ -103,3 +103,51 @@ fn the_same_export_ingested_by_the_cli_twice_changes_no_count() {
     assert_eq!(b["batches"][0]["rows_accepted"], 0);
     assert_eq!(b["batches"][0]["rows_already_present"], a["batches"][0]["rows_accepted"]);
 }
+
+/// Past ten commits a table has a checkpoint, and the three readers read it from the
+/// checkpoint alone (the earlier JSON commits hidden), at the same count as hrloop.
+#[test]
+fn a_table_past_ten_commits_is_read_from_its_checkpoint_by_every_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("data");
+    let exports = dir.path().join("exports");
+    run_ok(hrloop(&store).args([
+        "simulate",
+        "--months",
+        "8",
+        "--requisitions-per-month",
+        "6",
+        "--out",
+        exports.to_str().unwrap(),
+    ]));
+    let text = std::fs::read_to_string(exports.join("hris_outcomes.csv")).unwrap();
+    let (header, rows) = text.split_once('\n').unwrap();
+    let rows: Vec<&str> = rows.lines().collect();
+    assert!(rows.len() >= 12, "{} outcome rows", rows.len());
+    // Twelve batches, twelve commits (versions 0 to 11).
+    let chunk = rows.len() / 12;
+    for i in 0..12 {
+        let part = if i == 11 { &rows[i * chunk..] } else { &rows[i * chunk..(i + 1) * chunk] };
+        let file = dir.path().join(format!("outcomes-{i:02}.csv"));
+        std::fs::write(&file, format!("{header}\n{}\n", part.join("\n"))).unwrap();
+        run_ok(hrloop(&store).args([
+            "--demo-key",
+            "ingest",
+            file.to_str().unwrap(),
+            "--mapping",
+            "data/mappings/hris_outcomes.toml",
+            "--no-progress",
+        ]));
+    }
+    let log = store.join("lake/outcomes/_delta_log");
+    assert!(log.join("00000000000000000010.checkpoint.parquet").exists());
+    let rows = table_rows(&store)["outcomes"];
+    let hidden = dir.path().join("hidden");
+    std::fs::create_dir(&hidden).unwrap();
+    for v in 0..10 {
+        let name = format!("{v:020}.json");
+        std::fs::rename(log.join(&name), hidden.join(&name)).unwrap();
+    }
+    assert_eq!(reader_counts(&store, &["outcomes"], None)["outcomes"], [rows; 3]);
+    assert_eq!(table_rows(&store)["outcomes"], rows, "hrloop reads it from the checkpoint too");
+}

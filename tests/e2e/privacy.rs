@@ -91,6 +91,14 @@ fn an_erased_person_is_gone_stays_gone_is_traced_to_models_and_the_audit_trail_s
         lineage.iter().any(|h| h["model"] == "success6m_logistic" && h["version"] == version.as_str()),
         "the version trained on the person is named: {lineage:?}"
     );
+    // The report names the versions: the removal's commit per table, and the trained version's
+    // table versions.
+    let hires_report = report["tables"].as_array().unwrap().iter().find(|t| t["table"] == "hires").unwrap();
+    assert!(
+        hires_report["version"].as_u64().unwrap() > model["training_data"]["table_versions"]["hires"].as_u64().unwrap()
+    );
+    let hit = lineage.iter().find(|h| h["version"] == version.as_str()).unwrap();
+    assert_eq!(hit["table_versions"], model["training_data"]["table_versions"]);
     // The versions that held the person can no longer be read, by hrloop or anyone else.
     let gone = hrloop(&store).args(["train", "--as-of", &format!("success6m_logistic/{version}")]).output().unwrap();
     assert!(!gone.status.success());

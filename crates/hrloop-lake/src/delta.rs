@@ -29,6 +29,10 @@ use crate::{Error, Lake, Result, TableVersions};
 /// retry rebases on the newer snapshot; appends never conflict with each other).
 const MAX_COMMIT_RETRIES: usize = 50;
 
+/// Every this many versions a checkpoint (the whole snapshot in one Parquet file) keeps the log
+/// a reader replays short: Delta's default `checkpointInterval`.
+const CHECKPOINT_INTERVAL: u64 = 10;
+
 /// Written before a store's first Delta commit: tells a lake of Delta tables (where a table
 /// directory may hold a crashed batch's uncommitted files) from a pre-Delta one.
 const LAKE_MARKER: &str = "lake/_delta_lake.json";
@@ -206,6 +210,19 @@ impl Lake {
         self.commit_actions(table, actions, operation).await
     }
 
+    /// Write the checkpoint of `version`. The commit is already durable, so a failure here is
+    /// only logged: readers replay the JSON commits instead, and the next interval tries again.
+    async fn checkpoint(&self, table: Table, version: u64) {
+        let done = async {
+            let t =
+                self.delta_table(table, Some(version)).await?.ok_or_else(|| Error::Task("table vanished".into()))?;
+            deltalake_core::checkpoints::create_checkpoint(&t, None).await.map_err(|e| delta(table, e))
+        };
+        if let Err(e) = done.await {
+            tracing::warn!(table = table.name(), version, error = %e, "Delta checkpoint not written; readers replay the log");
+        }
+    }
+
     async fn write_marker(&self) -> Result<()> {
         let marker = serde_json::json!({ "format": "delta", "since": chrono::Utc::now() }).to_string();
         // `false`: another writer wrote it first, which is just as good.
@@ -244,6 +261,9 @@ impl Lake {
                 }
             };
             self.store().sync_path(&Path::from(format!("{prefix}_delta_log/{version:020}.json")))?;
+            if version > 0 && version % CHECKPOINT_INTERVAL == 0 {
+                self.checkpoint(table, version).await;
+            }
             return Ok(version);
         }
     }

@@ -280,6 +280,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn every_tenth_version_writes_a_checkpoint_that_reads_like_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        for i in 0..12 {
+            let who = format!("p{i:032x}");
+            write(&lake, &format!("b{i:02}"), &[outcome(&who, Milestone::M3, "2024-04-01", Some(3))]).await;
+        }
+        let log = dir.path().join("lake/outcomes/_delta_log");
+        assert!(log.join("00000000000000000010.checkpoint.parquet").exists());
+        assert!(log.join("_last_checkpoint").exists());
+        assert_eq!(lake.versions().await.unwrap()["outcomes"], 11);
+        assert_eq!(collect(lake.lazy(Table::Outcomes).await.unwrap()).await.unwrap().height(), 12);
+        let at_ten = lake.at_versions([("outcomes".to_string(), 10)].into());
+        assert_eq!(collect(at_ten.lazy(Table::Outcomes).await.unwrap()).await.unwrap().height(), 11);
+    }
+
+    #[tokio::test]
     async fn a_pinned_lake_reads_one_snapshot_while_batches_and_rewrites_land() {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();

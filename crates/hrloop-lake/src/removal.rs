@@ -158,6 +158,10 @@ pub struct RemovalReport {
     /// Files deleted because every row in them was removed.
     pub files_deleted: Vec<String>,
     pub rows_removed: u64,
+    /// The Delta version this removal committed (`None`: nothing removed). Earlier versions
+    /// that listed a touched file can no longer be read: the file's bytes are deleted.
+    #[serde(default)]
+    pub version: Option<u64>,
 }
 
 impl RemovalReport {
@@ -217,7 +221,7 @@ impl Lake {
             rewritten.len(),
             report.files_deleted.len()
         );
-        self.commit_files(table, &rewritten, &removed_files, Change::Rewrite { why }).await?;
+        report.version = Some(self.commit_files(table, &rewritten, &removed_files, Change::Rewrite { why }).await?);
         // Then the removed files' bytes go: no version that held the rows can be read again.
         for meta in &removed_files {
             match self.store().delete(&meta.location).await {

@@ -42,6 +42,10 @@ pub struct LineageHit {
     pub trained_at: DateTime<Utc>,
     /// The training files that held the person's rows.
     pub files: Vec<String>,
+    /// The table versions the version was trained on (its card's). Those that listed one of
+    /// `files` can no longer be read, so `hrloop train --as-of` this version now fails.
+    #[serde(default)]
+    pub table_versions: hrloop_lake::TableVersions,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -217,7 +221,13 @@ async fn lineage(lake: &Lake, files: &BTreeSet<&String>, before: DateTime<Utc>) 
             let used: Vec<String> =
                 card.training_data.files.iter().filter(|f| files.contains(&f.path)).map(|f| f.path.clone()).collect();
             if !used.is_empty() {
-                hits.push(LineageHit { model: model.clone(), version, trained_at: card.created_at, files: used });
+                hits.push(LineageHit {
+                    model: model.clone(),
+                    version,
+                    trained_at: card.created_at,
+                    files: used,
+                    table_versions: card.training_data.table_versions.clone(),
+                });
             }
         }
     }

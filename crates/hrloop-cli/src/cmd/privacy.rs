@@ -81,13 +81,15 @@ pub async fn erase(global: &Global, args: EraseArgs) -> Result<ExitCode> {
         println!("erasure {}: {} rows removed", report.erasure_id, report.rows_removed);
         let mut t = TextTable::new();
         t.load_style(UTF8_FULL_CONDENSED);
-        t.set_header(vec!["table", "rows removed", "files rewritten", "files deleted"]);
+        t.set_header(vec!["table", "rows removed", "files rewritten", "files deleted", "Delta version"]);
         for r in &report.tables {
             t.add_row(vec![
                 r.table.clone(),
                 r.rows_removed.to_string(),
                 r.files_rewritten.len().to_string(),
                 r.files_deleted.len().to_string(),
+                r.version
+                    .map_or("-".to_string(), |v| format!("v{v}: earlier versions holding the rows are unreadable")),
             ]);
         }
         println!("{t}");
@@ -96,7 +98,14 @@ pub async fn erase(global: &Global, args: EraseArgs) -> Result<ExitCode> {
         } else {
             println!("model versions trained on this person's data (decide whether to retrain):");
             for h in &report.trained_on_person {
-                println!("  - {}/{} (trained {})", h.model, h.version, h.trained_at.format("%Y-%m-%d"));
+                let v: Vec<String> = h.table_versions.iter().map(|(t, v)| format!("{t} v{v}")).collect();
+                println!(
+                    "  - {}/{} (trained {} on {}; `train --as-of` it can no longer read those versions)",
+                    h.model,
+                    h.version,
+                    h.trained_at.format("%Y-%m-%d"),
+                    if v.is_empty() { "files from before Delta".to_string() } else { v.join(", ") }
+                );
             }
         }
         print_verification(&report.verification);
