@@ -43,6 +43,18 @@ pub(crate) struct NewFile {
     pub path: String,
     pub rows: u64,
     pub size: u64,
+    /// When the file was written (milliseconds since the epoch), from its own metadata.
+    pub modified_ms: i64,
+}
+
+impl NewFile {
+    /// A staged file about to be committed at `path`: its size and write time from the file.
+    pub(crate) fn staged(path: String, rows: u64, staged: &std::path::Path) -> Result<NewFile> {
+        let meta = std::fs::metadata(staged).map_err(Error::io("stat staged file", staged))?;
+        let modified = meta.modified().map_err(Error::io("read the write time of", staged))?;
+        let modified_ms = chrono::DateTime::<chrono::Utc>::from(modified).timestamp_millis();
+        Ok(NewFile { path, rows, size: meta.len(), modified_ms })
+    }
 }
 
 /// What a commit does, as recorded in the table's history.
@@ -50,9 +62,9 @@ pub(crate) struct NewFile {
 pub(crate) enum Change {
     /// A batch of new rows (ingestion, the decision mover, any writer).
     Append,
-    /// Files rewritten without some rows (erasure, retention): `why` is recorded as the
+    /// Files rewritten without some rows (erasure, retention) at `at`: `why` is recorded as the
     /// commit's predicate.
-    Rewrite { why: String },
+    Rewrite { why: String, at: chrono::DateTime<chrono::Utc> },
 }
 
 impl Lake {
@@ -166,7 +178,10 @@ impl Lake {
 
     /// The commit itself, with no check of the lake marker (the migration writes it last).
     async fn add_files(&self, table: Table, adds: &[NewFile], removes: &[ObjectMeta], change: Change) -> Result<u64> {
-        let now = chrono::Utc::now().timestamp_millis();
+        let deleted_at = match &change {
+            Change::Rewrite { at, .. } => Some(at.timestamp_millis()),
+            Change::Append => None,
+        };
         let partitions: Vec<String> = table.def().partitions.iter().map(|(n, _)| n.to_string()).collect();
         let prefix = format!("lake/{}/", table.name());
         let relative = |path: &str| -> Result<String> {
@@ -181,7 +196,7 @@ impl Lake {
                 partition_values: partition_values(&path),
                 path,
                 size: f.size as i64,
-                modification_time: now,
+                modification_time: f.modified_ms,
                 data_change: true,
                 stats: Some(serde_json::json!({ "numRecords": f.rows }).to_string()),
                 ..Default::default()
@@ -193,7 +208,7 @@ impl Lake {
                 partition_values: Some(partition_values(&path)),
                 path,
                 data_change: true,
-                deletion_timestamp: Some(now),
+                deletion_timestamp: deleted_at,
                 extended_file_metadata: Some(true),
                 size: Some(m.size as i64),
                 ..Default::default()
@@ -205,7 +220,7 @@ impl Lake {
                 partition_by: Some(partitions.clone()),
                 predicate: None,
             },
-            Change::Rewrite { why } => DeltaOperation::Delete { predicate: Some(why) },
+            Change::Rewrite { why, .. } => DeltaOperation::Delete { predicate: Some(why) },
         };
         self.commit_actions(table, actions, operation).await
     }
@@ -224,7 +239,7 @@ impl Lake {
     }
 
     async fn write_marker(&self) -> Result<()> {
-        let marker = serde_json::json!({ "format": "delta", "since": chrono::Utc::now() }).to_string();
+        let marker = serde_json::json!({ "format": "delta" }).to_string();
         // `false`: another writer wrote it first, which is just as good.
         self.store().put_new(&Path::from(LAKE_MARKER), marker.into()).await.map(|_| ())
     }
@@ -391,7 +406,12 @@ impl Lake {
                 })?;
                 let rows =
                     parquet::file::reader::FileReader::metadata(&reader).file_metadata().num_rows().max(0) as u64;
-                adds.push(NewFile { path: m.location.to_string(), rows, size: m.size });
+                adds.push(NewFile {
+                    path: m.location.to_string(),
+                    rows,
+                    size: m.size,
+                    modified_ms: m.last_modified.timestamp_millis(),
+                });
             }
             let rows = adds.iter().map(|f| f.rows).sum();
             let version = self.add_files(table, &adds, &[], Change::Append).await?;

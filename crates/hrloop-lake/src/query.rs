@@ -308,11 +308,17 @@ mod tests {
         // A batch, and a rewrite that removes A's row, land after the pin.
         write(&lake, "b2", &[outcome(B, Milestone::M3, "2024-04-01", None)]).await;
         let cols = [outcomes::EMPLOYEE_ID];
-        lake.remove_rows(Table::Outcomes, Some(&cols), false, |b| {
-            let c = b.column_by_name(outcomes::EMPLOYEE_ID).unwrap();
-            let c = c.as_any().downcast_ref::<arrow_array::StringArray>().unwrap();
-            c.iter().map(|v| v == Some(B)).collect()
-        })
+        lake.remove_rows(
+            Table::Outcomes,
+            Some(&cols),
+            false,
+            Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap(),
+            |b| {
+                let c = b.column_by_name(outcomes::EMPLOYEE_ID).unwrap();
+                let c = c.as_any().downcast_ref::<arrow_array::StringArray>().unwrap();
+                c.iter().map(|v| v == Some(B)).collect()
+            },
+        )
         .await
         .unwrap();
         assert_eq!(lake.versions().await.unwrap()["outcomes"], 2);
@@ -415,8 +421,12 @@ mod tests {
         std::fs::write(old.join("part-broken-0.parquet"), b"not parquet").unwrap();
         // Not in the Delta log yet: invisible to every reader.
         assert_eq!(collect(lake.lazy(Table::Hires).await.unwrap()).await.unwrap().height(), 3);
-        let broken =
-            crate::delta::NewFile { path: "lake/hires/month=2023-05/part-broken-0.parquet".into(), rows: 1, size: 11 };
+        let broken = crate::delta::NewFile {
+            path: "lake/hires/month=2023-05/part-broken-0.parquet".into(),
+            rows: 1,
+            size: 11,
+            modified_ms: 0,
+        };
         lake.commit_files(Table::Hires, &[broken], &[], crate::delta::Change::Append).await.unwrap();
         assert!(
             collect(lake.lazy(Table::Hires).await.unwrap()).await.is_err(),

@@ -174,12 +174,14 @@ impl RemovalReport {
 impl Lake {
     /// Remove the rows of `table` for which `remove` says true. `columns` names the file
     /// columns `remove` needs (None: all); files where it finds nothing are only read, never
-    /// written. `dry_run` reports without changing anything.
+    /// written. `dry_run` reports without changing anything. `at` is recorded as the time of the
+    /// removal in the Delta log.
     pub async fn remove_rows<F>(
         &self,
         table: Table,
         columns: Option<&[&str]>,
         dry_run: bool,
+        at: chrono::DateTime<chrono::Utc>,
         remove: F,
     ) -> Result<RemovalReport>
     where
@@ -221,7 +223,7 @@ impl Lake {
             rewritten.len(),
             report.files_deleted.len()
         );
-        report.version = Some(self.commit_files(table, &rewritten, &removed_files, Change::Rewrite { why }).await?);
+        report.version = Some(self.commit_files(table, &rewritten, &removed_files, Change::Rewrite { why, at }).await?);
         // Then the removed files' bytes go: no version that held the rows can be read again.
         for meta in &removed_files {
             match self.store().delete(&meta.location).await {
@@ -262,7 +264,6 @@ impl Lake {
             }
         }
         writer.close()?;
-        let size = std::fs::metadata(&staged).map_err(Error::io("stat staged file", &staged))?.len();
         let name = location.as_ref().strip_suffix(".parquet").unwrap_or(location.as_ref());
         // A file rewritten before keeps one `-r<8 hex>` suffix, not a growing chain.
         let name = match name.rsplit_once("-r") {
@@ -270,9 +271,13 @@ impl Lake {
             _ => name,
         };
         let dest = Path::from(format!("{name}-r{}.parquet", &uuid::Uuid::new_v4().simple().to_string()[..8]));
-        let result = self.store().commit_file(&staged, &dest).await;
+        let file = NewFile::staged(dest.to_string(), rows, &staged);
+        let result = match file {
+            Ok(file) => self.store().commit_file(&staged, &dest).await.map(|()| file),
+            Err(e) => Err(e),
+        };
         let _ = std::fs::remove_file(&staged);
-        result.map(|()| NewFile { path: dest.to_string(), rows, size })
+        result
     }
 
     /// Every tombstone, oldest first.
@@ -392,14 +397,14 @@ mod tests {
         let erased: ErasedSet = [A].into_iter().collect();
         let cols = text_columns(Table::ProtectedAttributes);
         let dry = lake
-            .remove_rows(Table::ProtectedAttributes, Some(&cols), true, |b| erased.batch_mentions(b))
+            .remove_rows(Table::ProtectedAttributes, Some(&cols), true, now, |b| erased.batch_mentions(b))
             .await
             .unwrap();
         assert_eq!(dry.rows_removed, 2);
         assert_eq!(lake.scan(Table::ProtectedAttributes, None).await.unwrap().num_rows(), 4, "dry run changes nothing");
 
         let report = lake
-            .remove_rows(Table::ProtectedAttributes, Some(&cols), false, |b| erased.batch_mentions(b))
+            .remove_rows(Table::ProtectedAttributes, Some(&cols), false, now, |b| erased.batch_mentions(b))
             .await
             .unwrap();
         assert_eq!((report.rows_removed, report.files_rewritten.len(), report.files_deleted.len()), (2, 1, 1));
@@ -414,7 +419,7 @@ mod tests {
             assert_eq!(b.column_by_name("candidate_id").unwrap().as_string::<i32>().value(0), B);
         }
         let again = lake
-            .remove_rows(Table::ProtectedAttributes, Some(&cols), false, |b| erased.batch_mentions(b))
+            .remove_rows(Table::ProtectedAttributes, Some(&cols), false, now, |b| erased.batch_mentions(b))
             .await
             .unwrap();
         assert_eq!(again.rows_removed, 0, "idempotent");

@@ -470,9 +470,9 @@ impl PartitionedWriter {
             if let Input::Spilled(spill) = input {
                 let _ = std::fs::remove_file(&spill);
             }
-            let size = std::fs::metadata(&staged).map_err(Error::io("stat staged file", &staged))?.len();
+            let file = NewFile::staged(dest.to_string(), rows, &staged)?;
             self.store.commit_file(&staged, &dest).await?;
-            added.push(NewFile { path: dest.to_string(), rows, size });
+            added.push(file);
             written.push(WrittenFile { path: dest.to_string(), rows });
             crate::fault::hit("after_first_commit");
         }

@@ -133,7 +133,7 @@ pub async fn erase(lake: &Lake, pseudo: &Pseudonymiser, req: &ErasureRequest) ->
     let mut tables = Vec::new();
     for table in Table::ALL {
         let cols = text_columns(table);
-        tables.push(lake.remove_rows(table, Some(&cols), false, |b| set.batch_mentions(b)).await?);
+        tables.push(lake.remove_rows(table, Some(&cols), false, req.at, |b| set.batch_mentions(b)).await?);
     }
     let touched: BTreeSet<&String> = tables.iter().flat_map(RemovalReport::touched).collect();
     // Files are rewritten in place, so a version trained after the person's first erasure lists

@@ -133,7 +133,8 @@ pub async fn purge(
         let result = match rule.target()? {
             Target::Table(table) => {
                 let field = event_time_field(table);
-                let report = lake.remove_rows(table, Some(&[field]), dry_run, |b| older_than(b, field, cutoff)).await?;
+                let report =
+                    lake.remove_rows(table, Some(&[field]), dry_run, now, |b| older_than(b, field, cutoff)).await?;
                 RuleResult {
                     rule: rule.name.clone(),
                     cutoff,
@@ -148,7 +149,9 @@ pub async fn purge(
                 if !aged.is_empty() {
                     for table in [Table::Decisions, Table::Feedback, Table::ProtectedAttributes, Table::Quarantine] {
                         let cols = text_columns(table);
-                        tables.push(lake.remove_rows(table, Some(&cols), dry_run, |b| aged.batch_mentions(b)).await?);
+                        tables.push(
+                            lake.remove_rows(table, Some(&cols), dry_run, now, |b| aged.batch_mentions(b)).await?,
+                        );
                     }
                 }
                 RuleResult {
