@@ -387,8 +387,10 @@ impl Sink {
         let table = job.mapping.table;
         let def = table.def();
         Ok(Sink {
-            writer: PartitionedWriter::new(&job.lake, table, &job.batch_id, &job.source_file, job.now)?,
-            quarantine: PartitionedWriter::new(&job.lake, Table::Quarantine, &job.batch_id, &job.source_file, job.now)?,
+            writer: PartitionedWriter::new(&job.lake, table, &job.batch_id, &job.source_file, job.now)?
+                .knowing(&job.erased),
+            quarantine: PartitionedWriter::new(&job.lake, Table::Quarantine, &job.batch_id, &job.source_file, job.now)?
+                .knowing(&job.erased),
             stats: vec![SlotStats::default(); job.mapping.slots.len()],
             known: HashMap::new(),
             accepted: 0,

@@ -8,7 +8,7 @@
 //! writer 2: no deletion vectors, no column mapping), so DuckDB's delta extension, the Python
 //! `deltalake` package, polars' `scan_delta` and Spark all read them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
@@ -26,7 +26,8 @@ use crate::tables::Table;
 use crate::{Error, Lake, Result, TableVersions};
 
 /// How often a commit is retried when another writer committed the same version first (each
-/// retry rebases on the newer snapshot; appends never conflict with each other).
+/// retry rebases on the newer snapshot, after re-checking what it must: appends never conflict
+/// with each other).
 const MAX_COMMIT_RETRIES: usize = 50;
 
 /// Every this many versions a checkpoint (the whole snapshot in one Parquet file) keeps the log
@@ -60,11 +61,14 @@ impl NewFile {
 /// What a commit does, as recorded in the table's history.
 #[derive(Debug, Clone)]
 pub(crate) enum Change {
-    /// A batch of new rows (ingestion, the decision mover, any writer).
-    Append,
-    /// Files rewritten without some rows (erasure, retention) at `at`: `why` is recorded as the
-    /// commit's predicate.
-    Rewrite { why: String, at: chrono::DateTime<chrono::Utc> },
+    /// A batch of new rows (ingestion, the decision mover, any writer), whose rows were checked
+    /// against the erasures in `known` (tombstone ids). Right before the commit, rows of any
+    /// erasure recorded since are taken out of the batch's files.
+    Append { known: BTreeSet<String> },
+    /// Files rewritten without some rows (erasure, retention) at `at`, scanned at version
+    /// `base`: the commit lands at exactly `base + 1`, or fails with [`Error::Stale`] so that
+    /// the removal scans what was added meanwhile. `why` is recorded as the commit's predicate.
+    Rewrite { why: String, at: chrono::DateTime<chrono::Utc>, base: u64 },
 }
 
 impl Lake {
@@ -104,7 +108,8 @@ impl Lake {
         let Some(t) = self.delta_table(table, version).await? else {
             // Files but no log: a pre-Delta store, unless this store is already a Delta lake
             // (then they are a crashed first batch's uncommitted files, invisible by design).
-            if !self.is_delta_lake().await? && !self.listed_files(table).await?.is_empty() {
+            // (The listing first: files appear only after the marker.)
+            if !self.listed_files(table).await?.is_empty() && !self.is_delta_lake().await? {
                 return Err(Error::NeedsMigration { table: table.name() });
             }
             return Ok(Vec::new());
@@ -170,6 +175,12 @@ impl Lake {
         }
         for t in Table::ALL {
             if self.delta_table(t, None).await?.is_none() && !self.listed_files(t).await?.is_empty() {
+                // Another writer may have written the marker and its first files meanwhile:
+                // files appear only after the marker, so the marker read after the listing
+                // tells the two apart.
+                if self.is_delta_lake().await? {
+                    return Ok(());
+                }
                 return Err(Error::NeedsMigration { table: t.name() });
             }
         }
@@ -178,51 +189,117 @@ impl Lake {
 
     /// The commit itself, with no check of the lake marker (the migration writes it last).
     async fn add_files(&self, table: Table, adds: &[NewFile], removes: &[ObjectMeta], change: Change) -> Result<u64> {
-        let deleted_at = match &change {
-            Change::Rewrite { at, .. } => Some(at.timestamp_millis()),
-            Change::Append => None,
+        let mut adds = adds.to_vec();
+        let (mut known, base) = match &change {
+            Change::Append { known } => (Some(known.clone()), None),
+            Change::Rewrite { base, .. } => (None, Some(*base)),
         };
-        let partitions: Vec<String> = table.def().partitions.iter().map(|(n, _)| n.to_string()).collect();
-        let prefix = format!("lake/{}/", table.name());
-        let relative = |path: &str| -> Result<String> {
-            path.strip_prefix(&prefix)
-                .map(str::to_string)
-                .ok_or_else(|| Error::Task(format!("{path} is not in table {table}")))
-        };
-        let mut actions = Vec::with_capacity(adds.len() + removes.len());
-        for f in adds {
-            let path = relative(&f.path)?;
-            actions.push(Action::Add(Add {
-                partition_values: partition_values(&path),
-                path,
-                size: f.size as i64,
-                modification_time: f.modified_ms,
-                data_change: true,
-                stats: Some(serde_json::json!({ "numRecords": f.rows }).to_string()),
-                ..Default::default()
-            }));
+        for _ in 0..MAX_COMMIT_RETRIES {
+            // The order is what keeps an erased person out (DESIGN: erasure vs. writers): read
+            // the newest version, then the tombstones, then commit at exactly that version + 1.
+            // An erasure writes its tombstone before it scans, and commits to every table after
+            // (a fence when nothing was found), so a writer that read the tombstones before the
+            // erasure recorded them cannot commit after the erasure's commit: its version is
+            // taken, and the retry reads the tombstone.
+            let current = self.delta_table(table, None).await?;
+            let newest = current.as_ref().and_then(|t| t.version()).map(|v| v as u64);
+            if let Some(base) = base {
+                let newest = newest.ok_or_else(|| Error::Task(format!("table {table} vanished during a rewrite")))?;
+                if newest != base {
+                    return Err(Error::Stale { table: table.name(), base, newest });
+                }
+            }
+            if let Some(known) = &mut known {
+                self.keep_out_erased(table, &mut adds, known).await?;
+                if adds.is_empty() && removes.is_empty() {
+                    if let Some(v) = newest {
+                        return Ok(v);
+                    }
+                }
+            }
+            let actions = actions(table, &adds, removes, &change)?;
+            let committed = match current {
+                None => {
+                    let created = CreateBuilder::new()
+                        .with_log_store(self.log_store(table)?)
+                        .with_table_name(table.name())
+                        .with_columns(delta_schema(table)?.fields().cloned())
+                        .with_partition_columns(partition_names(table))
+                        .with_save_mode(SaveMode::ErrorIfExists)
+                        .with_actions(actions)
+                        .await;
+                    match created {
+                        Ok(t) => Ok(t.version().unwrap_or(0) as u64),
+                        Err(e) => Err(e),
+                    }
+                }
+                Some(t) => {
+                    let state = t.snapshot().map_err(|e| delta(table, e))?;
+                    CommitBuilder::from(CommitProperties::default().with_max_retries(0))
+                        .with_actions(actions)
+                        .build(Some(state), t.log_store(), operation(table, &change))
+                        .await
+                        .map(|done| done.version() as u64)
+                }
+            };
+            let version = match committed {
+                Ok(v) => v,
+                // Another writer committed this version first: read theirs and try again.
+                Err(e) if is_conflict(&e) => continue,
+                Err(_) if newest.is_none() && self.delta_table(table, None).await?.is_some() => continue,
+                Err(e) => return Err(delta(table, e)),
+            };
+            self.store().sync_path(&Path::from(format!("lake/{}/_delta_log/{version:020}.json", table.name())))?;
+            if version > 0 && version % CHECKPOINT_INTERVAL == 0 {
+                self.checkpoint(table, version).await;
+            }
+            return Ok(version);
         }
-        for m in removes {
-            let path = relative(m.location.as_ref())?;
-            actions.push(Action::Remove(Remove {
-                partition_values: Some(partition_values(&path)),
-                path,
-                data_change: true,
-                deletion_timestamp: deleted_at,
-                extended_file_metadata: Some(true),
-                size: Some(m.size as i64),
-                ..Default::default()
-            }));
+        Err(Error::Delta {
+            table: table.name(),
+            reason: format!("gave up after {MAX_COMMIT_RETRIES} attempts, each beaten by another writer's commit"),
+        })
+    }
+
+    /// Take the rows of erasures recorded since `known` out of `adds` (files in place but not
+    /// yet committed): a file with such rows is rewritten without them, or dropped when nothing
+    /// is left. `known` becomes every tombstone now recorded.
+    async fn keep_out_erased(&self, table: Table, adds: &mut Vec<NewFile>, known: &mut BTreeSet<String>) -> Result<()> {
+        let ids = self.tombstone_ids().await?;
+        if ids.iter().all(|id| known.contains(id)) {
+            return Ok(());
         }
-        let operation = match change {
-            Change::Append => DeltaOperation::Write {
-                mode: SaveMode::Append,
-                partition_by: Some(partitions.clone()),
-                predicate: None,
-            },
-            Change::Rewrite { why, .. } => DeltaOperation::Delete { predicate: Some(why) },
-        };
-        self.commit_actions(table, actions, operation).await
+        let mut erased = crate::ErasedSet::default();
+        for t in self.tombstones().await? {
+            if !known.contains(&t.id) {
+                erased.extend(t.pseudonyms);
+            }
+        }
+        let cols = crate::removal::text_columns(table);
+        let mut kept = Vec::with_capacity(adds.len());
+        for file in adds.drain(..) {
+            let location = Path::from(file.path.as_str());
+            let bytes = self.store().get(&location).await?;
+            let mask: Vec<bool> = crate::removal::decode(table, &location, bytes.clone(), Some(&cols))?
+                .iter()
+                .flat_map(|b| erased.batch_mentions(b))
+                .collect();
+            let removed = mask.iter().filter(|&&r| r).count();
+            if removed == 0 {
+                kept.push(file);
+                continue;
+            }
+            tracing::info!(table = table.name(), file = %location, rows = removed, "rows of a person erased while the batch was written are left out");
+            if removed < mask.len() {
+                let full = crate::removal::decode(table, &location, bytes, None)?;
+                kept.push(self.write_without(table, &location, full, &mask).await?);
+            }
+            // Never committed, so no version lists it.
+            self.store().delete(&location).await?;
+        }
+        *adds = kept;
+        known.extend(ids);
+        Ok(())
     }
 
     /// Write the checkpoint of `version`. The commit is already durable, so a failure here is
@@ -242,45 +319,6 @@ impl Lake {
         let marker = serde_json::json!({ "format": "delta" }).to_string();
         // `false`: another writer wrote it first, which is just as good.
         self.store().put_new(&Path::from(LAKE_MARKER), marker.into()).await.map(|_| ())
-    }
-
-    async fn commit_actions(&self, table: Table, actions: Vec<Action>, operation: DeltaOperation) -> Result<u64> {
-        let partitions: Vec<String> = table.def().partitions.iter().map(|(n, _)| n.to_string()).collect();
-        let prefix = format!("lake/{}/", table.name());
-        loop {
-            let version = match self.delta_table(table, None).await? {
-                None => {
-                    let created = CreateBuilder::new()
-                        .with_log_store(self.log_store(table)?)
-                        .with_table_name(table.name())
-                        .with_columns(delta_schema(table)?.fields().cloned())
-                        .with_partition_columns(partitions.clone())
-                        .with_save_mode(SaveMode::ErrorIfExists)
-                        .with_actions(actions.clone())
-                        .await;
-                    match created {
-                        Ok(t) => t.version().unwrap_or(0),
-                        // Another writer created it first: append to theirs.
-                        Err(_) if self.delta_table(table, None).await?.is_some() => continue,
-                        Err(e) => return Err(delta(table, e)),
-                    }
-                }
-                Some(t) => {
-                    let state = t.snapshot().map_err(|e| delta(table, e))?;
-                    let done = CommitBuilder::from(CommitProperties::default().with_max_retries(MAX_COMMIT_RETRIES))
-                        .with_actions(actions.clone())
-                        .build(Some(state), t.log_store(), operation.clone())
-                        .await
-                        .map_err(|e| delta(table, e))?;
-                    done.version()
-                }
-            };
-            self.store().sync_path(&Path::from(format!("{prefix}_delta_log/{version:020}.json")))?;
-            if version > 0 && version % CHECKPOINT_INTERVAL == 0 {
-                self.checkpoint(table, version).await;
-            }
-            return Ok(version);
-        }
     }
 }
 
@@ -414,7 +452,8 @@ impl Lake {
                 });
             }
             let rows = adds.iter().map(|f| f.rows).sum();
-            let version = self.add_files(table, &adds, &[], Change::Append).await?;
+            let version =
+                self.add_files(table, &adds, &[], Change::Append { known: self.tombstone_ids().await? }).await?;
             crate::fault::hit("migrate_after_table");
             done.push(Migration {
                 table: table.name(),
@@ -462,4 +501,71 @@ fn partition_values(relative: &str) -> HashMap<String, Option<String>> {
 
 fn delta(table: Table, e: DeltaTableError) -> Error {
     Error::Delta { table: table.name(), reason: e.to_string() }
+}
+
+fn partition_names(table: Table) -> Vec<String> {
+    table.def().partitions.iter().map(|(n, _)| n.to_string()).collect()
+}
+
+/// The Delta actions of a commit: an add per new file, a remove per replaced one (paths in the
+/// log are relative to the table).
+fn actions(table: Table, adds: &[NewFile], removes: &[ObjectMeta], change: &Change) -> Result<Vec<Action>> {
+    let deleted_at = match change {
+        Change::Rewrite { at, .. } => Some(at.timestamp_millis()),
+        Change::Append { .. } => None,
+    };
+    let prefix = format!("lake/{}/", table.name());
+    let relative = |path: &str| -> Result<String> {
+        path.strip_prefix(&prefix)
+            .map(str::to_string)
+            .ok_or_else(|| Error::Task(format!("{path} is not in table {table}")))
+    };
+    let mut actions = Vec::with_capacity(adds.len() + removes.len());
+    for f in adds {
+        let path = relative(&f.path)?;
+        actions.push(Action::Add(Add {
+            partition_values: partition_values(&path),
+            path,
+            size: f.size as i64,
+            modification_time: f.modified_ms,
+            data_change: true,
+            stats: Some(serde_json::json!({ "numRecords": f.rows }).to_string()),
+            ..Default::default()
+        }));
+    }
+    for m in removes {
+        let path = relative(m.location.as_ref())?;
+        actions.push(Action::Remove(Remove {
+            partition_values: Some(partition_values(&path)),
+            path,
+            data_change: true,
+            deletion_timestamp: deleted_at,
+            extended_file_metadata: Some(true),
+            size: Some(m.size as i64),
+            ..Default::default()
+        }));
+    }
+    Ok(actions)
+}
+
+fn operation(table: Table, change: &Change) -> DeltaOperation {
+    match change {
+        Change::Append { .. } => DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: Some(partition_names(table)),
+            predicate: None,
+        },
+        Change::Rewrite { why, .. } => DeltaOperation::Delete { predicate: Some(why.clone()) },
+    }
+}
+
+/// Whether a commit failed only because another writer committed the same version first.
+fn is_conflict(e: &DeltaTableError) -> bool {
+    use deltalake_core::kernel::transaction::TransactionError;
+    matches!(
+        e,
+        DeltaTableError::VersionAlreadyExists(_)
+            | DeltaTableError::Transaction { source: TransactionError::MaxCommitAttempts(_) }
+            | DeltaTableError::Transaction { source: TransactionError::VersionAlreadyExists(_) }
+    )
 }

@@ -37,6 +37,11 @@ pub enum Error {
         "table {table}{at} can no longer be read: its file {path} was deleted by an erasure or retention run (the versions that held an erased person's rows are gone with them); use a newer version"
     , at = version.map_or(String::new(), |v| format!(" at version {v}")))]
     VersionGone { table: &'static str, version: Option<u64>, path: String },
+    #[error(
+        "table {table} moved from version {base} to {newest} while rows were being removed from it; \
+         the removal rescans and retries"
+    )]
+    Stale { table: &'static str, base: u64, newest: u64 },
     #[error("background task failed: {0}")]
     Task(String),
 }

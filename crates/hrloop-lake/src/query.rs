@@ -308,11 +308,10 @@ mod tests {
         // A batch, and a rewrite that removes A's row, land after the pin.
         write(&lake, "b2", &[outcome(B, Milestone::M3, "2024-04-01", None)]).await;
         let cols = [outcomes::EMPLOYEE_ID];
+        let at = Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap();
         lake.remove_rows(
             Table::Outcomes,
-            Some(&cols),
-            false,
-            Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap(),
+            &crate::removal::Removal { columns: Some(&cols), dry_run: false, at, fence: false },
             |b| {
                 let c = b.column_by_name(outcomes::EMPLOYEE_ID).unwrap();
                 let c = c.as_any().downcast_ref::<arrow_array::StringArray>().unwrap();
@@ -427,7 +426,9 @@ mod tests {
             size: 11,
             modified_ms: 0,
         };
-        lake.commit_files(Table::Hires, &[broken], &[], crate::delta::Change::Append).await.unwrap();
+        lake.commit_files(Table::Hires, &[broken], &[], crate::delta::Change::Append { known: Default::default() })
+            .await
+            .unwrap();
         assert!(
             collect(lake.lazy(Table::Hires).await.unwrap()).await.is_err(),
             "the whole table reads the broken file"

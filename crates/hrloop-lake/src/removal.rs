@@ -9,13 +9,14 @@
 //! - [`ErasedSet::batch_mentions`] finds a pseudonym in any text cell, map key or map value, so
 //!   free-text columns (a quarantined row's `raw` JSON) are covered as well as id columns.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, BooleanArray, RecordBatch};
 use arrow_schema::DataType;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use object_store::ObjectMeta;
 use object_store::path::Path;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
@@ -44,15 +45,16 @@ pub struct Tombstone {
     pub pseudonyms: Vec<String>,
 }
 
-/// Pseudonyms of every erased person.
+/// Pseudonyms of every erased person, and the ids of the tombstones they came from.
 #[derive(Debug, Clone, Default)]
 pub struct ErasedSet {
     set: HashSet<String>,
+    tombstones: BTreeSet<String>,
 }
 
 impl<S: Into<String>> FromIterator<S> for ErasedSet {
     fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
-        Self { set: iter.into_iter().map(Into::into).collect() }
+        Self { set: iter.into_iter().map(Into::into).collect(), tombstones: BTreeSet::new() }
     }
 }
 
@@ -90,6 +92,13 @@ impl ErasedSet {
 
     pub fn extend(&mut self, other: impl IntoIterator<Item = String>) {
         self.set.extend(other);
+    }
+
+    /// The tombstones this set holds: a writer that filtered its rows with this set hands it
+    /// to [`crate::PartitionedWriter::knowing`], and only erasures recorded later are checked
+    /// again at its commit.
+    pub fn tombstone_ids(&self) -> &BTreeSet<String> {
+        &self.tombstones
     }
 
     /// Whether `text` mentions an erased pseudonym anywhere.
@@ -171,62 +180,118 @@ impl RemovalReport {
     }
 }
 
+/// How to run a [`Lake::remove_rows`].
+#[derive(Debug, Clone, Copy)]
+pub struct Removal<'a> {
+    /// The file columns the predicate needs (`None`: all).
+    pub columns: Option<&'a [&'a str]>,
+    /// Report what would be removed, change nothing.
+    pub dry_run: bool,
+    /// Recorded as the time of the removal in the Delta log.
+    pub at: DateTime<Utc>,
+    /// Commit to the table even when nothing is found (an empty commit). An erasure does, after
+    /// writing its tombstone: a writer that read the tombstones before then and has not yet
+    /// committed finds its version taken, and its retry reads the tombstone.
+    pub fence: bool,
+}
+
+/// A file that held rows to remove: the rewrite without them (`None`: the file is deleted).
+struct Hit {
+    file: ObjectMeta,
+    rewrite: Option<NewFile>,
+    rows: u64,
+}
+
 impl Lake {
-    /// Remove the rows of `table` for which `remove` says true. `columns` names the file
-    /// columns `remove` needs (None: all); files where it finds nothing are only read, never
-    /// written. `dry_run` reports without changing anything. `at` is recorded as the time of the
-    /// removal in the Delta log.
-    pub async fn remove_rows<F>(
-        &self,
-        table: Table,
-        columns: Option<&[&str]>,
-        dry_run: bool,
-        at: chrono::DateTime<chrono::Utc>,
-        remove: F,
-    ) -> Result<RemovalReport>
+    /// Remove the rows of `table` for which `remove` says true. Files where it finds nothing are
+    /// only read, never written. The removal is one Delta commit: removes of every touched file
+    /// plus the adds of their rewrites, on top of exactly the version scanned. When another
+    /// writer commits meanwhile, the files it added are scanned too, and the commit is tried
+    /// again; so a batch committed during the removal cannot keep the removed rows. Then the
+    /// removed files' bytes are deleted.
+    pub async fn remove_rows<F>(&self, table: Table, how: &Removal<'_>, remove: F) -> Result<RemovalReport>
     where
         F: Fn(&RecordBatch) -> Vec<bool>,
     {
-        // The newest version, even through a pinned lake: removal commits on top of it.
-        let files = self.snapshot_files(table, None).await?;
-        let mut report = RemovalReport { table: table.name().into(), files_scanned: files.len(), ..Default::default() };
-        // One Delta commit removes every touched file and adds its rewrite.
-        let (mut removed_files, mut rewritten) = (Vec::new(), Vec::new());
-        for meta in files {
-            let bytes = self.store().get(&meta.location).await?;
-            let mask: Vec<bool> =
-                decode(table, &meta.location, bytes.clone(), columns)?.iter().flat_map(&remove).collect();
-            let total = mask.len();
-            let removed = mask.iter().filter(|&&r| r).count();
-            if removed == 0 {
-                continue;
-            }
-            report.rows_removed += removed as u64;
-            let path = meta.location.to_string();
-            if removed == total {
-                report.files_deleted.push(path);
-            } else {
-                if !dry_run {
-                    let full = decode(table, &meta.location, bytes, None)?;
-                    rewritten.push(self.write_without(table, &meta.location, full, &mask).await?);
+        let mut scanned: HashSet<Path> = HashSet::new();
+        let mut hits: Vec<Hit> = Vec::new();
+        let result = async {
+            loop {
+                // The newest version, even through a pinned lake: removal commits on top of it.
+                let Some(base) = self.delta_table(table, None).await?.and_then(|t| t.version()) else {
+                    // Never written (or, with files, written before Delta: that error says so).
+                    self.snapshot_files(table, None).await?;
+                    if how.fence && !how.dry_run {
+                        // The fence on a table not yet created is creating it, empty.
+                        let known = self.tombstone_ids().await?;
+                        self.commit_files(table, &[], &[], Change::Append { known }).await?;
+                    }
+                    return Ok(None);
+                };
+                let files = self.snapshot_files(table, Some(base as u64)).await?;
+                // A file another removal replaced meanwhile: its replacement is scanned instead.
+                let live: HashSet<&Path> = files.iter().map(|m| &m.location).collect();
+                for gone in hits.iter().filter(|h| !live.contains(&h.file.location)) {
+                    self.discard(gone).await;
                 }
-                report.files_rewritten.push(path);
+                hits.retain(|h| live.contains(&h.file.location));
+                for meta in &files {
+                    if !scanned.insert(meta.location.clone()) {
+                        continue;
+                    }
+                    if let Some(hit) = self.scan_for_removal(table, meta, how, &remove).await? {
+                        if let Some(r) = &hit.rewrite {
+                            scanned.insert(Path::from(r.path.as_str()));
+                        }
+                        hits.push(hit);
+                    }
+                }
+                if how.dry_run || (hits.is_empty() && !how.fence) {
+                    return Ok(None);
+                }
+                let rows: u64 = hits.iter().map(|h| h.rows).sum();
+                let rewritten: Vec<NewFile> = hits.iter().filter_map(|h| h.rewrite.clone()).collect();
+                let removed: Vec<ObjectMeta> = hits.iter().map(|h| h.file.clone()).collect();
+                let why = format!(
+                    "{rows} rows removed ({} files rewritten, {} deleted)",
+                    rewritten.len(),
+                    removed.len() - rewritten.len()
+                );
+                let change = Change::Rewrite { why, at: how.at, base: base as u64 };
+                match self.commit_files(table, &rewritten, &removed, change).await {
+                    Ok(v) => return Ok(Some(v)),
+                    Err(Error::Stale { .. }) => continue,
+                    Err(e) => return Err(e),
+                }
             }
-            removed_files.push(meta);
         }
-        if dry_run || removed_files.is_empty() {
+        .await;
+        let version = match result {
+            Ok(v) => v,
+            Err(e) => {
+                for h in &hits {
+                    self.discard(h).await;
+                }
+                return Err(e);
+            }
+        };
+        let mut report =
+            RemovalReport { table: table.name().into(), files_scanned: scanned.len(), ..Default::default() };
+        for h in &hits {
+            report.rows_removed += h.rows;
+            let path = h.file.location.to_string();
+            match h.rewrite {
+                Some(_) => report.files_rewritten.push(path),
+                None => report.files_deleted.push(path),
+            }
+        }
+        if version.is_none() || hits.is_empty() {
             return Ok(report);
         }
-        let why = format!(
-            "{} rows removed ({} files rewritten, {} deleted)",
-            report.rows_removed,
-            rewritten.len(),
-            report.files_deleted.len()
-        );
-        report.version = Some(self.commit_files(table, &rewritten, &removed_files, Change::Rewrite { why, at }).await?);
+        report.version = version;
         // Then the removed files' bytes go: no version that held the rows can be read again.
-        for meta in &removed_files {
-            match self.store().delete(&meta.location).await {
+        for h in &hits {
+            match self.store().delete(&h.file.location).await {
                 Ok(()) | Err(Error::ObjectStore(object_store::Error::NotFound { .. })) => {}
                 Err(e) => return Err(e),
             }
@@ -234,9 +299,49 @@ impl Lake {
         Ok(report)
     }
 
+    /// Scan one file for rows to remove; write its rewrite without them (not yet committed)
+    /// unless this is a dry run or every row goes.
+    async fn scan_for_removal<F>(
+        &self,
+        table: Table,
+        meta: &ObjectMeta,
+        how: &Removal<'_>,
+        remove: &F,
+    ) -> Result<Option<Hit>>
+    where
+        F: Fn(&RecordBatch) -> Vec<bool>,
+    {
+        let bytes = self.store().get(&meta.location).await?;
+        let mask: Vec<bool> =
+            decode(table, &meta.location, bytes.clone(), how.columns)?.iter().flat_map(remove).collect();
+        let removed = mask.iter().filter(|&&r| r).count();
+        if removed == 0 {
+            return Ok(None);
+        }
+        let rewrite = if removed == mask.len() {
+            None
+        } else if how.dry_run {
+            // Reported as rewritten; nothing is written.
+            Some(NewFile { path: String::new(), rows: (mask.len() - removed) as u64, size: 0, modified_ms: 0 })
+        } else {
+            let full = decode(table, &meta.location, bytes, None)?;
+            Some(self.write_without(table, &meta.location, full, &mask).await?)
+        };
+        Ok(Some(Hit { file: meta.clone(), rewrite, rows: removed as u64 }))
+    }
+
+    /// Delete a rewrite that will not be committed (no version lists it).
+    async fn discard(&self, hit: &Hit) {
+        if let Some(r) = hit.rewrite.as_ref().filter(|r| !r.path.is_empty()) {
+            if let Err(e) = self.store().delete(&Path::from(r.path.as_str())).await {
+                tracing::warn!(file = %r.path, error = %e, "uncommitted rewrite not deleted; no reader sees it");
+            }
+        }
+    }
+
     /// Write `batches` minus the masked rows to a new file beside `location` (same partition,
     /// same batch prefix in its name), not yet part of the table.
-    async fn write_without(
+    pub(crate) async fn write_without(
         &self,
         table: Table,
         location: &Path,
@@ -298,7 +403,18 @@ impl Lake {
 
     /// The pseudonyms of everyone erased so far.
     pub async fn erased(&self) -> Result<ErasedSet> {
-        Ok(self.tombstones().await?.into_iter().flat_map(|t| t.pseudonyms).collect())
+        let mut erased = ErasedSet::default();
+        for t in self.tombstones().await? {
+            erased.tombstones.insert(t.id);
+            erased.extend(t.pseudonyms);
+        }
+        Ok(erased)
+    }
+
+    /// The ids of every tombstone (a listing, no reads).
+    pub(crate) async fn tombstone_ids(&self) -> Result<BTreeSet<String>> {
+        let listed = self.store().list(&Path::from(ERASURES_PREFIX)).await?;
+        Ok(listed.iter().filter_map(|m| m.location.filename()?.strip_suffix(".json").map(str::to_string)).collect())
     }
 
     /// Record a tombstone (write-once; durable when this returns).
@@ -313,7 +429,12 @@ impl Lake {
 }
 
 /// Read one Parquet file of `table`, optionally only some columns.
-fn decode(table: Table, location: &Path, bytes: Bytes, columns: Option<&[&str]>) -> Result<Vec<RecordBatch>> {
+pub(crate) fn decode(
+    table: Table,
+    location: &Path,
+    bytes: Bytes,
+    columns: Option<&[&str]>,
+) -> Result<Vec<RecordBatch>> {
     let corrupt = |e: parquet::errors::ParquetError| Error::Schema {
         table: table.name(),
         path: location.to_string(),
@@ -397,14 +518,22 @@ mod tests {
         let erased: ErasedSet = [A].into_iter().collect();
         let cols = text_columns(Table::ProtectedAttributes);
         let dry = lake
-            .remove_rows(Table::ProtectedAttributes, Some(&cols), true, now, |b| erased.batch_mentions(b))
+            .remove_rows(
+                Table::ProtectedAttributes,
+                &Removal { columns: Some(&cols), dry_run: true, at: now, fence: false },
+                |b| erased.batch_mentions(b),
+            )
             .await
             .unwrap();
         assert_eq!(dry.rows_removed, 2);
         assert_eq!(lake.scan(Table::ProtectedAttributes, None).await.unwrap().num_rows(), 4, "dry run changes nothing");
 
         let report = lake
-            .remove_rows(Table::ProtectedAttributes, Some(&cols), false, now, |b| erased.batch_mentions(b))
+            .remove_rows(
+                Table::ProtectedAttributes,
+                &Removal { columns: Some(&cols), dry_run: false, at: now, fence: false },
+                |b| erased.batch_mentions(b),
+            )
             .await
             .unwrap();
         assert_eq!((report.rows_removed, report.files_rewritten.len(), report.files_deleted.len()), (2, 1, 1));
@@ -419,7 +548,11 @@ mod tests {
             assert_eq!(b.column_by_name("candidate_id").unwrap().as_string::<i32>().value(0), B);
         }
         let again = lake
-            .remove_rows(Table::ProtectedAttributes, Some(&cols), false, now, |b| erased.batch_mentions(b))
+            .remove_rows(
+                Table::ProtectedAttributes,
+                &Removal { columns: Some(&cols), dry_run: false, at: now, fence: false },
+                |b| erased.batch_mentions(b),
+            )
             .await
             .unwrap();
         assert_eq!(again.rows_removed, 0, "idempotent");

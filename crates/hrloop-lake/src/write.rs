@@ -1,7 +1,7 @@
 //! Writing rows into a table: per-partition column builders, spilled to staged Parquet files
 //! with bounded memory, committed all at once at the end of a batch.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -296,6 +296,8 @@ pub struct PartitionedWriter {
     /// Files this writer created in staging, removed unless committed.
     temp_files: Vec<PathBuf>,
     committed: bool,
+    /// The erasures (tombstone ids) the caller already kept out of the rows it pushed.
+    known_erasures: BTreeSet<String>,
 }
 
 impl std::fmt::Debug for PartitionedWriter {
@@ -328,7 +330,16 @@ impl PartitionedWriter {
             props: writer_props(def)?,
             temp_files: Vec::new(),
             committed: false,
+            known_erasures: BTreeSet::new(),
         })
+    }
+
+    /// Say that the rows pushed were checked against `erased` (every writer checks before it
+    /// stores a row). At the commit only erasures recorded since are looked for in the batch;
+    /// without this, the batch is checked against every erasure.
+    pub fn knowing(mut self, erased: &crate::ErasedSet) -> Self {
+        self.known_erasures = erased.tombstone_ids().clone();
+        self
     }
 
     pub fn table(&self) -> Table {
@@ -478,7 +489,8 @@ impl PartitionedWriter {
         }
         // The files are in place but invisible until this one Delta commit adds them all.
         if !added.is_empty() {
-            Lake::new(self.store.clone()).commit_files(self.def.table, &added, &[], Change::Append).await?;
+            let known = std::mem::take(&mut self.known_erasures);
+            Lake::new(self.store.clone()).commit_files(self.def.table, &added, &[], Change::Append { known }).await?;
         }
         self.committed = true;
         Ok(written)

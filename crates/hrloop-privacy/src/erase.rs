@@ -8,7 +8,7 @@ use arrow_array::cast::AsArray;
 use chrono::{DateTime, Utc};
 use hrloop_ingest::Pseudonymiser;
 use hrloop_lake::audit::{Audit, AuditEntry};
-use hrloop_lake::removal::{ERASURES_PREFIX, pseudonym_tokens, text_columns};
+use hrloop_lake::removal::{ERASURES_PREFIX, Removal, pseudonym_tokens, text_columns};
 use hrloop_lake::{ErasedSet, Kind, Lake, RemovalReport, Table, Tombstone};
 use hrloop_models::Registry;
 use object_store::path::Path;
@@ -133,7 +133,12 @@ pub async fn erase(lake: &Lake, pseudo: &Pseudonymiser, req: &ErasureRequest) ->
     let mut tables = Vec::new();
     for table in Table::ALL {
         let cols = text_columns(table);
-        tables.push(lake.remove_rows(table, Some(&cols), false, req.at, |b| set.batch_mentions(b)).await?);
+        tables.push(
+            lake.remove_rows(table, &Removal { columns: Some(&cols), dry_run: false, at: req.at, fence: true }, |b| {
+                set.batch_mentions(b)
+            })
+            .await?,
+        );
     }
     let touched: BTreeSet<&String> = tables.iter().flat_map(RemovalReport::touched).collect();
     // Files are rewritten in place, so a version trained after the person's first erasure lists

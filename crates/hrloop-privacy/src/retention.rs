@@ -10,7 +10,7 @@ use arrow_array::{Array, RecordBatch};
 use chrono::{DateTime, Months, Utc};
 use hrloop_lake::audit::{Audit, AuditEntry};
 use hrloop_lake::polars::prelude::{DataType, JoinArgs, JoinType, UniqueKeepStrategy, col, lit};
-use hrloop_lake::removal::text_columns;
+use hrloop_lake::removal::{Removal, text_columns};
 use hrloop_lake::rows::{decisions as d, hires as h};
 use hrloop_lake::{ErasedSet, Lake, PartitionRule, RemovalReport, Table, collect};
 use serde::{Deserialize, Serialize};
@@ -133,8 +133,11 @@ pub async fn purge(
         let result = match rule.target()? {
             Target::Table(table) => {
                 let field = event_time_field(table);
-                let report =
-                    lake.remove_rows(table, Some(&[field]), dry_run, now, |b| older_than(b, field, cutoff)).await?;
+                let report = lake
+                    .remove_rows(table, &Removal { columns: Some(&[field]), dry_run, at: now, fence: false }, |b| {
+                        older_than(b, field, cutoff)
+                    })
+                    .await?;
                 RuleResult {
                     rule: rule.name.clone(),
                     cutoff,
@@ -150,7 +153,12 @@ pub async fn purge(
                     for table in [Table::Decisions, Table::Feedback, Table::ProtectedAttributes, Table::Quarantine] {
                         let cols = text_columns(table);
                         tables.push(
-                            lake.remove_rows(table, Some(&cols), dry_run, now, |b| aged.batch_mentions(b)).await?,
+                            lake.remove_rows(
+                                table,
+                                &Removal { columns: Some(&cols), dry_run, at: now, fence: false },
+                                |b| aged.batch_mentions(b),
+                            )
+                            .await?,
                         );
                     }
                 }

@@ -569,7 +569,8 @@ async fn write_rows(lake: &Lake, rows: Vec<Decision<'static>>, source: &Path) ->
     let now = rows.last().and_then(|r| DateTime::from_timestamp_micros(r.decided_at_us)).unwrap_or_else(Utc::now);
     // A person erased while their decisions waited in this log never reaches the lake.
     let erased = lake.erased().await.map_err(|e| e.to_string())?;
-    let mut writer = PartitionedWriter::new(lake, Table::Decisions, &batch, &name, now).map_err(|e| e.to_string())?;
+    let mut writer =
+        PartitionedWriter::new(lake, Table::Decisions, &batch, &name, now).map_err(|e| e.to_string())?.knowing(&erased);
     // Keys, partitions and encoding are CPU work: off the async workers.
     let writer = tokio::task::spawn_blocking(move || -> Result<PartitionedWriter, String> {
         let mut seen = std::collections::HashSet::new();

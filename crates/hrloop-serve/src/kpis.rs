@@ -1145,7 +1145,13 @@ mod tests {
 
         // 6. A removal (retention, erasure) starts over too: the Delta commit that rewrites
         // b1 without c1 and removes b3 (c1's only row) leaves b1's rewrite, b2 and a0.
-        lake.remove_rows(Table::Decisions, Some(&["candidate_id"]), false, at(3, 17), |b| {
+        let how = hrloop_lake::removal::Removal {
+            columns: Some(&["candidate_id"]),
+            dry_run: false,
+            at: at(3, 17),
+            fence: false,
+        };
+        lake.remove_rows(Table::Decisions, &how, |b| {
             let c =
                 b.column_by_name("candidate_id").unwrap().as_any().downcast_ref::<arrow_array::StringArray>().unwrap();
             c.iter().map(|v| v == Some("c1")).collect()
