@@ -227,6 +227,9 @@ impl Lake {
                         .with_partition_columns(partition_names(table))
                         .with_save_mode(SaveMode::ErrorIfExists)
                         .with_actions(actions)
+                        // Never rebased by delta-rs onto a table another writer created: that
+                        // commit would skip the re-checks above. Our loop retries instead.
+                        .with_commit_properties(CommitProperties::default().with_max_retries(0))
                         .await;
                     match created {
                         Ok(t) => Ok(t.version().unwrap_or(0) as u64),
