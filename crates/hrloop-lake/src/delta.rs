@@ -202,7 +202,7 @@ impl Lake {
             // erasure recorded them cannot commit after the erasure's commit: its version is
             // taken, and the retry reads the tombstone.
             let current = self.delta_table(table, None).await?;
-            let newest = current.as_ref().and_then(|t| t.version()).map(|v| v as u64);
+            let newest = current.as_ref().and_then(|t| t.version()).map(|v| v);
             if let Some(base) = base {
                 let newest = newest.ok_or_else(|| Error::Task(format!("table {table} vanished during a rewrite")))?;
                 if newest != base {
@@ -211,10 +211,11 @@ impl Lake {
             }
             if let Some(known) = &mut known {
                 self.keep_out_erased(table, &mut adds, known).await?;
-                if adds.is_empty() && removes.is_empty() {
-                    if let Some(v) = newest {
-                        return Ok(v);
-                    }
+                if adds.is_empty()
+                    && removes.is_empty()
+                    && let Some(v) = newest
+                {
+                    return Ok(v);
                 }
             }
             let actions = actions(table, &adds, removes, &change)?;
@@ -232,7 +233,7 @@ impl Lake {
                         .with_commit_properties(CommitProperties::default().with_max_retries(0))
                         .await;
                     match created {
-                        Ok(t) => Ok(t.version().unwrap_or(0) as u64),
+                        Ok(t) => Ok(t.version().unwrap_or(0)),
                         Err(e) => Err(e),
                     }
                 }
@@ -242,7 +243,7 @@ impl Lake {
                         .with_actions(actions)
                         .build(Some(state), t.log_store(), operation(table, &change))
                         .await
-                        .map(|done| done.version() as u64)
+                        .map(|done| done.version())
                 }
             };
             let version = match committed {
@@ -339,7 +340,7 @@ impl Lake {
         let mut out = TableVersions::new();
         for table in Table::ALL {
             if let Some(v) = self.delta_table(table, None).await?.and_then(|t| t.version()) {
-                out.insert(table.name().to_string(), v as u64);
+                out.insert(table.name().to_string(), v);
             }
         }
         Ok(out)
@@ -369,7 +370,7 @@ impl Lake {
             match t.load_with_datetime(at).await {
                 Ok(()) => {
                     if let Some(v) = t.version() {
-                        out.insert(table.name().to_string(), v as u64);
+                        out.insert(table.name().to_string(), v);
                     }
                 }
                 // Created after `at`: the table had no rows then.
@@ -427,7 +428,7 @@ impl Lake {
                     table: table.name(),
                     files: 0,
                     rows: 0,
-                    version: t.version().map(|v| v as u64),
+                    version: t.version().map(|v| v),
                     already_delta: true,
                 });
                 continue;

@@ -228,7 +228,7 @@ impl Lake {
                     }
                     return Ok(None);
                 };
-                let files = self.snapshot_files(table, Some(base as u64)).await?;
+                let files = self.snapshot_files(table, Some(base)).await?;
                 // A file another removal replaced meanwhile: its replacement is scanned instead.
                 let live: HashSet<&Path> = files.iter().map(|m| &m.location).collect();
                 for gone in hits.iter().filter(|h| !live.contains(&h.file.location)) {
@@ -257,7 +257,7 @@ impl Lake {
                     rewritten.len(),
                     removed.len() - rewritten.len()
                 );
-                let change = Change::Rewrite { why, at: how.at, base: base as u64 };
+                let change = Change::Rewrite { why, at: how.at, base };
                 match self.commit_files(table, &rewritten, &removed, change).await {
                     Ok(v) => return Ok(Some(v)),
                     Err(Error::Stale { .. }) => continue,
@@ -332,10 +332,10 @@ impl Lake {
 
     /// Delete a rewrite that will not be committed (no version lists it).
     async fn discard(&self, hit: &Hit) {
-        if let Some(r) = hit.rewrite.as_ref().filter(|r| !r.path.is_empty()) {
-            if let Err(e) = self.store().delete(&Path::from(r.path.as_str())).await {
-                tracing::warn!(file = %r.path, error = %e, "uncommitted rewrite not deleted; no reader sees it");
-            }
+        if let Some(r) = hit.rewrite.as_ref().filter(|r| !r.path.is_empty())
+            && let Err(e) = self.store().delete(&Path::from(r.path.as_str())).await
+        {
+            tracing::warn!(file = %r.path, error = %e, "uncommitted rewrite not deleted; no reader sees it");
         }
     }
 
