@@ -16,6 +16,7 @@ mod models;
 mod modes;
 mod observability;
 mod privacy;
+mod s3;
 mod scheduler;
 mod serve;
 

@@ -47,9 +47,16 @@ fn start_under(
     extra: &[&str],
     serve_args: &[&str],
 ) -> (Child, String, Arc<Mutex<String>>) {
-    let mut child = crate::hrloop_under(wrapper, store)
-        .args(extra)
-        .args(["--demo-key", "serve", "--listen", "127.0.0.1:0", "--model", "success6m_logistic"])
+    let mut cmd = crate::hrloop_under(wrapper, store);
+    cmd.args(extra).arg("--demo-key");
+    start_command(cmd, serve_args)
+}
+
+/// `hrloop ... serve` of the demo's model, with `cmd`'s environment and options; returns once
+/// it listens.
+pub fn start_command(mut cmd: std::process::Command, serve_args: &[&str]) -> (Child, String, Arc<Mutex<String>>) {
+    let mut child = cmd
+        .args(["serve", "--listen", "127.0.0.1:0", "--model", "success6m_logistic"])
         .args(serve_args)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -97,7 +104,7 @@ fn served_store() -> (tempfile::TempDir, std::path::PathBuf, String) {
     (dir, store, token.trim().to_string())
 }
 
-fn rank_body(r: usize) -> String {
+pub fn rank_body(r: usize) -> String {
     let candidates: Vec<String> = (0..10)
         .map(|i| {
             format!(

@@ -37,6 +37,12 @@ pub struct Global {
     #[arg(long, global = true, default_value = "data/taxonomy", value_name = "DIR")]
     pub taxonomy: PathBuf,
 
+    /// A local directory for what a server keeps on its own disk: the decision write-ahead log
+    /// (`_wal/`, fsynced before a ranking is answered) and the API tokens. Default: the store
+    /// itself when it is a directory; needed when the store is a bucket (s3://...).
+    #[arg(long, global = true, env = env::STATE_DIR, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
     /// More log output (-v info, -vv debug). HRLOOP_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -52,6 +58,12 @@ impl Global {
             CHECKED.call_once(|| modes::warn_if_exposed(root));
         }
         Ok(lake)
+    }
+
+    /// Where the server's write-ahead log and tokens live: `--state-dir`, else the store's own
+    /// directory (`None` for a bucket store without `--state-dir`).
+    pub fn state_dir(&self, lake: &Lake) -> Option<PathBuf> {
+        self.state_dir.clone().or_else(|| lake.store().local_root().map(Path::to_path_buf))
     }
 
     pub fn clock(&self) -> Result<Arc<dyn Clock>> {

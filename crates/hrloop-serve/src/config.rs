@@ -51,6 +51,9 @@ pub struct ServeConfig {
     pub header_timeout_ms: u64,
     /// A request body must arrive whole within this many milliseconds of its head (else 408).
     pub body_timeout_ms: u64,
+    /// The local directory for the decision write-ahead log (`_wal/`) and the API tokens
+    /// (`None`: the store's own directory; a store in a bucket needs one).
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ServeConfig {
@@ -75,6 +78,7 @@ impl Default for ServeConfig {
             max_connections: 1024,
             header_timeout_ms: 30_000,
             body_timeout_ms: 30_000,
+            state_dir: None,
         }
     }
 }

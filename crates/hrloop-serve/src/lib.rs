@@ -27,11 +27,9 @@ pub async fn start(
     pseudo: hrloop_ingest::Pseudonymiser,
     clock: Arc<dyn hrloop_core::Clock>,
 ) -> Result<Arc<AppState>, String> {
-    let root = lake
-        .store()
-        .local_root()
-        .map(|p| p.to_path_buf())
-        .ok_or("hrloop serve needs a local store for its write-ahead log and tokens")?;
+    let root = config.state_dir.clone().or_else(|| lake.store().local_root().map(|p| p.to_path_buf())).ok_or(
+        "a store in a bucket needs --state-dir: a local directory for the server's write-ahead log and tokens",
+    )?;
     let registry = hrloop_models::Registry::new(lake.store().clone());
     let live = Arc::new(live::LiveModels::new(&config.model, registry.clone()));
     live.refresh().await.map_err(|e| e.to_string())?;

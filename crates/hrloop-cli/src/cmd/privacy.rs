@@ -56,7 +56,7 @@ pub async fn erase(global: &Global, args: EraseArgs) -> Result<ExitCode> {
     let pseudo = global.pseudonymiser(&lake)?;
     // Decision logs of servers that stopped hold rows not yet in the lake: move them in first
     // (the mover drops rows of erased people), so the scan below covers everything.
-    let live_logs = match lake.store().local_root() {
+    let live_logs = match global.state_dir(&lake) {
         Some(root) => hrloop_serve::decision_log::move_abandoned(&lake, &root.join("_wal")).await?,
         None => Vec::new(),
     };

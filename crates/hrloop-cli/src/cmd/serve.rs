@@ -110,6 +110,7 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
         max_connections,
         header_timeout_ms: (args.header_timeout_seconds * 1000.0) as u64,
         body_timeout_ms: (args.body_timeout_seconds * 1000.0) as u64,
+        state_dir: global.state_dir.clone(),
         ..ServeConfig::default()
     };
     let state = hrloop_serve::start(config, lake, pseudo, global.clock()?).await.map_err(|e| anyhow!(e))?;

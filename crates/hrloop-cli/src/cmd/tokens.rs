@@ -27,8 +27,10 @@ pub enum Command {
 
 pub fn run(global: &Global, command: Command) -> Result<ExitCode> {
     let lake = global.lake()?;
-    let root = lake.store().local_root().context("tokens live in a local store")?;
-    let store = TokenStore::in_store(root);
+    let root = global
+        .state_dir(&lake)
+        .context("tokens live in a local directory: give --state-dir for a store in a bucket")?;
+    let store = TokenStore::in_store(&root);
     match command {
         Command::Add { name, role } => {
             let role: Role = role.parse().map_err(anyhow::Error::msg)?;

