@@ -104,4 +104,11 @@ fn ingest_train_serve_move_and_erase_on_a_real_s3_server() {
     assert!(report["rows_removed"].as_u64().unwrap() >= 1, "{report}");
     run_ok(hrloop_s3(&s3, state.path()).args(["erase", "--verify", "E2E-0-0"]));
     assert_eq!(serving_decisions(&s3), [39, 39]);
+
+    // The scheduled compaction runs on the bucket too, with its run record, and keeps every row.
+    let run = json(&run_ok(hrloop_s3(&s3, state.path()).args(["pipelines", "run", "lake-compaction", "--json"])));
+    assert!(run.to_string().contains("compacted decisions"), "{run}");
+    assert_eq!(serving_decisions(&s3), [39, 39]);
+    let history = run_ok(hrloop_s3(&s3, state.path()).args(["pipelines", "history", "lake-compaction"]));
+    assert!(String::from_utf8_lossy(&history.stdout).contains("compacted decisions"));
 }

@@ -9,11 +9,12 @@
 #
 #   http://127.0.0.1:PORT
 #
-# and leaves `weed` running in the background with:
+# and leaves `weed` (plus a watchdog loop, see below) running in the background with:
 #   DIR/weed.pid   PID of the weed process   (stop with: kill "$(cat DIR/weed.pid)")
 #   DIR/weed.log   everything weed logs
 #   DIR/s3.json    static S3 identity (access key hrloop / secret hrloop-secret, admin rights)
 #   DIR/ports.env  every port that was picked, as shell assignments
+#   DIR/watchdog.pid  PID of the watchdog loop described below (it exits by itself with weed)
 #   DIR/data/      SeaweedFS data (master, volume, filer metadata)
 #
 # The bucket `hrloop` exists when the script returns, and a signed PUT/GET/DELETE round trip
@@ -27,8 +28,7 @@
 # Optional environment:
 #   WEED                    weed binary to run (default: `weed` on PATH)
 #   SEAWEED_START_TIMEOUT   seconds to wait for the S3 endpoint (default 60)
-#   SEAWEED_WATCH_PID       if set, a watchdog stops the server once this PID has exited
-#                           (e.g. the test process), so a killed test does not leak weed
+#   SEAWEED_WATCH_PID       also stop the server once this PID (e.g. the test process) has exited
 #   SEAWEED_SIGNER          force the request signer: `curl` (built-in SigV4, curl >= 7.75) or
 #                           `botocore` (python3); default: curl if it supports --aws-sigv4
 
@@ -46,6 +46,11 @@ usage() { echo "usage: $PROG DIR" >&2; exit 2; }
 WEED=${WEED:-weed}
 TIMEOUT=${SEAWEED_START_TIMEOUT:-60}
 [[ $TIMEOUT =~ ^[0-9]+$ ]] || { echo "$PROG: SEAWEED_START_TIMEOUT must be a whole number of seconds" >&2; exit 2; }
+
+if [[ -n ${SEAWEED_WATCH_PID:-} && ! $SEAWEED_WATCH_PID =~ ^[0-9]+$ ]]; then
+    echo "$PROG: SEAWEED_WATCH_PID must be a PID, not '$SEAWEED_WATCH_PID'" >&2
+    exit 2
+fi
 
 mkdir -p -- "$1" || { echo "$PROG: cannot create directory '$1'" >&2; exit 1; }
 DIR=$(cd -- "$1" && pwd -P)
@@ -81,6 +86,14 @@ stop_weed() {
     fi
     wait "$pid" 2>/dev/null || true
     rm -f -- "$PIDFILE"
+}
+
+# proc_start PID -> the process start time (clock ticks since boot), to recognise a reused PID.
+proc_start() {
+    local stat fields
+    stat=$(<"/proc/$1/stat") 2>/dev/null || return 1
+    read -ra fields <<<"${stat##*) }"
+    echo "${fields[19]}"
 }
 
 die() {
@@ -381,24 +394,52 @@ code=$(s3_status DELETE "$probe_url")
 rm -f -- "$probe_file"
 
 # ---------------------------------------------------------------------------------------------
-# Optional watchdog: stop weed when the given process goes away.
+# Watchdog (always on) so that this weed never outlives its test. It is a small background loop
+# that stops weed (SIGTERM, then SIGKILL 10 s later) as soon as
+#   - DIR/weed.pid is removed or rewritten (e.g. the test's temporary DIR was deleted), or
+#   - the S3 port stops accepting connections while weed is alive: weed is shutting down, and
+#     weed 4.48 can hang in its shutdown forever (seen when DIR is deleted right after SIGTERM), or
+#   - SEAWEED_WATCH_PID, if set, has exited.
+# It exits once weed is gone, and checks the process start time so it never signals a reused PID.
+# Nothing in it may end it early: no `set -e`, and writing to the (possibly deleted) log is optional.
 
-if [[ -n ${SEAWEED_WATCH_PID:-} ]]; then
-    [[ $SEAWEED_WATCH_PID =~ ^[0-9]+$ ]] || die "SEAWEED_WATCH_PID must be a PID"
-    (
-        trap - EXIT INT TERM HUP
-        while kill -0 "$SEAWEED_WATCH_PID" 2>/dev/null && kill -0 "$WEED_PID" 2>/dev/null; do
-            sleep 1
-        done
-        if kill -0 "$WEED_PID" 2>/dev/null; then
-            echo "### $PROG watchdog: pid $SEAWEED_WATCH_PID exited; stopping weed $WEED_PID" >>"$LOG"
-            kill -TERM "$WEED_PID" 2>/dev/null || true
-            for ((i = 0; i < 100; i++)); do kill -0 "$WEED_PID" 2>/dev/null || exit 0; sleep 0.1; done
-            kill -KILL "$WEED_PID" 2>/dev/null || true
+WEED_START=$(proc_start "$WEED_PID" || true)
+(
+    set +e
+    trap - EXIT INT TERM HUP
+    alive() {
+        kill -0 "$WEED_PID" 2>/dev/null || return 1
+        [[ -z $WEED_START || $(proc_start "$WEED_PID") == "$WEED_START" ]]
+    }
+    note() { echo "### $PROG watchdog: $*" >>"$LOG"; } 2>/dev/null
+    reason= closed=0
+    while alive; do
+        if [[ -n ${SEAWEED_WATCH_PID:-} ]] && ! kill -0 "$SEAWEED_WATCH_PID" 2>/dev/null; then
+            reason="watched pid $SEAWEED_WATCH_PID has exited"
+            break
         fi
-    ) </dev/null >/dev/null 2>&1 &
-    disown $! 2>/dev/null || true
-fi
+        if [[ $(cat -- "$PIDFILE" 2>/dev/null) != "$WEED_PID" ]]; then
+            reason="$PIDFILE was removed or replaced"
+            break
+        fi
+        if (exec 3<>"/dev/tcp/127.0.0.1/$P_S3") 2>/dev/null; then closed=0; else closed=$((closed + 1)); fi
+        if ((closed >= 2)); then
+            reason="S3 port $P_S3 closed while weed is alive (shutting down)"
+            break
+        fi
+        sleep 1
+    done
+    alive || exit 0
+    note "$reason; stopping weed (pid $WEED_PID)"
+    kill -TERM "$WEED_PID" 2>/dev/null
+    for ((i = 0; i < 100; i++)); do
+        alive || exit 0
+        sleep 0.1
+    done
+    note "weed (pid $WEED_PID) still running 10 s later; SIGKILL"
+    kill -KILL "$WEED_PID" 2>/dev/null
+) </dev/null >/dev/null 2>&1 &
+echo $! >"$DIR/watchdog.pid"
 
 elapsed_ms=$((($(date +%s%N) - start_ns) / 1000000))
 echo "### $PROG: ready at $endpoint in ${elapsed_ms} ms (pid $WEED_PID, signer $SIGNER)" >>"$LOG"

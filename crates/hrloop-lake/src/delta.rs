@@ -69,6 +69,10 @@ pub(crate) enum Change {
     /// `base`: the commit lands at exactly `base + 1`, or fails with [`Error::Stale`] so that
     /// the removal scans what was added meanwhile. `why` is recorded as the commit's predicate.
     Rewrite { why: String, at: chrono::DateTime<chrono::Utc>, base: u64 },
+    /// Small files merged into bigger ones with the same rows (no data change), at `at`, from
+    /// version `base`: like a rewrite, it lands at exactly `base + 1` or fails with
+    /// [`Error::Stale`].
+    Compact { at: chrono::DateTime<chrono::Utc>, base: u64, target_bytes: u64 },
 }
 
 impl Lake {
@@ -192,7 +196,7 @@ impl Lake {
         let mut adds = adds.to_vec();
         let (mut known, base) = match &change {
             Change::Append { known } => (Some(known.clone()), None),
-            Change::Rewrite { base, .. } => (None, Some(*base)),
+            Change::Rewrite { base, .. } | Change::Compact { base, .. } => (None, Some(*base)),
         };
         for _ in 0..MAX_COMMIT_RETRIES {
             // The order is what keeps an erased person out (DESIGN: erasure vs. writers): read
@@ -515,9 +519,12 @@ fn partition_names(table: Table) -> Vec<String> {
 /// log are relative to the table).
 fn actions(table: Table, adds: &[NewFile], removes: &[ObjectMeta], change: &Change) -> Result<Vec<Action>> {
     let deleted_at = match change {
-        Change::Rewrite { at, .. } => Some(at.timestamp_millis()),
+        Change::Rewrite { at, .. } | Change::Compact { at, .. } => Some(at.timestamp_millis()),
         Change::Append { .. } => None,
     };
+    // Compaction moves rows between files without changing them: readers of the change feed
+    // (and Delta's conflict rules) skip such actions.
+    let data_change = !matches!(change, Change::Compact { .. });
     let prefix = format!("lake/{}/", table.name());
     let relative = |path: &str| -> Result<String> {
         path.strip_prefix(&prefix)
@@ -532,7 +539,7 @@ fn actions(table: Table, adds: &[NewFile], removes: &[ObjectMeta], change: &Chan
             path,
             size: f.size as i64,
             modification_time: f.modified_ms,
-            data_change: true,
+            data_change,
             stats: Some(serde_json::json!({ "numRecords": f.rows }).to_string()),
             ..Default::default()
         }));
@@ -542,7 +549,7 @@ fn actions(table: Table, adds: &[NewFile], removes: &[ObjectMeta], change: &Chan
         actions.push(Action::Remove(Remove {
             partition_values: Some(partition_values(&path)),
             path,
-            data_change: true,
+            data_change,
             deletion_timestamp: deleted_at,
             extended_file_metadata: Some(true),
             size: Some(m.size as i64),
@@ -560,6 +567,9 @@ fn operation(table: Table, change: &Change) -> DeltaOperation {
             predicate: None,
         },
         Change::Rewrite { why, .. } => DeltaOperation::Delete { predicate: Some(why.clone()) },
+        Change::Compact { target_bytes, .. } => {
+            DeltaOperation::Optimize { predicate: None, target_size: *target_bytes as i64 }
+        }
     }
 }
 

@@ -19,6 +19,8 @@
 //! directories and the commit on local disk; object stores acknowledge durable PUTs).
 
 pub mod audit;
+mod compact;
+pub use compact::{Compaction, CompactionReport};
 mod delta;
 pub use delta::Migration;
 mod error;

@@ -51,6 +51,18 @@ fn default_min_hires() -> usize {
     30
 }
 
+fn default_compact_tables() -> Vec<String> {
+    vec!["decisions".into()]
+}
+
+fn default_small_file_mb() -> u64 {
+    8
+}
+
+fn default_min_files() -> usize {
+    4
+}
+
 fn default_lease_minutes() -> u32 {
     30
 }
@@ -173,6 +185,18 @@ pub enum Step {
     Calibrate { model: String },
     /// Delete what the retention policy says has aged out.
     Purge { policy: PathBuf },
+    /// Merge each partition's small files (the decision mover writes one every few seconds of
+    /// serving) into bigger ones, one Delta commit per table; rows and older versions stay.
+    Compact {
+        #[serde(default = "default_compact_tables")]
+        tables: Vec<String>,
+        /// Files smaller than this many MiB are merged...
+        #[serde(default = "default_small_file_mb")]
+        small_file_mb: u64,
+        /// ...once a partition has at least this many.
+        #[serde(default = "default_min_files")]
+        min_files: usize,
+    },
     /// Train every listed spec (they must share a label, or their AUCs say nothing); the best
     /// holdout AUC that passes its gates becomes challenger. With `serve_as`, every spec is
     /// trained as a version of that (served) model, so whichever family wins competes with
@@ -196,6 +220,7 @@ impl Step {
             Step::Rejudge { .. } => "rejudge",
             Step::Calibrate { .. } => "calibrate",
             Step::Purge { .. } => "purge",
+            Step::Compact { .. } => "compact",
             Step::FamilySearch { .. } => "family_search",
         }
     }
@@ -442,6 +467,7 @@ mod tests {
             "weekly-retrain",
             "milestone-ingestion",
             "retention-purge",
+            "lake-compaction",
         ] {
             assert!(names.contains(&want), "{want} missing from {names:?}");
         }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use hrloop_core::Clock;
 use hrloop_ingest::{IngestOptions, Pseudonymiser, ResolvedMapping, Taxonomy, ingest_file};
-use hrloop_lake::Lake;
 use hrloop_lake::audit::{Audit, AuditEntry};
+use hrloop_lake::{Lake, Table};
 use hrloop_models::experiment::{self, Decision, GuardrailResult};
 use hrloop_models::registry::{Alias, ChangeRequest, ChangelogEntry, Registry};
 use hrloop_models::{ModelSpec, TrainOptions};
@@ -72,6 +72,9 @@ impl StepRunner for LoopSteps {
                     outputs: serde_json::json!({"rows_removed": r.rows_removed}),
                     stop: false,
                 })
+            }
+            Step::Compact { tables, small_file_mb, min_files } => {
+                self.compact(ctx, tables, *small_file_mb, *min_files).await
             }
             Step::FamilySearch { models, serve_as } => {
                 self.family_search(ctx, models, serve_as.as_deref(), &actor).await
@@ -451,6 +454,28 @@ impl LoopSteps {
             }
             Err(e) => Err(e.to_string()),
         }
+    }
+
+    async fn compact(&self, ctx: &StepContext<'_>, tables: &[String], small_mb: u64, min_files: usize) -> StepResult {
+        let how = hrloop_lake::Compaction {
+            small_bytes: small_mb << 20,
+            min_files,
+            at: ctx.now,
+            ..hrloop_lake::Compaction::default()
+        };
+        let mut done = Vec::new();
+        let mut reports = Vec::new();
+        for name in tables {
+            let table = Table::from_name(name).ok_or_else(|| format!("compact: no table named {name:?}"))?;
+            let r = self.lake.compact(table, &how).await.map_err(err)?;
+            done.push(format!("{name} {} → {} files", r.files_before, r.files_after));
+            reports.push(r);
+        }
+        Ok(StepOutput {
+            summary: format!("compacted {}", done.join(", ")),
+            outputs: serde_json::to_value(&reports).map_err(err)?,
+            stop: false,
+        })
     }
 
     async fn family_search(
