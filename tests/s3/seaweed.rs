@@ -46,9 +46,25 @@ impl Seaweed {
 }
 
 impl Drop for Seaweed {
+    /// Stop the server and wait until it is gone: weed hangs in its shutdown when its data
+    /// directory disappears under it, so the directory goes only after the process.
     fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(self.dir.path().join("weed/weed.pid")) {
-            let _ = Command::new("kill").arg(pid.trim()).status();
+        let Ok(pid) = std::fs::read_to_string(self.dir.path().join("weed/weed.pid")) else { return };
+        let pid = pid.trim();
+        let alive = || {
+            Command::new("kill")
+                .args(["-0", pid])
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let _ = Command::new("kill").arg(pid).status();
+        for _ in 0..100 {
+            if !alive() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
         }
+        let _ = Command::new("kill").args(["-9", pid]).status();
     }
 }
