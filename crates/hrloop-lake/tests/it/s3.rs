@@ -5,17 +5,14 @@
 //!
 //! The scenario runs in a child process whose `AWS_*` environment points at the server.
 
-mod common;
-
 use std::process::Command;
 
 use chrono::Utc;
 use hrloop_lake::removal::{Removal, text_columns};
 use hrloop_lake::{ErasedSet, Lake, PartitionedWriter, Table};
 
-#[path = "../../../tests/s3/seaweed.rs"]
-mod seaweed;
-use seaweed::Seaweed;
+use crate::common;
+use crate::seaweed::Seaweed;
 
 /// Starts the server and runs [`on_s3`] in a child process of this test binary with the
 /// server's environment (the lake reads credentials and endpoint from it).
@@ -23,7 +20,7 @@ use seaweed::Seaweed;
 fn the_lake_on_s3_commits_batches_whole_survives_concurrent_writers_and_erases_for_good() {
     let Some(s3) = Seaweed::start() else { return };
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "on_s3", "--ignored", "--nocapture"])
+        .args(["--exact", "s3::on_s3", "--ignored", "--nocapture"])
         .envs(s3.env())
         .output()
         .unwrap();

@@ -4,10 +4,9 @@
 //!
 //! The same scenario runs on a local store here and on a real S3 server (`s3.rs`).
 
-mod common;
-
 use chrono::Utc;
-use common::{A, candidates, erase, other, row, run};
+
+use crate::common::{A, candidates, erase, other, row, run};
 use hrloop_lake::{Lake, PartitionedWriter, Table};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
