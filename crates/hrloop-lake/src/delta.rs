@@ -206,7 +206,7 @@ impl Lake {
             // erasure recorded them cannot commit after the erasure's commit: its version is
             // taken, and the retry reads the tombstone.
             let current = self.delta_table(table, None).await?;
-            let newest = current.as_ref().and_then(|t| t.version()).map(|v| v);
+            let newest = current.as_ref().and_then(|t| t.version());
             if let Some(base) = base {
                 let newest = newest.ok_or_else(|| Error::Task(format!("table {table} vanished during a rewrite")))?;
                 if newest != base {
@@ -432,7 +432,7 @@ impl Lake {
                     table: table.name(),
                     files: 0,
                     rows: 0,
-                    version: t.version().map(|v| v),
+                    version: t.version(),
                     already_delta: true,
                 });
                 continue;

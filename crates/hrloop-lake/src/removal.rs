@@ -31,6 +31,9 @@ use crate::{Error, Lake, Result};
 /// Where tombstones live, one write-once JSON file per erasure.
 pub const ERASURES_PREFIX: &str = "privacy/erasures";
 
+/// How many times a removal scans what other writers added meanwhile before it gives up.
+const MAX_PASSES: usize = 100;
+
 /// Length of a pseudonym: `p` and 32 hex digits.
 const PSEUDONYM_LEN: usize = 33;
 
@@ -216,7 +219,7 @@ impl Lake {
         let mut scanned: HashSet<Path> = HashSet::new();
         let mut hits: Vec<Hit> = Vec::new();
         let result = async {
-            loop {
+            for _ in 0..MAX_PASSES {
                 // The newest version, even through a pinned lake: removal commits on top of it.
                 let Some(base) = self.delta_table(table, None).await?.and_then(|t| t.version()) else {
                     // Never written (or, with files, written before Delta: that error says so).
@@ -264,6 +267,13 @@ impl Lake {
                     Err(e) => return Err(e),
                 }
             }
+            Err(Error::Delta {
+                table: table.name(),
+                reason: format!(
+                    "rows not removed: {MAX_PASSES} times another writer committed while its new files were \
+                     scanned; nothing was changed, run it again"
+                ),
+            })
         }
         .await;
         let version = match result {
