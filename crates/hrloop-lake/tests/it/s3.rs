@@ -33,7 +33,7 @@ fn the_lake_on_s3_commits_batches_whole_survives_concurrent_writers_and_erases_f
 async fn on_s3() {
     let lake = Lake::open("s3://hrloop/concurrent").unwrap();
 
-    // Six writers and two erasures at once, as on a local store.
+    // Four writers and two erasures at once, as on a local store.
     let acked = common::run(lake.clone(), 4, 6).await;
     assert_eq!(acked, 4 * 6 * 2 - 1);
     let versions = lake.versions().await.unwrap();
