@@ -14,7 +14,6 @@
 //! lines) are still read.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -477,49 +476,13 @@ fn sealed_at_ms(path: &Path) -> i64 {
     name.trim_start_matches("sealed-").split('-').next().and_then(|t| t.parse().ok()).unwrap_or(0)
 }
 
-/// Move the sealed segments a process left behind. A crash between a segment's commit and its
-/// removal leaves it to be moved again; its files are then usually found under the same names
-/// (the same rows, added again: nothing doubles), but an erasure or the compaction may have
-/// renamed them since, so each of these segments is first looked for in the table.
 async fn move_sealed(lake: &Lake, dir: &Path) -> Result<(), String> {
-    move_many(lake, sealed_segments(dir)?, Recheck::Yes).await
-}
-
-/// Whether a segment may already be in the lake (it was left behind, not freshly sealed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Recheck {
-    Yes,
-    No,
-}
-
-/// The batch id a segment's rows carry in `lake/decisions`.
-fn batch_of(segment: &Path) -> String {
-    let name = segment.file_name().and_then(|n| n.to_str()).unwrap_or("wal");
-    format!("serve-{}", name.trim_start_matches("sealed-").trim_end_matches(".wal"))
-}
-
-/// Whether `lake/decisions` holds rows of `batch` already. Only the month partitions from the
-/// segment's oldest decision on are read, one column; this runs for segments left behind (when
-/// a server starts or stops), never while it ranks.
-async fn already_moved(lake: &Lake, batch: &str, rows: &[Decision<'_>]) -> Result<bool, String> {
-    use hrloop_lake::polars::prelude::{col, lit};
-    use hrloop_lake::rows::system::BATCH_ID;
-    let Some(oldest) = rows.iter().map(|r| r.decided_at_us).min() else { return Ok(false) };
-    let since = DateTime::from_timestamp_micros(oldest).unwrap_or_default();
-    let err = |e: hrloop_lake::Error| e.to_string();
-    let query = lake
-        .lazy_since(Table::Decisions, since)
-        .await
-        .map_err(err)?
-        .select([col(BATCH_ID)])
-        .filter(col(BATCH_ID).eq(lit(batch)))
-        .limit(1);
-    Ok(hrloop_lake::collect(query).await.map_err(err)?.height() > 0)
+    move_many(lake, sealed_segments(dir)?).await
 }
 
 /// Move segments, one per core at a time (a move is mostly single-threaded CPU work, and each
 /// segment writes its own files, so moves do not interfere).
-async fn move_many(lake: &Lake, segments: Vec<PathBuf>, recheck: Recheck) -> Result<(), String> {
+async fn move_many(lake: &Lake, segments: Vec<PathBuf>) -> Result<(), String> {
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut running = tokio::task::JoinSet::new();
     let mut first_error = None;
@@ -530,7 +493,7 @@ async fn move_many(lake: &Lake, segments: Vec<PathBuf>, recheck: Recheck) -> Res
             first_error = first_error.or(done.map_err(|e| e.to_string()).and_then(|r| r).err());
         }
         let lake = lake.clone();
-        running.spawn(async move { move_one(&lake, &path, recheck).await });
+        running.spawn(async move { move_one(&lake, &path).await });
     }
     while let Some(done) = running.join_next().await {
         first_error = first_error.or(done.map_err(|e| e.to_string()).and_then(|r| r).err());
@@ -538,7 +501,7 @@ async fn move_many(lake: &Lake, segments: Vec<PathBuf>, recheck: Recheck) -> Res
     first_error.map_or(Ok(()), Err)
 }
 
-async fn move_one(lake: &Lake, path: &Path, recheck: Recheck) -> Result<(), String> {
+async fn move_one(lake: &Lake, path: &Path) -> Result<(), String> {
     let p = path.to_path_buf();
     // Decoding a segment is CPU work: keep it off the async workers that answer requests.
     let rows = tokio::task::spawn_blocking(move || -> Result<Vec<Decision<'static>>, String> {
@@ -546,11 +509,7 @@ async fn move_one(lake: &Lake, path: &Path, recheck: Recheck) -> Result<(), Stri
     })
     .await
     .map_err(|e| e.to_string())??;
-    if recheck == Recheck::Yes && already_moved(lake, &batch_of(path), &rows).await? {
-        tracing::info!(segment = %path.display(), "segment already in lake/decisions; removed");
-    } else {
-        write_rows(lake, rows, path).await?;
-    }
+    write_rows(lake, rows, path).await?;
     std::fs::remove_file(path).map_err(|e| e.to_string())
 }
 
@@ -591,7 +550,7 @@ async fn mover(
         // moved some meanwhile.
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
         let batch: Vec<PathBuf> = sealed.into_iter().take(parallel).filter(|p| p.exists()).collect();
-        if let Err(e) = move_many(&lake, batch, Recheck::No).await {
+        if let Err(e) = move_many(&lake, batch).await {
             tracing::error!(error = %e, "moving decisions to the lake failed; will retry");
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
@@ -605,7 +564,8 @@ async fn mover(
 async fn write_rows(lake: &Lake, rows: Vec<Decision<'static>>, source: &Path) -> Result<(), String> {
     let def = Table::Decisions.def();
     let name = source.file_name().and_then(|n| n.to_str()).unwrap_or("wal").to_string();
-    let batch = batch_of(source);
+    let segment = name.trim_start_matches("sealed-").trim_end_matches(".wal");
+    let batch = format!("serve-{segment}");
     let now = rows.last().and_then(|r| DateTime::from_timestamp_micros(r.decided_at_us)).unwrap_or_else(Utc::now);
     // A person erased while their decisions waited in this log never reaches the lake.
     let erased = lake.erased().await.map_err(|e| e.to_string())?;
@@ -613,7 +573,7 @@ async fn write_rows(lake: &Lake, rows: Vec<Decision<'static>>, source: &Path) ->
         PartitionedWriter::new(lake, Table::Decisions, &batch, &name, now).map_err(|e| e.to_string())?.knowing(&erased);
     // Keys, partitions and encoding are CPU work: off the async workers.
     let writer = tokio::task::spawn_blocking(move || -> Result<PartitionedWriter, String> {
-        let mut seen = HashSet::new();
+        let mut seen = std::collections::HashSet::new();
         for row in rows.into_iter().flat_map(Decision::into_rows) {
             let values = row.map_err(|e| e.to_string())?.values();
             if erased.row_mentions(&values) {
