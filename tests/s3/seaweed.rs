@@ -33,15 +33,25 @@ impl Seaweed {
         Some(Seaweed { endpoint, dir })
     }
 
-    /// The environment object_store reads (`AmazonS3Builder::from_env`).
-    pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
-            ("AWS_ACCESS_KEY_ID", "hrloop".into()),
-            ("AWS_SECRET_ACCESS_KEY", "hrloop-secret".into()),
-            ("AWS_REGION", "us-east-1".into()),
-            ("AWS_ALLOW_HTTP", "true".into()),
+    /// What a client needs to reach it, as object-store options (`Lake::open_with`).
+    pub fn options(&self) -> Vec<(String, String)> {
+        [
+            ("aws_endpoint_url", self.endpoint.as_str()),
+            ("aws_access_key_id", "hrloop"),
+            ("aws_secret_access_key", "hrloop-secret"),
+            ("aws_region", "us-east-1"),
+            ("aws_allow_http", "true"),
         ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    /// The same as the environment object_store reads (`AmazonS3Builder::from_env`), for
+    /// `hrloop` and Python child processes.
+    #[allow(dead_code)] // the lake's tests pass options instead
+    pub fn env(&self) -> Vec<(String, String)> {
+        self.options().into_iter().map(|(k, v)| (k.to_ascii_uppercase(), v)).collect()
     }
 }
 

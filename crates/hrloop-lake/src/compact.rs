@@ -14,12 +14,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use object_store::ObjectMeta;
 use object_store::path::Path;
-use parquet::arrow::ArrowWriter;
 use serde::Serialize;
 
 use crate::delta::{Change, NewFile};
 use crate::tables::Table;
-use crate::write::writer_props;
+use crate::write::StagedFile;
 use crate::{Error, Lake, Result};
 
 /// How many times a compaction reads the table again after another writer committed first.
@@ -63,10 +62,9 @@ impl Lake {
     /// order within each merged file aside, are exactly the same before and after.
     pub async fn compact(&self, table: Table, how: &Compaction) -> Result<CompactionReport> {
         for _ in 0..MAX_ATTEMPTS {
-            let Some(base) = self.delta_table(table, None).await?.and_then(|t| t.version()) else {
+            let Some((base, files)) = self.newest_snapshot(table).await? else {
                 return Ok(CompactionReport { table: table.name().into(), ..Default::default() });
             };
-            let files = self.snapshot_files(table, Some(base)).await?;
             let mut report =
                 CompactionReport { table: table.name().into(), files_before: files.len(), ..Default::default() };
             let mut merged: Vec<NewFile> = Vec::new();
@@ -126,25 +124,15 @@ impl Lake {
     /// Write the rows of `files` into one new file in partition directory `dir` (not yet
     /// committed).
     async fn merge(&self, table: Table, dir: &str, files: &[&ObjectMeta]) -> Result<NewFile> {
-        let staged = self.store().staging_dir()?.join(format!("compact-{}.parquet", uuid::Uuid::new_v4().simple()));
-        let file = std::fs::File::create(&staged).map_err(Error::io("create staged file", &staged))?;
-        let mut writer = ArrowWriter::try_new(file, table.def().file_schema(), Some(writer_props(table.def())?))?;
-        let mut rows = 0;
+        let mut staged = StagedFile::new(self.store(), table.def(), table.def().file_schema())?;
         for f in files {
             let bytes = self.store().get(&f.location).await?;
             for batch in crate::removal::decode(table, &f.location, bytes, None)? {
-                rows += batch.num_rows() as u64;
-                writer.write(&batch)?;
+                staged.write(&batch)?;
             }
         }
-        writer.close()?;
         let dest = Path::from(format!("{dir}/part-compact-{}.parquet", uuid::Uuid::new_v4().simple()));
-        let result = match NewFile::staged(dest.to_string(), rows, &staged) {
-            Ok(file) => self.store().commit_file(&staged, &dest).await.map(|()| file),
-            Err(e) => Err(e),
-        };
-        let _ = std::fs::remove_file(&staged);
-        result
+        staged.place(self.store(), &dest).await
     }
 }
 

@@ -109,31 +109,54 @@ impl Lake {
     /// sorted. Empty for a table never written. A table with Parquet files but no Delta log
     /// is from a store written before Delta: an error says how to migrate it.
     pub async fn snapshot_files(&self, table: Table, version: Option<u64>) -> Result<Vec<ObjectMeta>> {
-        let Some(t) = self.delta_table(table, version).await? else {
-            // Files but no log: a pre-Delta store, unless this store is already a Delta lake
-            // (then they are a crashed first batch's uncommitted files, invisible by design).
-            // (The listing first: files appear only after the marker.)
-            if !self.listed_files(table).await?.is_empty() && !self.is_delta_lake().await? {
-                return Err(Error::NeedsMigration { table: table.name() });
-            }
-            return Ok(Vec::new());
-        };
-        let state = t.snapshot().map_err(|e| delta(table, e))?;
-        let mut files: Vec<ObjectMeta> = state
-            .log_data()
-            .iter()
-            .map(|f| ObjectMeta {
-                location: Path::from(format!("lake/{}/{}", table.name(), f.object_store_path())),
-                last_modified: f.modification_datetime().unwrap_or_default(),
-                size: f.size().max(0) as u64,
-                e_tag: None,
-                version: None,
-            })
-            .collect();
-        files.sort_by(|a, b| a.location.cmp(&b.location));
-        Ok(files)
+        match self.delta_table(table, version).await? {
+            Some(t) => files_of(table, &t),
+            None => self.never_committed(table).await.map(|()| Vec::new()),
+        }
     }
 
+    /// The newest version of a table and its files, from one load of the log (`None`: never
+    /// written). What a rewrite scans and then commits on top of.
+    pub(crate) async fn newest_snapshot(&self, table: Table) -> Result<Option<(u64, Vec<ObjectMeta>)>> {
+        match self.delta_table(table, None).await? {
+            Some(t) => {
+                let version = t.version().ok_or_else(|| Error::Task(format!("table {table} has no version")))?;
+                Ok(Some((version, files_of(table, &t)?)))
+            }
+            None => self.never_committed(table).await.map(|()| None),
+        }
+    }
+
+    /// A table with no Delta log: fine when it holds no files, or when this store is a Delta
+    /// lake (they are a crashed first batch's uncommitted files, invisible by design); else the
+    /// store predates Delta. (The listing first: files appear only after the marker.)
+    async fn never_committed(&self, table: Table) -> Result<()> {
+        if !self.listed_files(table).await?.is_empty() && !self.is_delta_lake().await? {
+            return Err(Error::NeedsMigration { table: table.name() });
+        }
+        Ok(())
+    }
+}
+
+/// A loaded table's files, paths under the store root, sorted.
+fn files_of(table: Table, t: &DeltaTable) -> Result<Vec<ObjectMeta>> {
+    let state = t.snapshot().map_err(|e| delta(table, e))?;
+    let mut files: Vec<ObjectMeta> = state
+        .log_data()
+        .iter()
+        .map(|f| ObjectMeta {
+            location: Path::from(format!("lake/{}/{}", table.name(), f.object_store_path())),
+            last_modified: f.modification_datetime().unwrap_or_default(),
+            size: f.size().max(0) as u64,
+            e_tag: None,
+            version: None,
+        })
+        .collect();
+    files.sort_by(|a, b| a.location.cmp(&b.location));
+    Ok(files)
+}
+
+impl Lake {
     /// Whether this store's lake is made of Delta tables (its marker exists).
     pub(crate) async fn is_delta_lake(&self) -> Result<bool> {
         match self.store().get(&Path::from(LAKE_MARKER)).await {

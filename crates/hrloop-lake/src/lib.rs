@@ -69,6 +69,11 @@ impl Lake {
         Ok(Self::new(Store::open(location)?))
     }
 
+    /// [`Lake::open`] with object-store options ([`Store::open_with`]).
+    pub fn open_with(location: &str, options: &[(&str, &str)]) -> Result<Self> {
+        Ok(Self::new(Store::open_with(location, options)?))
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }

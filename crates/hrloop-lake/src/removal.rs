@@ -18,14 +18,13 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use object_store::ObjectMeta;
 use object_store::path::Path;
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::{Deserialize, Serialize};
 
 use crate::delta::{Change, NewFile};
 use crate::tables::{Kind, Table};
-use crate::write::{Value, writer_props};
+use crate::write::{StagedFile, Value};
 use crate::{Error, Lake, Result};
 
 /// Where tombstones live, one write-once JSON file per erasure.
@@ -221,9 +220,8 @@ impl Lake {
         let result = async {
             for _ in 0..MAX_PASSES {
                 // The newest version, even through a pinned lake: removal commits on top of it.
-                let Some(base) = self.delta_table(table, None).await?.and_then(|t| t.version()) else {
-                    // Never written (or, with files, written before Delta: that error says so).
-                    self.snapshot_files(table, None).await?;
+                let Some((base, files)) = self.newest_snapshot(table).await? else {
+                    // Never written.
                     if how.fence && !how.dry_run {
                         // The fence on a table not yet created is creating it, empty.
                         let known = self.tombstone_ids().await?;
@@ -231,7 +229,6 @@ impl Lake {
                     }
                     return Ok(None);
                 };
-                let files = self.snapshot_files(table, Some(base)).await?;
                 // A file another removal replaced meanwhile: its replacement is scanned instead.
                 let live: HashSet<&Path> = files.iter().map(|m| &m.location).collect();
                 for gone in hits.iter().filter(|h| !live.contains(&h.file.location)) {
@@ -361,24 +358,15 @@ impl Lake {
         if batches.iter().map(RecordBatch::num_rows).sum::<usize>() != remove.len() {
             return Err(Error::Task(format!("{location} changed while rows were being removed from it")));
         }
-        let staged = self.store().staging_dir()?.join(format!("rewrite-{}.parquet", uuid::Uuid::new_v4().simple()));
         let schema = batches.first().map(RecordBatch::schema).unwrap_or_else(|| table.def().file_schema());
-        let props = writer_props(table.def())?;
-        let file = std::fs::File::create(&staged).map_err(Error::io("create staged file", &staged))?;
-        let mut writer = ArrowWriter::try_new(file, schema, Some(props))?;
+        let mut staged = StagedFile::new(self.store(), table.def(), schema)?;
         let mut offset = 0;
-        let mut rows = 0;
         for batch in &batches {
             let mask = &remove[offset..offset + batch.num_rows()];
             offset += batch.num_rows();
             let keep = BooleanArray::from(mask.iter().map(|r| !r).collect::<Vec<bool>>());
-            let kept = arrow_select::filter::filter_record_batch(batch, &keep)?;
-            if kept.num_rows() > 0 {
-                rows += kept.num_rows() as u64;
-                writer.write(&kept)?;
-            }
+            staged.write(&arrow_select::filter::filter_record_batch(batch, &keep)?)?;
         }
-        writer.close()?;
         let name = location.as_ref().strip_suffix(".parquet").unwrap_or(location.as_ref());
         // A file rewritten before keeps one `-r<8 hex>` suffix, not a growing chain.
         let name = match name.rsplit_once("-r") {
@@ -386,13 +374,7 @@ impl Lake {
             _ => name,
         };
         let dest = Path::from(format!("{name}-r{}.parquet", &uuid::Uuid::new_v4().simple().to_string()[..8]));
-        let file = NewFile::staged(dest.to_string(), rows, &staged);
-        let result = match file {
-            Ok(file) => self.store().commit_file(&staged, &dest).await.map(|()| file),
-            Err(e) => Err(e),
-        };
-        let _ = std::fs::remove_file(&staged);
-        result
+        staged.place(self.store(), &dest).await
     }
 
     /// Every tombstone, oldest first.

@@ -40,10 +40,20 @@ impl Store {
     /// `s3://`, `gs://`, `az://`/`abfs://` URLs use the cloud's usual environment variables for
     /// credentials (`AWS_*`, `GOOGLE_*`, `AZURE_*`).
     pub fn open(location: &str) -> Result<Self> {
+        Self::open_with(location, &[])
+    }
+
+    /// [`Store::open`], with object-store options on top of the environment's (for a bucket:
+    /// `("aws_endpoint", "http://127.0.0.1:9000")`, `("aws_allow_http", "true")`, ...; the
+    /// keys `object_store`'s builders take). A local store takes none.
+    pub fn open_with(location: &str, options: &[(&str, &str)]) -> Result<Self> {
         let invalid = |reason: String| Error::InvalidStore { location: location.to_string(), reason };
         let scheme = location.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
         match scheme.as_deref() {
             None | Some("file") => {
+                if let Some((k, _)) = options.first() {
+                    return Err(invalid(format!("option {k:?} is for a bucket; a local store takes none")));
+                }
                 let raw = location.strip_prefix("file://").unwrap_or(location);
                 let root = PathBuf::from(if raw.is_empty() { "." } else { raw });
                 std::fs::create_dir_all(&root).map_err(|e| invalid(format!("cannot create directory: {e}")))?;
@@ -63,10 +73,26 @@ impl Store {
                 let url = url::Url::parse(location).map_err(|e| invalid(e.to_string()))?;
                 let prefix = Path::from(url.path().trim_matches('/'));
                 let store: Arc<dyn ObjectStore> = match scheme {
-                    "s3" | "s3a" => Arc::new(AmazonS3Builder::from_env().with_url(location).build()?),
-                    "gs" => Arc::new(GoogleCloudStorageBuilder::from_env().with_url(location).build()?),
+                    "s3" | "s3a" => {
+                        let mut b = AmazonS3Builder::from_env().with_url(location);
+                        for (k, v) in options {
+                            b = b.with_config(k.parse()?, *v);
+                        }
+                        Arc::new(b.build()?)
+                    }
+                    "gs" => {
+                        let mut b = GoogleCloudStorageBuilder::from_env().with_url(location);
+                        for (k, v) in options {
+                            b = b.with_config(k.parse()?, *v);
+                        }
+                        Arc::new(b.build()?)
+                    }
                     "az" | "abfs" | "abfss" | "azure" => {
-                        Arc::new(MicrosoftAzureBuilder::from_env().with_url(location).build()?)
+                        let mut b = MicrosoftAzureBuilder::from_env().with_url(location);
+                        for (k, v) in options {
+                            b = b.with_config(k.parse()?, *v);
+                        }
+                        Arc::new(b.build()?)
                     }
                     other => {
                         return Err(invalid(format!(

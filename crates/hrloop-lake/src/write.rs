@@ -520,6 +520,46 @@ impl Part {
 /// default. Columns that are unique per row (keys, hashes, pseudonyms) skip dictionary
 /// encoding and min/max statistics: random values make a dictionary cost memory and time for
 /// nothing, and their min/max prune no row group. Map keys (feature names) skip statistics too.
+/// One Parquet file of a table written outside a [`PartitionedWriter`] (a rewrite without
+/// some rows, a compaction's merge): encoded in staging, then put in place, not yet committed.
+/// Dropped unplaced, the staged file is removed.
+pub(crate) struct StagedFile {
+    path: PathBuf,
+    writer: Option<ArrowWriter<File>>,
+    rows: u64,
+}
+
+impl StagedFile {
+    pub(crate) fn new(store: &Store, def: &TableDef, schema: arrow_schema::SchemaRef) -> Result<StagedFile> {
+        let path = store.staging_dir()?.join(format!("file-{}.parquet", uuid::Uuid::new_v4().simple()));
+        let file = File::create(&path).map_err(Error::io("create staged file", &path))?;
+        let writer = ArrowWriter::try_new(file, schema, Some(writer_props(def)?))?;
+        Ok(StagedFile { path, writer: Some(writer), rows: 0 })
+    }
+
+    pub(crate) fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() > 0 {
+            self.rows += batch.num_rows() as u64;
+            self.writer.as_mut().expect("open until placed").write(batch)?;
+        }
+        Ok(())
+    }
+
+    /// Finish the file and put it at `dest` (durable, but in no Delta version yet).
+    pub(crate) async fn place(mut self, store: &Store, dest: &Path) -> Result<NewFile> {
+        self.writer.take().expect("placed once").close()?;
+        let file = NewFile::staged(dest.to_string(), self.rows, &self.path)?;
+        store.commit_file(&self.path, dest).await?;
+        Ok(file)
+    }
+}
+
+impl Drop for StagedFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 pub(crate) fn writer_props(def: &TableDef) -> Result<WriterProperties> {
     use parquet::file::properties::EnabledStatistics;
     let mut props = WriterProperties::builder()

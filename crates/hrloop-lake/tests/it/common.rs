@@ -9,6 +9,11 @@ use hrloop_lake::removal::{Removal, text_columns};
 use hrloop_lake::rows::protected_attributes::{CANDIDATE_ID, ProtectedAttributesRow};
 use hrloop_lake::{ErasedSet, Lake, PartitionedWriter, Table, Tombstone};
 
+/// The time every write and removal in these tests records (a fixed clock).
+pub fn now() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 2, 1, 12, 0, 0).unwrap()
+}
+
 pub const A: &str = "p0123456789abcdef0123456789abcdef";
 
 pub fn row(candidate: &str) -> ProtectedAttributesRow {
@@ -40,7 +45,7 @@ pub async fn erase(lake: &Lake, id: &str, pseudonym: &str) -> u64 {
     lake.add_tombstone(&tombstone(id, pseudonym)).await.unwrap();
     let erased: ErasedSet = [pseudonym].into_iter().collect();
     let cols = text_columns(Table::ProtectedAttributes);
-    let how = Removal { columns: Some(&cols), dry_run: false, at: Utc::now(), fence: true };
+    let how = Removal { columns: Some(&cols), dry_run: false, at: now(), fence: true };
     lake.remove_rows(Table::ProtectedAttributes, &how, |b| erased.batch_mentions(b)).await.unwrap().rows_removed
 }
 
@@ -69,7 +74,7 @@ pub async fn run(lake: Lake, writers: usize, batches: usize) -> usize {
                 // Like ingestion and the decision mover: filter with the erasures known now.
                 let erased = lake.erased().await.unwrap();
                 let mut writer =
-                    PartitionedWriter::new(&lake, Table::ProtectedAttributes, &format!("w{w}b{b}"), "t", Utc::now())
+                    PartitionedWriter::new(&lake, Table::ProtectedAttributes, &format!("w{w}b{b}"), "t", now())
                         .unwrap()
                         .knowing(&erased);
                 if !erased.contains(A) {

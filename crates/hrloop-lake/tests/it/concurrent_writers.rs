@@ -4,9 +4,7 @@
 //!
 //! The same scenario runs on a local store here and on a real S3 server (`s3.rs`).
 
-use chrono::Utc;
-
-use crate::common::{A, candidates, erase, other, row, run};
+use crate::common::{A, candidates, erase, now, other, row, run};
 use hrloop_lake::{Lake, PartitionedWriter, Table};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -22,17 +20,17 @@ async fn a_batch_written_before_an_erasure_and_committed_after_it_leaves_the_per
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
     let b = other(9, 9, 9);
-    let mut first = PartitionedWriter::new(&lake, Table::ProtectedAttributes, "b0", "t", Utc::now()).unwrap();
+    let mut first = PartitionedWriter::new(&lake, Table::ProtectedAttributes, "b0", "t", now()).unwrap();
     first.push_row(&row(&b)).unwrap();
     first.commit().await.unwrap();
     // The writer checked the erasures (none) and staged A's row...
     let erased = lake.erased().await.unwrap();
     let mut late =
-        PartitionedWriter::new(&lake, Table::ProtectedAttributes, "late", "t", Utc::now()).unwrap().knowing(&erased);
+        PartitionedWriter::new(&lake, Table::ProtectedAttributes, "late", "t", now()).unwrap().knowing(&erased);
     late.push_row(&row(A)).unwrap();
     late.push_row(&row(&other(9, 9, 8))).unwrap();
     let mut only_a =
-        PartitionedWriter::new(&lake, Table::ProtectedAttributes, "only-a", "t", Utc::now()).unwrap().knowing(&erased);
+        PartitionedWriter::new(&lake, Table::ProtectedAttributes, "only-a", "t", now()).unwrap().knowing(&erased);
     only_a.push_row(&row(A)).unwrap();
     // ...then A was erased (nothing to remove yet: the fence commit only)...
     let before = lake.versions().await.unwrap()["protected_attributes"];

@@ -3,35 +3,21 @@
 //! `tests/s3/start-seaweed.sh`. Delta commits there rely on conditional PUT (`If-None-Match: *`),
 //! which SeaweedFS honours like S3 does. Skipped, saying so, only when `weed` is not installed.
 //!
-//! The scenario runs in a child process whose `AWS_*` environment points at the server.
+//! The lake reaches the server through object-store options (`Lake::open_with`), not the
+//! process environment.
 
-use std::process::Command;
-
-use chrono::Utc;
 use hrloop_lake::removal::{Removal, text_columns};
 use hrloop_lake::{ErasedSet, Lake, PartitionedWriter, Table};
 
 use crate::common;
 use crate::seaweed::Seaweed;
 
-/// Starts the server and runs [`on_s3`] in a child process of this test binary with the
-/// server's environment (the lake reads credentials and endpoint from it).
-#[test]
-fn the_lake_on_s3_commits_batches_whole_survives_concurrent_writers_and_erases_for_good() {
-    let Some(s3) = Seaweed::start() else { return };
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "s3::on_s3", "--ignored", "--nocapture"])
-        .envs(s3.env())
-        .output()
-        .unwrap();
-    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && log.contains("1 passed"), "on S3:\n{log}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "run by the_lake_on_s3_..., against the server it starts"]
-async fn on_s3() {
-    let lake = Lake::open("s3://hrloop/concurrent").unwrap();
+async fn the_lake_on_s3_commits_batches_whole_survives_concurrent_writers_and_erases_for_good() {
+    let Some(s3) = Seaweed::start() else { return };
+    let options = s3.options();
+    let options: Vec<(&str, &str)> = options.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let lake = Lake::open_with("s3://hrloop/concurrent", &options).unwrap();
 
     // Four writers and two erasures at once, as on a local store.
     let acked = common::run(lake.clone(), 4, 6).await;
@@ -49,7 +35,7 @@ async fn on_s3() {
     let first = common::other(0, 0, 0);
     let erased: ErasedSet = [first.as_str()].into_iter().collect();
     let cols = text_columns(Table::ProtectedAttributes);
-    let how = Removal { columns: Some(&cols), dry_run: false, at: Utc::now(), fence: true };
+    let how = Removal { columns: Some(&cols), dry_run: false, at: common::now(), fence: true };
     let report = lake.remove_rows(Table::ProtectedAttributes, &how, |b| erased.batch_mentions(b)).await.unwrap();
     assert_eq!(report.rows_removed, 1);
     for gone in report.touched() {
@@ -62,7 +48,7 @@ async fn on_s3() {
     }
 
     // A batch is visible whole or not at all: files placed but not committed are not read.
-    let mut w = PartitionedWriter::new(&lake, Table::ProtectedAttributes, "whole", "t", Utc::now()).unwrap();
+    let mut w = PartitionedWriter::new(&lake, Table::ProtectedAttributes, "whole", "t", common::now()).unwrap();
     w.push_row(&common::row(&common::other(7, 7, 7))).unwrap();
     w.commit().await.unwrap();
     assert!(common::candidates(&lake).await.contains_key(&common::other(7, 7, 7)));
