@@ -12,7 +12,10 @@ use object_store::path::Path;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::tables::Table;
+use chrono::{DateTime, Utc};
+
+use crate::rows::system::BATCH_ID;
+use crate::tables::{PartitionRule, Table};
 use crate::{Error, Lake, Result};
 
 /// Natural event keys already stored, with the hash of the stored content.
@@ -94,6 +97,52 @@ impl Lake {
             }
         }
         Ok(TableScan { batches, files })
+    }
+
+    /// Whether `table` holds rows of `batch` (a writer's batch id) decided, recorded or hired
+    /// at or after `since`. A batch's files are named after it (`part-<batch>-<n>.parquet`,
+    /// kept with an `-r<hex>` suffix when a removal rewrites one), so the snapshot's file names
+    /// answer first; only the compaction's merged files (`part-compact-*`) in the month
+    /// partitions from `since` on are read, their batch id column alone. Uses the lake's own
+    /// Parquet reader, not polars, so it can run while a server starts or stops.
+    pub async fn holds_batch(&self, table: Table, batch: &str, since: DateTime<Utc>) -> Result<bool> {
+        let files = self.list_files(table, None).await?;
+        let own = format!("part-{batch}-");
+        let named = |m: &ObjectMeta| m.location.filename().is_some_and(|n| n.starts_with(&own));
+        if files.iter().any(named) {
+            return Ok(true);
+        }
+        let month = table.def().partitions.iter().find_map(|(name, rule)| match rule {
+            PartitionRule::Month(_) => Some(*name),
+            PartitionRule::Identity(_) => None,
+        });
+        let from = since.format("%Y-%m").to_string();
+        let in_window = |m: &ObjectMeta| {
+            month.is_none_or(|dir| partition_values(table, &m.location).iter().any(|(k, v)| k == dir && *v >= from))
+        };
+        let merged = files
+            .iter()
+            .filter(|m| m.location.filename().is_some_and(|n| n.starts_with("part-compact-")))
+            .filter(|m| in_window(m));
+        for meta in merged {
+            let bytes = self.store().get(&meta.location).await?;
+            let path = meta.location.to_string();
+            let corrupt = |e: parquet::errors::ParquetError| Error::Schema {
+                table: table.name(),
+                path: path.clone(),
+                reason: e.to_string(),
+            };
+            let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(corrupt)?;
+            let Ok(idx) = builder.schema().index_of(BATCH_ID) else { continue };
+            let mask = ProjectionMask::roots(builder.parquet_schema(), [idx]);
+            for part in builder.with_projection(mask).with_batch_size(64 * 1024).build().map_err(corrupt)? {
+                let part = part?;
+                if part.column(0).as_string::<i32>().iter().any(|b| b == Some(batch)) {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
     }
 
     /// Event keys stored in a table (optionally one partition), for idempotent ingestion.

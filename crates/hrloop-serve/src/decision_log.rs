@@ -476,13 +476,38 @@ fn sealed_at_ms(path: &Path) -> i64 {
     name.trim_start_matches("sealed-").split('-').next().and_then(|t| t.parse().ok()).unwrap_or(0)
 }
 
+/// Move the sealed segments a process left behind. A crash between a segment's commit and its
+/// removal leaves it to be moved again; its files are then usually found under the same names
+/// (the same rows, added again: nothing doubles), but the compaction may have merged them into
+/// other files since, so each of these segments is first looked for in the table.
 async fn move_sealed(lake: &Lake, dir: &Path) -> Result<(), String> {
-    move_many(lake, sealed_segments(dir)?).await
+    move_many(lake, sealed_segments(dir)?, Recheck::Yes).await
+}
+
+/// Whether a segment may already be in the lake (it was left behind, not freshly sealed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recheck {
+    Yes,
+    No,
+}
+
+/// The batch id a segment's rows carry in `lake/decisions`.
+fn batch_of(segment: &Path) -> String {
+    let name = segment.file_name().and_then(|n| n.to_str()).unwrap_or("wal");
+    format!("serve-{}", name.trim_start_matches("sealed-").trim_end_matches(".wal"))
+}
+
+/// Whether `lake/decisions` holds rows of the segment's batch already (looked for from the
+/// month of its oldest decision on).
+async fn already_moved(lake: &Lake, segment: &Path, rows: &[Decision<'_>]) -> Result<bool, String> {
+    let Some(oldest) = rows.iter().map(|r| r.decided_at_us).min() else { return Ok(false) };
+    let since = DateTime::from_timestamp_micros(oldest).unwrap_or_default();
+    lake.holds_batch(Table::Decisions, &batch_of(segment), since).await.map_err(|e| e.to_string())
 }
 
 /// Move segments, one per core at a time (a move is mostly single-threaded CPU work, and each
 /// segment writes its own files, so moves do not interfere).
-async fn move_many(lake: &Lake, segments: Vec<PathBuf>) -> Result<(), String> {
+async fn move_many(lake: &Lake, segments: Vec<PathBuf>, recheck: Recheck) -> Result<(), String> {
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut running = tokio::task::JoinSet::new();
     let mut first_error = None;
@@ -493,7 +518,7 @@ async fn move_many(lake: &Lake, segments: Vec<PathBuf>) -> Result<(), String> {
             first_error = first_error.or(done.map_err(|e| e.to_string()).and_then(|r| r).err());
         }
         let lake = lake.clone();
-        running.spawn(async move { move_one(&lake, &path).await });
+        running.spawn(async move { move_one(&lake, &path, recheck).await });
     }
     while let Some(done) = running.join_next().await {
         first_error = first_error.or(done.map_err(|e| e.to_string()).and_then(|r| r).err());
@@ -501,7 +526,7 @@ async fn move_many(lake: &Lake, segments: Vec<PathBuf>) -> Result<(), String> {
     first_error.map_or(Ok(()), Err)
 }
 
-async fn move_one(lake: &Lake, path: &Path) -> Result<(), String> {
+async fn move_one(lake: &Lake, path: &Path, recheck: Recheck) -> Result<(), String> {
     let p = path.to_path_buf();
     // Decoding a segment is CPU work: keep it off the async workers that answer requests.
     let rows = tokio::task::spawn_blocking(move || -> Result<Vec<Decision<'static>>, String> {
@@ -509,7 +534,11 @@ async fn move_one(lake: &Lake, path: &Path) -> Result<(), String> {
     })
     .await
     .map_err(|e| e.to_string())??;
-    write_rows(lake, rows, path).await?;
+    if recheck == Recheck::Yes && already_moved(lake, path, &rows).await? {
+        tracing::info!(segment = %path.display(), "segment already in lake/decisions; removed");
+    } else {
+        write_rows(lake, rows, path).await?;
+    }
     std::fs::remove_file(path).map_err(|e| e.to_string())
 }
 
@@ -550,7 +579,7 @@ async fn mover(
         // moved some meanwhile.
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
         let batch: Vec<PathBuf> = sealed.into_iter().take(parallel).filter(|p| p.exists()).collect();
-        if let Err(e) = move_many(&lake, batch).await {
+        if let Err(e) = move_many(&lake, batch, Recheck::No).await {
             tracing::error!(error = %e, "moving decisions to the lake failed; will retry");
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
@@ -564,8 +593,7 @@ async fn mover(
 async fn write_rows(lake: &Lake, rows: Vec<Decision<'static>>, source: &Path) -> Result<(), String> {
     let def = Table::Decisions.def();
     let name = source.file_name().and_then(|n| n.to_str()).unwrap_or("wal").to_string();
-    let segment = name.trim_start_matches("sealed-").trim_end_matches(".wal");
-    let batch = format!("serve-{segment}");
+    let batch = batch_of(source);
     let now = rows.last().and_then(|r| DateTime::from_timestamp_micros(r.decided_at_us)).unwrap_or_else(Utc::now);
     // A person erased while their decisions waited in this log never reaches the lake.
     let erased = lake.erased().await.map_err(|e| e.to_string())?;

@@ -312,6 +312,47 @@ async fn acknowledged_decisions_reach_the_lake_pseudonymised() {
     assert!(audit.verify().await.unwrap().ok);
 }
 
+/// Source files (segment names) of the served decisions in the lake.
+async fn moved_segments(lake: &Lake) -> std::collections::BTreeSet<String> {
+    use arrow_array::cast::AsArray;
+    let scan = lake.scan(Table::Decisions, Some(&["source_file"])).await.unwrap();
+    scan.batches
+        .iter()
+        .flat_map(|b| b.column(0).as_string::<i32>().iter().flatten().map(str::to_string).collect::<Vec<_>>())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segment_moved_again_after_its_files_were_compacted_is_not_doubled() {
+    let fx = fixture(ServeConfig::default()).await;
+    let wal_root = fx.lake.store().local_root().unwrap().join("_wal");
+    let instance = std::fs::read_dir(&wal_root).unwrap().flatten().next().unwrap().path();
+    let mut copy = Vec::new();
+    for r in 0..4 {
+        fx.rank(&format!("REQ-{r}"), 5).await;
+        // The last segment as the crash will leave it: moved, but not yet removed.
+        copy = std::fs::read(instance.join("decisions.wal")).unwrap();
+        fx.state.log.flush().await.unwrap();
+    }
+    let before = moved_segments(&fx.lake).await;
+    assert_eq!(before.len(), 4, "{before:?}");
+    let rows = fx.lake.scan(Table::Decisions, Some(&["decision_id"])).await.unwrap().num_rows();
+    assert_eq!(rows, 20);
+    // The compaction renames the segments' files...
+    let how = hrloop_lake::Compaction { min_files: 2, at: Utc::now(), ..Default::default() };
+    let compacted = fx.lake.compact(Table::Decisions, &how).await.unwrap();
+    assert_eq!(compacted.files_merged, 4, "{compacted:?}");
+    // ...then a server that died between the last segment's commit and its removal restarts.
+    let crashed = tempfile::tempdir().unwrap();
+    let dead = crashed.path().join("dead-instance");
+    std::fs::create_dir_all(&dead).unwrap();
+    let name = before.into_iter().max().unwrap();
+    std::fs::write(dead.join(&name), &copy).unwrap();
+    hrloop_serve::decision_log::move_abandoned(&fx.lake, crashed.path()).await.unwrap();
+    assert_eq!(fx.lake.scan(Table::Decisions, Some(&["decision_id"])).await.unwrap().num_rows(), 20, "doubled");
+    assert!(!dead.exists(), "the dead server's log is gone");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feedback_and_outcomes_go_through_ingestion_with_quarantine() {
     let fx = fixture(ServeConfig::default()).await;
