@@ -67,32 +67,12 @@ impl Lake {
         let files = self.list_files(table, partition).await?;
         let mut batches = Vec::new();
         for meta in &files {
-            let bytes = self.store().get(&meta.location).await?;
-            let path = meta.location.to_string();
-            let corrupt = |e: parquet::errors::ParquetError| Error::Schema {
-                table: table.name(),
-                path: path.clone(),
-                reason: e.to_string(),
-            };
-            let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(corrupt)?;
             let partition_values = partition_values(table, &meta.location);
-            let wanted_in_file: Option<Vec<usize>> = columns.map(|cols| {
-                let schema = builder.schema();
-                cols.iter().filter_map(|c| schema.index_of(c).ok()).collect()
-            });
-            let builder = match &wanted_in_file {
-                Some(idx) => {
-                    let mask = ProjectionMask::roots(builder.parquet_schema(), idx.iter().copied());
-                    builder.with_projection(mask)
-                }
-                None => builder,
-            };
-            for batch in builder.with_batch_size(64 * 1024).build().map_err(corrupt)? {
-                let batch = batch?;
-                let extra: Vec<&(String, String)> = partition_values
-                    .iter()
-                    .filter(|(k, _)| columns.is_none_or(|cols| cols.contains(&k.as_str())))
-                    .collect();
+            let extra: Vec<&(String, String)> = partition_values
+                .iter()
+                .filter(|(k, _)| columns.is_none_or(|cols| cols.contains(&k.as_str())))
+                .collect();
+            for batch in self.read_file(table, meta, columns).await? {
                 batches.push(with_partition_columns(batch, &extra)?);
             }
         }
@@ -125,24 +105,41 @@ impl Lake {
             .filter(|m| m.location.filename().is_some_and(|n| n.starts_with("part-compact-")))
             .filter(|m| in_window(m));
         for meta in merged {
-            let bytes = self.store().get(&meta.location).await?;
-            let path = meta.location.to_string();
-            let corrupt = |e: parquet::errors::ParquetError| Error::Schema {
-                table: table.name(),
-                path: path.clone(),
-                reason: e.to_string(),
-            };
-            let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(corrupt)?;
-            let Ok(idx) = builder.schema().index_of(BATCH_ID) else { continue };
-            let mask = ProjectionMask::roots(builder.parquet_schema(), [idx]);
-            for part in builder.with_projection(mask).with_batch_size(64 * 1024).build().map_err(corrupt)? {
-                let part = part?;
-                if part.column(0).as_string::<i32>().iter().any(|b| b == Some(batch)) {
+            for part in self.read_file(table, meta, Some(&[BATCH_ID])).await? {
+                if let Some(ids) = part.column_by_name(BATCH_ID)
+                    && ids.as_string::<i32>().iter().any(|b| b == Some(batch))
+                {
                     return Ok(true);
                 }
             }
         }
         Ok(false)
+    }
+
+    /// One committed file's rows (all columns, or those of `columns` the file has), without
+    /// its partition values.
+    async fn read_file(&self, table: Table, meta: &ObjectMeta, columns: Option<&[&str]>) -> Result<Vec<RecordBatch>> {
+        let bytes = self.store().get(&meta.location).await?;
+        let path = meta.location.to_string();
+        let corrupt = |e: parquet::errors::ParquetError| Error::Schema {
+            table: table.name(),
+            path: path.clone(),
+            reason: e.to_string(),
+        };
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(corrupt)?;
+        let builder = match columns {
+            Some(cols) => {
+                let idx: Vec<usize> = cols.iter().filter_map(|c| builder.schema().index_of(c).ok()).collect();
+                let mask = ProjectionMask::roots(builder.parquet_schema(), idx);
+                builder.with_projection(mask)
+            }
+            None => builder,
+        };
+        let mut out = Vec::new();
+        for batch in builder.with_batch_size(64 * 1024).build().map_err(corrupt)? {
+            out.push(batch?);
+        }
+        Ok(out)
     }
 
     /// Event keys stored in a table (optionally one partition), for idempotent ingestion.

@@ -499,10 +499,10 @@ fn batch_of(segment: &Path) -> String {
 
 /// Whether `lake/decisions` holds rows of the segment's batch already (looked for from the
 /// month of its oldest decision on).
-async fn already_moved(lake: &Lake, segment: &Path, rows: &[Decision<'_>]) -> Result<bool, String> {
+async fn already_moved(lake: &Lake, segment: &Path, rows: &[Decision<'_>]) -> hrloop_lake::Result<bool> {
     let Some(oldest) = rows.iter().map(|r| r.decided_at_us).min() else { return Ok(false) };
     let since = DateTime::from_timestamp_micros(oldest).unwrap_or_default();
-    lake.holds_batch(Table::Decisions, &batch_of(segment), since).await.map_err(|e| e.to_string())
+    lake.holds_batch(Table::Decisions, &batch_of(segment), since).await
 }
 
 /// Move segments, one per core at a time (a move is mostly single-threaded CPU work, and each
@@ -534,7 +534,7 @@ async fn move_one(lake: &Lake, path: &Path, recheck: Recheck) -> Result<(), Stri
     })
     .await
     .map_err(|e| e.to_string())??;
-    if recheck == Recheck::Yes && already_moved(lake, path, &rows).await? {
+    if recheck == Recheck::Yes && already_moved(lake, path, &rows).await.map_err(|e| e.to_string())? {
         tracing::info!(segment = %path.display(), "segment already in lake/decisions; removed");
     } else {
         write_rows(lake, rows, path).await?;
