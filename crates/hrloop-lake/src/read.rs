@@ -9,14 +9,12 @@ use arrow_array::{ArrayRef, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use object_store::ObjectMeta;
 use object_store::path::Path;
-use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use chrono::{DateTime, Utc};
 
 use crate::rows::system::BATCH_ID;
 use crate::tables::{PartitionRule, Table};
-use crate::{Error, Lake, Result};
+use crate::{Lake, Result};
 
 /// Natural event keys already stored, with the hash of the stored content.
 pub type ExistingKeys = HashMap<[u8; 16], [u8; 8]>;
@@ -120,26 +118,7 @@ impl Lake {
     /// its partition values.
     async fn read_file(&self, table: Table, meta: &ObjectMeta, columns: Option<&[&str]>) -> Result<Vec<RecordBatch>> {
         let bytes = self.store().get(&meta.location).await?;
-        let path = meta.location.to_string();
-        let corrupt = |e: parquet::errors::ParquetError| Error::Schema {
-            table: table.name(),
-            path: path.clone(),
-            reason: e.to_string(),
-        };
-        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(corrupt)?;
-        let builder = match columns {
-            Some(cols) => {
-                let idx: Vec<usize> = cols.iter().filter_map(|c| builder.schema().index_of(c).ok()).collect();
-                let mask = ProjectionMask::roots(builder.parquet_schema(), idx);
-                builder.with_projection(mask)
-            }
-            None => builder,
-        };
-        let mut out = Vec::new();
-        for batch in builder.with_batch_size(64 * 1024).build().map_err(corrupt)? {
-            out.push(batch?);
-        }
-        Ok(out)
+        crate::removal::decode(table, &meta.location, bytes, columns)
     }
 
     /// Event keys stored in a table (optionally one partition), for idempotent ingestion.
