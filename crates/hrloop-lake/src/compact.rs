@@ -6,8 +6,8 @@
 //! again: so it never undoes a concurrent erasure or loses a concurrent batch.
 //!
 //! The small files' bytes stay: versions before the compaction keep reading (a model card's
-//! `train --as-of` needs them). An erasure still deletes any of them that hold the person,
-//! since it scans and deletes by content, whichever version listed the file.
+//! `train --as-of` needs them). An erasure still deletes any of them that hold the person: it
+//! scans the files the log removed whose bytes are still there, too.
 
 use std::collections::BTreeMap;
 
@@ -158,6 +158,7 @@ mod tests {
     use super::*;
     use crate::rows::protected_attributes::{CANDIDATE_ID, ProtectedAttributesRow};
     use crate::{PartitionedWriter, Row};
+    use arrow_array::RecordBatch;
     use arrow_array::cast::AsArray;
     use chrono::TimeZone;
 
@@ -217,6 +218,52 @@ mod tests {
         // Keys still tell a re-ingested row from a new one.
         let keys = lake.existing_keys(Table::ProtectedAttributes, None).await.unwrap();
         assert_eq!(keys.len(), 18);
+    }
+
+    #[tokio::test]
+    async fn an_erasure_after_a_compaction_deletes_the_merged_inputs_that_held_the_person() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let person = |b: usize, k: usize| format!("p{:032x}", b * 10 + k);
+        for b in 0..4 {
+            let mut w = PartitionedWriter::new(&lake, Table::ProtectedAttributes, &format!("b{b}"), "t", now).unwrap();
+            for k in 0..3 {
+                let row = ProtectedAttributesRow {
+                    candidate_id: person(b, k),
+                    attributes: vec![("gender".into(), "f".into())],
+                    recorded_at: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+                };
+                w.push(&row.values(), &crate::RowKeys::of(Table::ProtectedAttributes.def(), &row.values())).unwrap();
+            }
+            w.commit().await.unwrap();
+        }
+        let before = lake.pinned().await.unwrap();
+        let how = Compaction { at: now, ..Compaction::default() };
+        assert_eq!(lake.compact(Table::ProtectedAttributes, &how).await.unwrap().files_merged, 4);
+        // The inputs' bytes stay for the version before; person(1, 2) is in one of them.
+        before.check_readable().await.unwrap();
+        let erased = person(1, 2);
+        let holds = |b: &RecordBatch| -> Vec<bool> {
+            let c = b.column_by_name(CANDIDATE_ID).unwrap().as_string::<i32>();
+            c.iter().map(|v| v == Some(erased.as_str())).collect()
+        };
+        let removal = |dry_run| crate::removal::Removal { columns: None, dry_run, at: now, fence: true };
+        let dry = lake.remove_rows(Table::ProtectedAttributes, &removal(true), holds).await.unwrap();
+        assert_eq!(dry.superseded_deleted.len(), 1, "{dry:?}");
+        before.check_readable().await.unwrap();
+        let report = lake.remove_rows(Table::ProtectedAttributes, &removal(false), holds).await.unwrap();
+        assert_eq!((report.rows_removed, report.superseded_deleted.len()), (1, 1), "{report:?}");
+        // No file in the store holds the person, and the version before no longer reads.
+        for meta in lake.listed_files(Table::ProtectedAttributes).await.unwrap() {
+            let bytes = lake.store().get(&meta.location).await.unwrap();
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(bytes, 1024).unwrap();
+            for batch in reader {
+                assert!(!holds(&batch.unwrap()).contains(&true), "{} still holds the person", meta.location);
+            }
+        }
+        assert!(before.check_readable().await.is_err());
+        assert_eq!(ids(&lake.scan(Table::ProtectedAttributes, None).await.unwrap()).len(), 11);
     }
 
     #[test]

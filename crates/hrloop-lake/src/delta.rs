@@ -127,6 +127,34 @@ impl Lake {
         }
     }
 
+    /// Files the newest version no longer lists but that are still in the store, because the
+    /// log's removes keep them for older versions (a compaction's inputs): the tombstones whose
+    /// files still exist. Sorted; empty for a table never written.
+    pub(crate) async fn superseded_files(&self, table: Table) -> Result<Vec<ObjectMeta>> {
+        use futures::TryStreamExt;
+        let Some(t) = self.delta_table(table, None).await? else { return Ok(Vec::new()) };
+        let state = t.snapshot().map_err(|e| delta(table, e))?;
+        let log = t.log_store();
+        let removed: std::collections::HashSet<Path> = state
+            .all_tombstones(log.as_ref())
+            .map_ok(|r| Path::from_url_path(format!("lake/{}/{}", table.name(), r.path())))
+            .try_collect::<Vec<_>>()
+            .await
+            .map_err(|e| delta(table, e))?
+            .into_iter()
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::Task(e.to_string()))?;
+        let live: std::collections::HashSet<Path> = files_of(table, &t)?.into_iter().map(|m| m.location).collect();
+        let mut files: Vec<ObjectMeta> = self
+            .listed_files(table)
+            .await?
+            .into_iter()
+            .filter(|m| removed.contains(&m.location) && !live.contains(&m.location))
+            .collect();
+        files.sort_by(|a, b| a.location.cmp(&b.location));
+        Ok(files)
+    }
+
     /// A table with no Delta log: fine when it holds no files, or when this store is a Delta
     /// lake (they are a crashed first batch's uncommitted files, invisible by design); else the
     /// store predates Delta. (The listing first: files appear only after the marker.)

@@ -169,6 +169,10 @@ pub struct RemovalReport {
     /// Files deleted because every row in them was removed.
     pub files_deleted: Vec<String>,
     pub rows_removed: u64,
+    /// Files no longer in the newest version but kept for older ones (a compaction's inputs)
+    /// that held removed rows: deleted, so the versions that listed them can no longer be read.
+    #[serde(default)]
+    pub superseded_deleted: Vec<String>,
     /// The Delta version this removal committed (`None`: nothing removed). Earlier versions
     /// that listed a touched file can no longer be read: the file's bytes are deleted.
     #[serde(default)]
@@ -178,7 +182,7 @@ pub struct RemovalReport {
 impl RemovalReport {
     /// Every file that held a removed row.
     pub fn touched(&self) -> impl Iterator<Item = &String> {
-        self.files_rewritten.iter().chain(&self.files_deleted)
+        self.files_rewritten.iter().chain(&self.files_deleted).chain(&self.superseded_deleted)
     }
 }
 
@@ -292,6 +296,8 @@ impl Lake {
                 None => report.files_deleted.push(path),
             }
         }
+        // Bytes only older versions read (a compaction's inputs) hold the rows too.
+        self.remove_superseded(table, how, &remove, &mut report).await?;
         if version.is_none() || hits.is_empty() {
             return Ok(report);
         }
@@ -304,6 +310,43 @@ impl Lake {
             }
         }
         Ok(report)
+    }
+
+    /// Delete the files the log removed but whose bytes stay for older versions (the inputs of
+    /// a compaction) when they hold rows to remove (a dry run only reports them). They are in
+    /// no version a writer builds on, so no commit is needed: the versions that listed them can
+    /// no longer be read, as after any erasure.
+    async fn remove_superseded<F>(
+        &self,
+        table: Table,
+        how: &Removal<'_>,
+        remove: &F,
+        report: &mut RemovalReport,
+    ) -> Result<()>
+    where
+        F: Fn(&RecordBatch) -> Vec<bool>,
+    {
+        for meta in self.superseded_files(table).await? {
+            let bytes = match self.store().get(&meta.location).await {
+                Ok(b) => b,
+                // Deleted meanwhile (by another removal).
+                Err(Error::ObjectStore(object_store::Error::NotFound { .. })) => continue,
+                Err(e) => return Err(e),
+            };
+            report.files_scanned += 1;
+            let held = decode(table, &meta.location, bytes, how.columns)?.iter().flat_map(remove).any(|r| r);
+            if !held {
+                continue;
+            }
+            if !how.dry_run {
+                match self.store().delete(&meta.location).await {
+                    Ok(()) | Err(Error::ObjectStore(object_store::Error::NotFound { .. })) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            report.superseded_deleted.push(meta.location.to_string());
+        }
+        Ok(())
     }
 
     /// Scan one file for rows to remove; write its rewrite without them (not yet committed)
