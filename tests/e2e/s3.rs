@@ -111,4 +111,40 @@ fn ingest_train_serve_move_and_erase_on_a_real_s3_server() {
     assert_eq!(serving_decisions(&s3), [39, 39]);
     let history = run_ok(hrloop_s3(&s3, state.path()).args(["pipelines", "history", "lake-compaction"]));
     assert!(String::from_utf8_lossy(&history.stdout).contains("compacted decisions"));
+
+    // Three more server runs, one requisition each: with the 2026-12 files before, enough small
+    // files in one month for the compaction to merge them (each segment moves at the next start).
+    for r in 4..7 {
+        let (mut server, addr, _) = start_command(hrloop_s3(&s3, state.path()), &[]);
+        let (status, resp) = post(&addr, "/v1/rank", &token, &rank_body(r));
+        assert_eq!(status, 200, "{resp}");
+        server.kill().unwrap();
+        server.wait().unwrap();
+    }
+    let (mut server, _, _) = start_command(hrloop_s3(&s3, state.path()), &[]);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let run = json(&run_ok(hrloop_s3(&s3, state.path()).args(["pipelines", "run", "lake-compaction", "--json"])));
+    let merged = run["steps"][0]["outputs"][0]["files_merged"].as_u64().unwrap();
+    assert!(merged >= 4, "{run}");
+    assert_eq!(serving_decisions(&s3), [69, 69]);
+
+    // An erasure after that compaction: the merged inputs, kept for the versions before it, held
+    // the person too; they go as well, so the scan of every object in the bucket finds nothing.
+    let report = json(&run_ok(hrloop_s3(&s3, state.path()).args([
+        "erase",
+        "--person",
+        "E2E-1-0",
+        "--reason",
+        "e2e on S3",
+        "--actor",
+        "dpo",
+        "--json",
+    ])));
+    let superseded: usize =
+        report["tables"].as_array().unwrap().iter().map(|t| t["superseded_deleted"].as_array().unwrap().len()).sum();
+    assert!(superseded >= 1, "{report}");
+    assert_eq!(report["verification"]["absent"], true, "{report}");
+    run_ok(hrloop_s3(&s3, state.path()).args(["erase", "--verify", "E2E-1-0"]));
+    assert_eq!(serving_decisions(&s3), [68, 68]);
 }

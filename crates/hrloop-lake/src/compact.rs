@@ -226,7 +226,10 @@ mod tests {
         let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
         let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         let person = |b: usize, k: usize| format!("p{:032x}", b * 10 + k);
-        for b in 0..4 {
+        // Ten batches: the compaction is version 10, which writes a checkpoint. Its removes are
+        // dated `now`, long before the wall clock, so a checkpoint that expired tombstones after
+        // Delta's default 7 days would lose them, and the erasure would miss the inputs.
+        for b in 0..10 {
             let mut w = PartitionedWriter::new(&lake, Table::ProtectedAttributes, &format!("b{b}"), "t", now).unwrap();
             for k in 0..3 {
                 let row = ProtectedAttributesRow {
@@ -240,7 +243,10 @@ mod tests {
         }
         let before = lake.pinned().await.unwrap();
         let how = Compaction { at: now, ..Compaction::default() };
-        assert_eq!(lake.compact(Table::ProtectedAttributes, &how).await.unwrap().files_merged, 4);
+        assert_eq!(lake.compact(Table::ProtectedAttributes, &how).await.unwrap().version, Some(10));
+        assert!(
+            dir.path().join("lake/protected_attributes/_delta_log/00000000000000000010.checkpoint.parquet").exists()
+        );
         // The inputs' bytes stay for the version before; person(1, 2) is in one of them.
         before.check_readable().await.unwrap();
         let erased = person(1, 2);
@@ -263,7 +269,7 @@ mod tests {
             }
         }
         assert!(before.check_readable().await.is_err());
-        assert_eq!(ids(&lake.scan(Table::ProtectedAttributes, None).await.unwrap()).len(), 11);
+        assert_eq!(ids(&lake.scan(Table::ProtectedAttributes, None).await.unwrap()).len(), 29);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use deltalake_core::kernel::{Action, Add, DataType, Remove, StructField, StructT
 use deltalake_core::logstore::{LogStoreRef, StorageConfig, default_logstore};
 use deltalake_core::operations::create::CreateBuilder;
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
+use deltalake_core::table::config::TableProperty;
 use deltalake_core::{DeltaTable, DeltaTableError};
 use object_store::ObjectMeta;
 use object_store::path::Path;
@@ -29,6 +30,13 @@ use crate::{Error, Lake, Result, TableVersions};
 /// retry rebases on the newer snapshot, after re-checking what it must: appends never conflict
 /// with each other).
 const MAX_COMMIT_RETRIES: usize = 50;
+
+/// How long a checkpoint keeps listing a removed file (`delta.deletedFileRetentionDuration`,
+/// set when a table is created). Delta's default, 7 days, drops older removes from each
+/// checkpoint, but the lake never vacuums: a compaction's inputs stay for the versions that read
+/// them, and an erasure finds them by these removes ([`Lake::superseded_files`]). Forgotten, the
+/// person's rows in them would outlive the erasure. About a century.
+const KEEP_REMOVED_FILES_LISTED: &str = "interval 5200 weeks";
 
 /// Every this many versions a checkpoint (the whole snapshot in one Parquet file) keeps the log
 /// a reader replays short: Delta's default `checkpointInterval`.
@@ -281,6 +289,10 @@ impl Lake {
                         .with_table_name(table.name())
                         .with_columns(delta_schema(table)?.fields().cloned())
                         .with_partition_columns(partition_names(table))
+                        .with_configuration_property(
+                            TableProperty::DeletedFileRetentionDuration,
+                            Some(KEEP_REMOVED_FILES_LISTED),
+                        )
                         .with_save_mode(SaveMode::ErrorIfExists)
                         .with_actions(actions)
                         // Never rebased by delta-rs onto a table another writer created: that

@@ -296,8 +296,10 @@ impl Lake {
                 None => report.files_deleted.push(path),
             }
         }
-        // Bytes only older versions read (a compaction's inputs) hold the rows too.
-        self.remove_superseded(table, how, &remove, &mut report).await?;
+        // Bytes only older versions read (a compaction's inputs) hold the rows too. The files
+        // this removal replaced are tombstones now as well; their bytes go below.
+        let own: HashSet<&Path> = hits.iter().map(|h| &h.file.location).collect();
+        self.remove_superseded(table, how, &remove, &own, &mut report).await?;
         if version.is_none() || hits.is_empty() {
             return Ok(report);
         }
@@ -321,12 +323,16 @@ impl Lake {
         table: Table,
         how: &Removal<'_>,
         remove: &F,
+        own: &HashSet<&Path>,
         report: &mut RemovalReport,
     ) -> Result<()>
     where
         F: Fn(&RecordBatch) -> Vec<bool>,
     {
         for meta in self.superseded_files(table).await? {
+            if own.contains(&meta.location) {
+                continue;
+            }
             let bytes = match self.store().get(&meta.location).await {
                 Ok(b) => b,
                 // Deleted meanwhile (by another removal).
