@@ -36,7 +36,7 @@ const MAX_COMMIT_RETRIES: usize = 50;
 /// checkpoint, but the lake never vacuums: a compaction's inputs stay for the versions that read
 /// them, and an erasure finds them by these removes ([`Lake::superseded_files`]). Forgotten, the
 /// person's rows in them would outlive the erasure. About a century.
-const KEEP_REMOVED_FILES_LISTED: &str = "interval 5200 weeks";
+pub(crate) const KEEP_REMOVED_FILES_LISTED: &str = "interval 5200 weeks";
 
 /// Every this many versions a checkpoint (the whole snapshot in one Parquet file) keeps the log
 /// a reader replays short: Delta's default `checkpointInterval`.
@@ -477,9 +477,29 @@ pub struct Migration {
     pub version: Option<u64>,
     /// The table was a Delta table already (an earlier, perhaps interrupted, run did it).
     pub already_delta: bool,
+    /// A Delta table created before the lake set [`KEEP_REMOVED_FILES_LISTED`] got it now, in a
+    /// commit of its own, so its next checkpoints keep listing the files its log removed.
+    pub kept_removes_listed: bool,
 }
 
 impl Lake {
+    /// Set [`KEEP_REMOVED_FILES_LISTED`] on a table created without it (before the lake set it
+    /// at creation). Returns the table's version after, and whether it was set now.
+    async fn keep_removes_listed(&self, table: Table, t: DeltaTable) -> Result<(Option<u64>, bool)> {
+        let key = TableProperty::DeletedFileRetentionDuration.as_ref();
+        let state = t.snapshot().map_err(|e| delta(table, e))?;
+        if state.metadata().configuration().get(key).map(String::as_str) == Some(KEEP_REMOVED_FILES_LISTED) {
+            return Ok((t.version().map(|v| v as u64), false));
+        }
+        let t = t
+            .set_tbl_properties()
+            .with_properties(HashMap::from([(key.to_string(), KEEP_REMOVED_FILES_LISTED.to_string())]))
+            .with_raise_if_not_exists(false)
+            .await
+            .map_err(|e| delta(table, e))?;
+        Ok((t.version().map(|v| v as u64), true))
+    }
+
     /// Turn a store written before Delta into Delta tables, in place: each table's Parquet
     /// files (those a directory listing shows, which is what pre-Delta readers saw) become
     /// its version 0, in one commit per table. No file is moved or rewritten. Idempotent and
@@ -491,18 +511,27 @@ impl Lake {
         let mut done = Vec::new();
         for table in Table::ALL {
             if let Some(t) = self.delta_table(table, None).await? {
+                let (version, upgraded) = self.keep_removes_listed(table, t).await?;
                 done.push(Migration {
                     table: table.name(),
                     files: 0,
                     rows: 0,
-                    version: t.version(),
+                    version,
                     already_delta: true,
+                    kept_removes_listed: upgraded,
                 });
                 continue;
             }
             let listed = self.listed_files(table).await?;
             if listed.is_empty() {
-                done.push(Migration { table: table.name(), files: 0, rows: 0, version: None, already_delta: false });
+                done.push(Migration {
+                    table: table.name(),
+                    files: 0,
+                    rows: 0,
+                    version: None,
+                    already_delta: false,
+                    kept_removes_listed: false,
+                });
                 continue;
             }
             let mut adds = Vec::with_capacity(listed.len());
@@ -532,6 +561,7 @@ impl Lake {
                 rows,
                 version: Some(version),
                 already_delta: false,
+                kept_removes_listed: false,
             });
         }
         self.write_marker().await?;

@@ -297,6 +297,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn tables_keep_removed_files_listed_and_migrate_sets_it_on_older_tables() {
+        use deltalake_core::table::config::TableProperty;
+        let key = TableProperty::DeletedFileRetentionDuration.as_ref();
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        write(&lake, "b1", &[outcome(A, Milestone::M3, "2024-04-01", Some(3))]).await;
+        let setting = || async {
+            let t = lake.delta_table(Table::Outcomes, None).await.unwrap().unwrap();
+            t.snapshot().unwrap().metadata().configuration().get(key).cloned()
+        };
+        assert_eq!(setting().await.as_deref(), Some(crate::delta::KEEP_REMOVED_FILES_LISTED));
+        // A table as created before the lake set it: Delta's 7 days.
+        let t = lake.delta_table(Table::Outcomes, None).await.unwrap().unwrap();
+        t.set_tbl_properties()
+            .with_properties([(key.to_string(), "interval 7 days".to_string())].into())
+            .await
+            .unwrap();
+        let outcomes = |m: Vec<crate::Migration>| m.into_iter().find(|m| m.table == "outcomes").unwrap();
+        let done = outcomes(lake.migrate().await.unwrap());
+        assert!(done.already_delta && done.kept_removes_listed, "{done:?}");
+        assert_eq!(done.version, Some(2));
+        assert_eq!(setting().await.as_deref(), Some(crate::delta::KEEP_REMOVED_FILES_LISTED));
+        let again = outcomes(lake.migrate().await.unwrap());
+        assert!(!again.kept_removes_listed && again.version == Some(2), "{again:?}");
+        assert_eq!(collect(lake.lazy(Table::Outcomes).await.unwrap()).await.unwrap().height(), 1);
+    }
+
+    #[tokio::test]
     async fn a_pinned_lake_reads_one_snapshot_while_batches_and_rewrites_land() {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();

@@ -20,8 +20,10 @@ pub enum Command {
     /// Make every table of a store written before hrloop used Delta tables (plain
     /// Hive-partitioned Parquet) a Delta table, in place. No data file is moved or rewritten:
     /// each table gets a first Delta commit that adds the files it holds. Safe to re-run, and
-    /// safe to interrupt (a re-run finishes the job; nothing is lost or counted twice). Stop
-    /// every other hrloop process on the store first.
+    /// safe to interrupt (a re-run finishes the job; nothing is lost or counted twice). A Delta
+    /// table created by an older hrloop gets the current settings (it keeps listing removed
+    /// files in checkpoints, so an erasure finds a compaction's inputs). Stop every other hrloop
+    /// process on the store first.
     Migrate {
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -93,6 +95,9 @@ pub async fn run(global: &Global, command: Command) -> Result<ExitCode> {
                 t.set_header(vec!["table", "result", "files", "rows", "version"]);
                 for m in &done {
                     let result = match (m.already_delta, m.version) {
+                        (true, _) if m.kept_removes_listed => {
+                            "already a Delta table; now keeps removed files listed (for erasure)"
+                        }
                         (true, _) => "already a Delta table",
                         (false, Some(_)) => "migrated",
                         (false, None) => "empty, nothing to do",
