@@ -9,7 +9,7 @@
 //! keep running, or inconclusive (a human decides). Verdicts are stored write-once with their
 //! evidence under `experiments/<model>/<challenger>/<seq>.json`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -656,7 +656,12 @@ async fn fairness_guardrails(lake: &Lake, view: &ArmView<'_>, policy: &Policy) -
     Ok(counts
         .into_iter()
         .filter_map(|(attr, groups)| {
-            let groups = groups.into_iter().map(|(g, reqs)| (g, reqs.into_values().collect())).collect();
+            // Aligned on the attribute's requisitions: entry i of every group is requisition i.
+            let reqs: BTreeSet<&str> = groups.values().flat_map(|r| r.keys().copied()).collect();
+            let groups = groups
+                .into_iter()
+                .map(|(g, per)| (g, reqs.iter().map(|r| per.get(r).copied().unwrap_or((0.0, 0.0))).collect()))
+                .collect();
             adverse_impact(&attr, &groups, policy)
         })
         .collect())
@@ -664,10 +669,13 @@ async fn fairness_guardrails(lake: &Lake, view: &ArmView<'_>, policy: &Policy) -
 
 /// The fairness guardrail of one protected attribute: the adverse impact ratio of the arm's
 /// top 5 (the lowest group's selection rate over the highest's), from (selected, candidates)
-/// per requisition of each group. It fails when the ratio is below `min_adverse_impact_ratio`
-/// with an always-valid test: the mixture likelihood ratio of the log ratio's distance below
-/// the threshold, with requisition-level (cluster-robust) variances, Bonferroni-adjusted for
-/// the group pairs and compared with `fairness_alpha`. Daily looks keep a fair challenger's
+/// per requisition of each group, every group's list aligned on the same requisitions ((0, 0)
+/// where a group had no candidate). It fails when the ratio is below
+/// `min_adverse_impact_ratio` with an always-valid test: the mixture likelihood ratio of the log
+/// ratio's distance below the threshold, Bonferroni-adjusted for the group pairs and compared
+/// with `fairness_alpha`. The log ratio's variance is cluster-robust over requisitions with
+/// both groups counted per requisition (`stats::cluster_log_ratio_contrast_variance`): the
+/// groups share requisitions, so what a requisition does to both cancels. Daily looks keep a fair challenger's
 /// chance of ever failing it at `fairness_alpha`. None until the arm selected
 /// `min_selected` candidates and two groups have `min_group_size`.
 pub fn adverse_impact(
@@ -679,14 +687,13 @@ pub fn adverse_impact(
         name: &'a str,
         selected: f64,
         candidates: f64,
-        variance: f64,
+        requisitions: &'a [(f64, f64)],
     }
     let all: Vec<Group<'_>> = groups
         .iter()
-        .filter_map(|(name, reqs)| {
+        .map(|(name, reqs)| {
             let (selected, candidates) = reqs.iter().fold((0.0, 0.0), |(s, n), r| (s + r.0, n + r.1));
-            let variance = crate::stats::cluster_ratio_variance(reqs)?;
-            Some(Group { name, selected, candidates, variance })
+            Group { name, selected, candidates, requisitions: reqs }
         })
         .collect();
     if all.iter().map(|g| g.selected).sum::<f64>() < policy.min_selected as f64 {
@@ -701,10 +708,10 @@ pub fn adverse_impact(
     }
     let air = rate(lo) / rate(hi);
     // The log ratio, with rates shrunk half a selection towards the middle so a group nobody
-    // selected yet has a finite log; its variance by the delta method.
+    // selected yet has a finite log; its variance by the delta method over requisitions.
     let shrunk = |g: &Group<'_>| (g.selected + 0.5) / (g.candidates + 1.0);
     let below = shrunk(lo).ln() - shrunk(hi).ln() - policy.min_adverse_impact_ratio.ln();
-    let variance = lo.variance / shrunk(lo).powi(2) + hi.variance / shrunk(hi).powi(2);
+    let variance = crate::stats::cluster_log_ratio_contrast_variance(lo.requisitions, hi.requisitions)?;
     let ratio = crate::stats::mixture_likelihood_ratio(below, variance, policy.fairness_mixture_sd);
     let p = bonferroni((1.0 / ratio).min(1.0), pairs(sized.len()));
     let ok = below >= 0.0 || p >= policy.fairness_alpha;

@@ -120,6 +120,32 @@ pub fn cluster_ratio_variance(clusters: &[(f64, f64)]) -> Option<f64> {
     Some(clustered.max(binomial_floor(y, n)))
 }
 
+/// Variance of ln(Σy_a / Σn_a) − ln(Σy_b / Σn_b) when both ratios are measured on the same
+/// clusters (e.g. two groups' selection rates over the same requisitions): `a[i]` and `b[i]` are
+/// cluster i's (y, n), (0, 0) where a side has no rows in it. The delta method over clusters,
+/// with each side's rate shrunk half a row towards the middle so a side with no events yet has
+/// a finite log. Counting both sides per cluster keeps their covariance: what a cluster does to
+/// both rates alike (a requisition whose ranking selects more of everyone) cancels, and a
+/// trade-off between them (a fixed top 5) adds. Floored at the variance of independent rows.
+/// None with fewer than two clusters, slices of different lengths, or a side with no rows.
+pub fn cluster_log_ratio_contrast_variance(a: &[(f64, f64)], b: &[(f64, f64)]) -> Option<f64> {
+    let k = a.len();
+    let sums = |c: &[(f64, f64)]| c.iter().fold((0.0, 0.0), |(y, n), r| (y + r.0, n + r.1));
+    let ((ya, na), (yb, nb)) = (sums(a), sums(b));
+    if k < 2 || b.len() != k || na <= 0.0 || nb <= 0.0 {
+        return None;
+    }
+    let shrunk = |y: f64, n: f64| (y + 0.5) / (n + 1.0);
+    // Each cluster's pull on the log of each side's rate, and on their difference.
+    let (scale_a, scale_b) = (shrunk(ya, na) * na, shrunk(yb, nb) * nb);
+    let (ra, rb) = (ya / na, yb / nb);
+    let sum: f64 =
+        a.iter().zip(b).map(|(ca, cb)| ((ca.0 - ra * ca.1) / scale_a - (cb.0 - rb * cb.1) / scale_b).powi(2)).sum();
+    let clustered = sum * k as f64 / (k - 1) as f64;
+    let independent = binomial_floor(ya, na) / shrunk(ya, na).powi(2) + binomial_floor(yb, nb) / shrunk(yb, nb).powi(2);
+    Some(clustered.max(independent))
+}
+
 /// The normal-mixture sequential probability ratio of "the difference is `delta`, with
 /// variance `variance`" against "no difference", mixing over true differences N(0, tau²)
 /// (Johari, Pekelis & Walsh, "Always valid inference", the basis of Optimizely's Stats
@@ -313,8 +339,44 @@ pub const Z_POWER_80: f64 = 0.841_621_233_572_914_3;
 #[cfg(test)]
 mod tests {
     #[test]
+    fn a_contrast_over_shared_clusters_cancels_what_they_share_and_keeps_what_they_trade() {
+        use super::*;
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        // 400 requisitions of 10 candidates per side, each selecting at its own rate r (shared by
+        // both sides: icc), b at 0.6 r.
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for _ in 0..400 {
+            let r: f64 = rng.random_range(0.05..0.6);
+            let count = |p: f64, rng: &mut rand::rngs::StdRng| (0..10).filter(|_| rng.random_bool(p)).count() as f64;
+            a.push((count(r, &mut rng), 10.0));
+            b.push((count(0.6 * r, &mut rng), 10.0));
+        }
+        let log_var = |c: &[(f64, f64)]| {
+            let (y, n) = c.iter().fold((0.0, 0.0), |(y, n), r| (y + r.0, n + r.1));
+            cluster_ratio_variance(c).unwrap() / (y / n).powi(2)
+        };
+        let separate = log_var(&a) + log_var(&b);
+        let paired = cluster_log_ratio_contrast_variance(&a, &b).unwrap();
+        assert!(paired < 0.75 * separate, "{paired} vs {separate}");
+        // Unpaired (b's clusters shuffled away from a's), it is the two separate variances.
+        b.rotate_left(1);
+        let unpaired = cluster_log_ratio_contrast_variance(&a, &b).unwrap();
+        assert!((unpaired / separate - 1.0).abs() < 0.2, "{unpaired} vs {separate}");
+        // A trade-off (exactly 5 selected of the two sides' 10) is less precise than independent.
+        let traded: Vec<((f64, f64), (f64, f64))> =
+            (0..400).map(|i| ((f64::from(i % 4), 5.0), (5.0 - f64::from(i % 4), 5.0))).collect();
+        let (ta, tb): (Vec<_>, Vec<_>) = traded.into_iter().unzip();
+        let t = cluster_log_ratio_contrast_variance(&ta, &tb).unwrap();
+        assert!(t > 1.5 * (log_var(&ta) + log_var(&tb)), "{t}");
+        assert!(cluster_log_ratio_contrast_variance(&a[..1], &b[..1]).is_none());
+        assert!(cluster_log_ratio_contrast_variance(&a, &b[..3]).is_none());
+    }
+
+    #[test]
     fn the_mixture_ratio_matches_its_closed_form_and_the_cluster_variance_grows_with_correlation() {
         use super::*;
+
         // V = 0.001, tau = 0.1: sqrt(0.001/0.011) * exp(0.01 * 0.01 / (2 * 0.001 * 0.011)).
         let lr = mixture_likelihood_ratio(0.1, 0.001, 0.1);
         assert!((lr - (0.001f64 / 0.011).sqrt() * (0.0001f64 / 0.000022).exp()).abs() < 1e-9, "{lr}");
