@@ -47,6 +47,15 @@ impl Clock for ManualClock {
     }
 }
 
+/// Milliseconds since the epoch on the machine's wall clock, for operational timing only: how
+/// long a log has been quiet, how old a sealed segment is, the order segment files sort in. It
+/// is the one read of the system time outside [`SystemClock`] (a tidy test checks), and it never
+/// becomes a time stored with a decision, a row or a record: those come from a [`Clock`], so a
+/// simulated month passes in milliseconds without these timers waiting a month.
+pub fn wall_clock_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +69,35 @@ mod tests {
         assert_eq!(clock.now(), t0);
         other.advance(Duration::days(90));
         assert_eq!(clock.now(), t0 + Duration::days(90));
+    }
+
+    /// The Clock invariant, checked: outside this module no library or binary reads the system
+    /// time (`Utc::now()`), so the simulator's manual clock governs every time hrloop stores.
+    /// Test modules (from a file's `#[cfg(test)]` on) and `tests/` directories may.
+    #[test]
+    fn no_source_outside_the_clock_module_reads_the_system_time() {
+        let crates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut found = Vec::new();
+        let mut dirs: Vec<std::path::PathBuf> =
+            std::fs::read_dir(&crates).unwrap().map(|e| e.unwrap().path().join("src")).collect();
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "rs") || path.ends_with("hrloop-core/src/clock.rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for (i, line) in text.lines().enumerate().take_while(|(_, l)| l.trim() != "#[cfg(test)]") {
+                    if line.contains(&format!("Utc::{}()", "now")) {
+                        found.push(format!("{}:{}", path.display(), i + 1));
+                    }
+                }
+            }
+        }
+        assert!(found.is_empty(), "take a Clock (or wall_clock_ms for operational timers): {found:#?}");
     }
 }

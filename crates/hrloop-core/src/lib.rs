@@ -5,5 +5,5 @@ pub mod clock;
 pub mod domain;
 pub mod milestones;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock, wall_clock_ms};
 pub use domain::*;

@@ -68,7 +68,9 @@ impl Rule {
     /// Rows older than this are deleted.
     pub fn cutoff(&self, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
         match (self.keep_days, self.keep_months) {
-            (Some(d), None) => Ok(now - chrono::Duration::days(i64::from(d))),
+            (Some(d), None) => chrono::Duration::try_days(i64::from(d))
+                .and_then(|days| now.checked_sub_signed(days))
+                .ok_or_else(|| Error::Policy(format!("rule {:?}: keep_days {d} is out of range", self.name))),
             (None, Some(m)) => now
                 .checked_sub_months(Months::new(m))
                 .ok_or_else(|| Error::Policy(format!("rule {:?}: keep_months {m} is out of range", self.name))),
@@ -78,7 +80,8 @@ impl Rule {
 }
 
 impl Policy {
-    pub fn load(path: &FsPath) -> Result<Policy> {
+    /// Read and check a policy; every rule's cutoff must be a date as seen from `now`.
+    pub fn load(path: &FsPath, now: DateTime<Utc>) -> Result<Policy> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Policy(format!("cannot read retention policy {}: {e}", path.display())))?;
         let policy: Policy =
@@ -90,7 +93,6 @@ impl Policy {
                 policy.format_version
             )));
         }
-        let now = Utc::now();
         for rule in &policy.rules {
             rule.target()?;
             rule.cutoff(now)?;
@@ -255,12 +257,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("retention.toml");
         std::fs::write(&p, text).unwrap();
-        Policy::load(&p)
+        Policy::load(&p, Utc::now())
     }
 
     #[test]
     fn the_shipped_policy_loads() {
-        let p = Policy::load(&FsPath::new(env!("CARGO_MANIFEST_DIR")).join("../../data/retention.toml")).unwrap();
+        let p = Policy::load(&FsPath::new(env!("CARGO_MANIFEST_DIR")).join("../../data/retention.toml"), Utc::now())
+            .unwrap();
         assert!(p.rules.iter().any(|r| r.applicants_never_hired));
         assert!(p.rules.iter().any(|r| r.table.as_deref() == Some("quarantine")));
     }
@@ -280,6 +283,11 @@ mod tests {
                 .contains("either `table")
         );
         assert!(err("[[rule]]\nname = \"t\"\ntable = \"feedback\"\nkeep_weeks = 3\n").contains("keep_weeks"));
+        // A cutoff before the first representable date is an error, not a panic.
+        assert!(
+            err("[[rule]]\nname = \"old\"\ntable = \"feedback\"\nkeep_days = 4000000000\n")
+                .contains("rule \"old\": keep_days 4000000000 is out of range")
+        );
         assert!(load("format_version = 2\nrule = []\n").unwrap_err().to_string().contains("format_version 2"));
     }
 

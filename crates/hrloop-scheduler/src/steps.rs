@@ -62,7 +62,8 @@ impl StepRunner for LoopSteps {
             Step::Rejudge { model, act, min_hires } => self.rejudge(ctx, model, *act, *min_hires, &actor).await,
             Step::Calibrate { model } => self.calibrate(ctx, model, &actor).await,
             Step::Purge { policy } => {
-                let policy = hrloop_privacy::Policy::load(&self.base.join(policy)).map_err(|e| e.to_string())?;
+                let policy =
+                    hrloop_privacy::Policy::load(&self.base.join(policy), ctx.now).map_err(|e| e.to_string())?;
                 let r = hrloop_privacy::purge(&self.lake, &policy, ctx.now, false, &actor)
                     .await
                     .map_err(|e| e.to_string())?;

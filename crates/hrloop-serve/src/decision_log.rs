@@ -559,7 +559,7 @@ async fn mover(
             Vec::new()
         });
         let oldest = sealed.first();
-        backlog.set(oldest.map_or(0.0, |p| (Utc::now().timestamp_millis() - sealed_at_ms(p)) as f64 / 1000.0));
+        backlog.set(oldest.map_or(0.0, |p| (hrloop_core::wall_clock_ms() - sealed_at_ms(p)) as f64 / 1000.0));
         let Some(path) = oldest else {
             tokio::select! {
                 _ = shared.sealed.notified() => {}
@@ -567,7 +567,7 @@ async fn mover(
             }
             continue;
         };
-        let now = Utc::now().timestamp_millis();
+        let now = hrloop_core::wall_clock_ms();
         let quiet = now - shared.last_append_ms.load(Ordering::Relaxed) >= QUIET.as_millis() as i64;
         let overdue = now - sealed_at_ms(path) >= max_delay.as_millis() as i64;
         if !(quiet || overdue) {
@@ -594,7 +594,13 @@ async fn write_rows(lake: &Lake, rows: Vec<Decision<'static>>, source: &Path) ->
     let def = Table::Decisions.def();
     let name = source.file_name().and_then(|n| n.to_str()).unwrap_or("wal").to_string();
     let batch = batch_of(source);
-    let now = rows.last().and_then(|r| DateTime::from_timestamp_micros(r.decided_at_us)).unwrap_or_else(Utc::now);
+    // The batch's time: its last decision's (from the server's clock); an empty segment's, when
+    // it was sealed.
+    let now = rows
+        .last()
+        .and_then(|r| DateTime::from_timestamp_micros(r.decided_at_us))
+        .or_else(|| DateTime::from_timestamp_millis(sealed_at_ms(source)))
+        .unwrap_or(DateTime::UNIX_EPOCH);
     // A person erased while their decisions waited in this log never reaches the lake.
     let erased = lake.erased().await.map_err(|e| e.to_string())?;
     let mut writer =
@@ -678,7 +684,7 @@ fn writer(
             if let Err(e) = &written {
                 tracing::error!(error = %e, "decision log write failed; refusing rankings until it is writable");
             }
-            shared.last_append_ms.store(Utc::now().timestamp_millis(), std::sync::atomic::Ordering::Relaxed);
+            shared.last_append_ms.store(hrloop_core::wall_clock_ms(), std::sync::atomic::Ordering::Relaxed);
             for ack in acks {
                 let _ = ack.send(written.clone());
             }
@@ -823,7 +829,7 @@ fn new_segment_file(path: &Path) -> std::io::Result<std::fs::File> {
 
 /// A sealed segment's name: by sealing time, so names sort oldest first and tell its age.
 fn sealed_name() -> String {
-    format!("sealed-{:013}-{}.wal", Utc::now().timestamp_millis(), uuid::Uuid::new_v4().simple())
+    format!("sealed-{:013}-{}.wal", hrloop_core::wall_clock_ms(), uuid::Uuid::new_v4().simple())
 }
 
 #[cfg(test)]

@@ -138,8 +138,9 @@ fn print_verification(v: &VerifyReport) {
 
 pub async fn purge(global: &Global, args: PurgeArgs) -> Result<ExitCode> {
     let lake = global.lake()?;
-    let policy = Policy::load(&args.policy)?;
-    let report = hrloop_privacy::purge(&lake, &policy, global.clock()?.now(), args.dry_run, &args.actor).await?;
+    let now = global.clock()?.now();
+    let policy = Policy::load(&args.policy, now)?;
+    let report = hrloop_privacy::purge(&lake, &policy, now, args.dry_run, &args.actor).await?;
     if args.json {
         print_json(&report)?;
         return Ok(ExitCode::SUCCESS);
