@@ -23,6 +23,18 @@ fn hrloop_s3(s3: &seaweed::Seaweed, state: &std::path::Path) -> Command {
     c
 }
 
+/// Start a server on the bucket (moving what earlier runs left in the decision log), rank
+/// `requisitions`, each acknowledged, and kill it without a flush.
+fn serve_and_die(s3: &seaweed::Seaweed, state: &std::path::Path, token: &str, requisitions: std::ops::Range<usize>) {
+    let (mut server, addr, _) = start_command(hrloop_s3(s3, state), &[]);
+    for r in requisitions {
+        let (status, resp) = post(&addr, "/v1/rank", token, &rank_body(r));
+        assert_eq!(status, 200, "{resp}");
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
 /// Served decisions in the bucket, as (deltalake, polars) count them.
 fn serving_decisions(s3: &seaweed::Seaweed) -> [u64; 2] {
     let code = format!(
@@ -78,16 +90,8 @@ fn ingest_train_serve_move_and_erase_on_a_real_s3_server() {
 
     // Serve, acknowledge, die without flushing: the write-ahead log is on local disk, and the
     // next start moves it into the bucket.
-    let (mut server, addr, _) = start_command(hrloop_s3(&s3, state.path()), &[]);
-    for r in 0..4 {
-        let (status, resp) = post(&addr, "/v1/rank", &token, &rank_body(r));
-        assert_eq!(status, 200, "{resp}");
-    }
-    server.kill().unwrap();
-    server.wait().unwrap();
-    let (mut server, _, _) = start_command(hrloop_s3(&s3, state.path()), &[]);
-    server.kill().unwrap();
-    server.wait().unwrap();
+    serve_and_die(&s3, state.path(), &token, 0..4);
+    serve_and_die(&s3, state.path(), &token, 0..0);
     assert_eq!(serving_decisions(&s3), [40, 40], "every acknowledged decision, once, in the bucket");
 
     // Erase one served candidate: gone from the bucket's lake, and the scan proves it.
@@ -115,15 +119,9 @@ fn ingest_train_serve_move_and_erase_on_a_real_s3_server() {
     // Three more server runs, one requisition each: with the 2026-12 files before, enough small
     // files in one month for the compaction to merge them (each segment moves at the next start).
     for r in 4..7 {
-        let (mut server, addr, _) = start_command(hrloop_s3(&s3, state.path()), &[]);
-        let (status, resp) = post(&addr, "/v1/rank", &token, &rank_body(r));
-        assert_eq!(status, 200, "{resp}");
-        server.kill().unwrap();
-        server.wait().unwrap();
+        serve_and_die(&s3, state.path(), &token, r..r + 1);
     }
-    let (mut server, _, _) = start_command(hrloop_s3(&s3, state.path()), &[]);
-    server.kill().unwrap();
-    server.wait().unwrap();
+    serve_and_die(&s3, state.path(), &token, 0..0);
     let run = json(&run_ok(hrloop_s3(&s3, state.path()).args(["pipelines", "run", "lake-compaction", "--json"])));
     let merged = run["steps"][0]["outputs"][0]["files_merged"].as_u64().unwrap();
     assert!(merged >= 4, "{run}");
