@@ -89,6 +89,12 @@ DASHBOARDS = {
                   [(0, "green"), (0.2, "yellow"), (0.35, "red")], "Share of recruiter feedback that went against the model, by arm.", legend="{{arm}} {{model_version}}"),
             panel("Routed to a human (30 days)", "hrloop_human_review_ratio", "timeseries", "percentunit", None,
                   "Share of ranked candidates a person reviewed: low confidence, the 10 % audit sample, edge cases.", legend="{{arm}}"),
+            panel("Overrides by job family (insights window)", "hrloop_recruiter_overrides", "bargauge", None, None,
+                  "Candidates recruiters chose over one the model ranked higher, per job family, in the newest override-insights report (pipeline daily-override-insights; `hrloop insights overrides` tells the story in words).",
+                  legend="{{job_family}}", instant=True),
+            panel("What recruiters chose more of than the model's pick", "hrloop_override_feature_difference_units", "table", None, None,
+                  "Per job family and feature: mean of the chosen candidate minus the model's pick, in the feature's units. Compare with hrloop_override_feature_margin_units (95 %): a difference within its margin may be chance. A large one is what recruiters weigh that the model does not: a signal to look into, not a truth (preferences can carry bias).",
+                  legend="{{job_family}} {{feature}}", instant=True, w=24),
         ],
     ),
     "models-experiments": dashboard(

@@ -213,8 +213,17 @@ fn every_dashboard_panel_and_alert_rule_works_against_a_real_prometheus() {
         );
         let (status, resp) = post(&addr, "/v1/rank", &ats, &body);
         assert_eq!(status, 200, "{resp}");
+        // The recruiter advances the weakest candidate and, every third requisition, rejects the
+        // strongest: an override with a reason, which the override insights turn into a pair.
+        let rejected = if r % 3 == 0 {
+            format!(
+                r#", {{"requisition_id": "REQ-OBS-{r}", "candidate_id": "OBS-{r}-9", "decision": "rejected", "overrides_model": true, "reason_code": "communication"}}"#
+            )
+        } else {
+            String::new()
+        };
         let fb = format!(
-            r#"[{{"requisition_id": "REQ-OBS-{r}", "candidate_id": "OBS-{r}-0", "decision": "advanced", "overrides_model": {}}}]"#,
+            r#"[{{"requisition_id": "REQ-OBS-{r}", "candidate_id": "OBS-{r}-0", "decision": "advanced", "overrides_model": {}}}{rejected}]"#,
             r % 3 == 0
         );
         let (status, resp) = post(&addr, "/v1/feedback", &ats, &fb);
@@ -243,6 +252,62 @@ fn every_dashboard_panel_and_alert_rule_works_against_a_real_prometheus() {
     )
     .unwrap();
     run_ok(hrloop(&store).args(at(NOW)).args(["pipelines", "--pipelines"]).arg(&pipelines).args(["run", "analysis"]));
+    // The override insights report, whose numbers the HR dashboard's override panels show.
+    std::fs::write(
+        pipelines.join("insights.toml"),
+        format!("format_version = 1\nname = \"insights\"\n[trigger]\ncron = \"15 7 * * *\"\n[[step]]\nkind = \"override_insights\"\nmodel = \"{name}\"\n"),
+    )
+    .unwrap();
+    run_ok(hrloop(&store).args(at(NOW)).args(["pipelines", "--pipelines"]).arg(&pipelines).args(["run", "insights"]));
+    wait_for("the override insights in the KPIs", Duration::from_secs(60), || {
+        query(&prom, "hrloop_override_feature_difference_units")["data"]["result"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
+    });
+
+    // A blended challenger (80 % outcomes, 20 % what recruiters prefer) is trained from that
+    // feedback, states what it learnt from, and is served as an ordinary challenger.
+    let spec = std::fs::read_to_string(repo().join("models/success6m_logistic.toml")).unwrap().replace(
+        "condition = \"employed and rating >= 3\"",
+        "condition = \"employed and rating >= 3\"\nblend = { outcomes = 0.8, recruiter = 0.2 }",
+    );
+    assert!(spec.contains("blend ="), "the shipped spec's label changed: update this test");
+    let blended = dir.path().join("success6m_blended.toml");
+    std::fs::write(&blended, spec).unwrap();
+    let trained = json(&run_ok(hrloop(&store).args(at(NOW)).args(["train", "--model"]).arg(&blended).arg("--json")));
+    let rp = &trained["recruiter_preference"];
+    assert_eq!(rp["blend"]["recruiter"], 0.2, "{rp}");
+    assert_eq!(rp["evidence"]["pairs"], 20, "one pair per override of the traffic above: {rp}");
+    assert_eq!(rp["evidence"]["overrides"], 20, "{rp}");
+    let v = trained["version"].as_str().unwrap().to_string();
+    run_ok(hrloop(&store).args(at(NOW)).args([
+        "models",
+        "promote",
+        name,
+        &v,
+        "--alias",
+        "challenger",
+        "--reason",
+        "e2e blend",
+        "--force",
+    ]));
+    let mut served_by = std::collections::BTreeSet::new();
+    wait_for("the blended challenger to serve its share", Duration::from_secs(30), || {
+        for r in 0..20 {
+            let body = format!(
+                r#"{{"requisition": {{"id": "REQ-BLEND-{r}-{}", "job_family": "sales"}}, "candidates": [{{"id": "B-{r}-0", "features": {{"interview_score": 3}}}}, {{"id": "B-{r}-1", "features": {{"interview_score": 4}}}}]}}"#,
+                served_by.len()
+            );
+            let (status, resp) = post(&addr, "/v1/rank", &ats, &body);
+            assert_eq!(status, 200, "{resp}");
+            let resp: serde_json::Value = serde_json::from_str(&resp).unwrap();
+            served_by.insert((
+                resp["arm"].as_str().unwrap().to_string(),
+                resp["model_version"].as_str().unwrap().to_string(),
+            ));
+        }
+        served_by.contains(&("challenger".to_string(), format!("{name}/{v}")))
+    });
     let verdict = json(&run_ok(hrloop(&store).args(["experiments", "show", name, "--json"])));
     let g = verdict[0]["guardrails"]
         .as_array()

@@ -56,6 +56,9 @@ enum Command {
     Models(cmd::models::Command),
     /// Which inputs (interview, assessment, ...) predict later performance and retention.
     Validity(cmd::validity::Args),
+    /// What recruiters weigh differently from the model, learned from their overrides.
+    #[command(subcommand)]
+    Insights(cmd::insights::Command),
     /// Refit a version's score-to-probability calibration on the newest matured outcomes.
     Calibrate(cmd::calibrate::Args),
     /// Serve ranked shortlists over HTTP (A/B or shadow, human review routing, decision log).
@@ -104,6 +107,7 @@ fn main() -> ExitCode {
             Command::Train(args) => cmd::train::run(&cli.global, args).await,
             Command::Models(c) => cmd::models::run(&cli.global, c).await,
             Command::Validity(args) => cmd::validity::run(&cli.global, args).await,
+            Command::Insights(c) => cmd::insights::run(&cli.global, c).await,
             Command::Calibrate(args) => cmd::calibrate::run(&cli.global, args).await,
             Command::Serve(args) => cmd::serve::run(&cli.global, args).await,
             Command::Tokens(c) => cmd::tokens::run(&cli.global, c),

@@ -76,7 +76,10 @@ mod tests {
     /// Test modules (from a file's `#[cfg(test)]` on) and `tests/` directories may.
     #[test]
     fn no_source_outside_the_clock_module_reads_the_system_time() {
-        let crates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        // The directory cargo runs the test from, not the one it was compiled in: a target
+        // directory shared between clones (CI's cache) may hold a binary built elsewhere.
+        let manifest = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+        let crates = std::path::Path::new(&manifest).join("..");
         let mut found = Vec::new();
         let mut dirs: Vec<std::path::PathBuf> =
             std::fs::read_dir(&crates).unwrap().map(|e| e.unwrap().path().join("src")).collect();

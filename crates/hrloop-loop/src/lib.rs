@@ -16,6 +16,7 @@
 mod chart;
 pub mod experiments;
 mod model;
+pub mod overrides;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -168,24 +169,34 @@ fn features_json(a: &Applicant) -> serde_json::Value {
     })
 }
 
-/// What the recruiters do with a ranked list: interview the top five, hire the best interview
-/// (if anyone interviews at 2.5 or better). Returns (hired index, feedback rows).
-fn recruit(world: &World, pool: &[Applicant], ranked: &[usize]) -> (Option<usize>, Vec<(usize, &'static str, bool)>) {
-    let top: Vec<usize> = ranked.iter().take(5).copied().collect();
+/// One recruiter decision on a suggested candidate: (index in the pool, decision, whether it
+/// overrides the model, the reason code given for an override).
+pub(crate) type Feedback = (usize, &'static str, bool, &'static str);
+
+/// What the recruiters do with a ranked list: interview the top five, judge each
+/// ([`World::judge`]: the interview plus the recruiters' taste), advance those judged 3 or
+/// better and hire the best judged (if 2.5 or better). Rejecting a candidate the model put in
+/// its top five is an override. Returns (hired index, feedback rows).
+pub(crate) fn recruit(
+    world: &World,
+    req: &Requisition,
+    pool: &[Applicant],
+    ranked: &[usize],
+) -> (Option<usize>, Vec<Feedback>) {
     let mut best: Option<(usize, f64)> = None;
     let mut rows = Vec::new();
-    for &i in &top {
-        let s = world.interview(&pool[i]);
-        if best.is_none_or(|(_, b)| s > b) {
-            best = Some((i, s));
+    for &i in ranked.iter().take(5) {
+        let j = world.judge(&pool[i], req);
+        if best.is_none_or(|(_, b)| j.score > b) {
+            best = Some((i, j.score));
         }
-        // Rejecting a candidate the model put in its top five is an override.
-        rows.push((i, if s >= 3.0 { "advanced" } else { "rejected" }, s < 3.0));
+        let rejected = j.score < 3.0;
+        rows.push((i, if rejected { "rejected" } else { "advanced" }, rejected, j.reason));
     }
     let hired = best.filter(|(_, s)| *s >= 2.5).map(|(i, _)| i);
     if let Some(h) = hired {
         for r in rows.iter_mut().filter(|r| r.0 == h) {
-            *r = (h, "hired", false);
+            *r = (h, "hired", false, "");
         }
     }
     (hired, rows)
@@ -394,20 +405,20 @@ pub async fn run(config: &LoopConfig) -> Result<Summary, String> {
                         s.1 += 1;
                     }
                 }
-                let (h, fb) = recruit(&world, pool, &ranked);
-                for (i, decision, overrides) in fb {
+                let (h, fb) = recruit(&world, r, pool, &ranked);
+                for (i, decision, overrides, reason) in fb {
                     acc.overrides.0 += usize::from(overrides);
                     acc.overrides.1 += 1;
                     feedback.push(serde_json::json!({"requisition_id": r.id, "candidate_id": pool[i].candidate_ref,
                         "recruiter_id": format!("REC-{}", r.job_family), "decision": decision, "overrides_model": overrides,
-                        "reason_code": if overrides { "interview" } else { "" }}));
+                        "reason_code": if overrides { reason } else { "" }}));
                 }
                 // The counterfactual: the initial model on the same applicants.
                 let raws: Vec<_> = pool.iter().map(|a| model::raw(a, r.job_family)).collect();
                 let scores = keyword.score_many(&raws).map_err(|e| e.to_string())?;
                 let mut order: Vec<usize> = (0..pool.len()).collect();
                 order.sort_by(|a, b| scores[*b].total_cmp(&scores[*a]));
-                if let (Some(hs), _) = recruit(&world, pool, &order) {
+                if let (Some(hs), _) = recruit(&world, r, pool, &order) {
                     acc.quality_static.push(world.fate(&pool[hs], r).p_success);
                 }
                 if let Some(i) = h {

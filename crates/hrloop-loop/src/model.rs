@@ -47,7 +47,7 @@ pub fn keyword_ranker(
             _ => 0.0,
         })
         .collect();
-    TrainedModel { pipeline, estimator: Estimator::Logistic { weights, intercept: -2.0 } }
+    TrainedModel { pipeline, estimator: Estimator::Logistic { weights, intercept: -2.0 }, recruiter: None }
 }
 
 /// Register a hand-made model as the next version; returns the version.

@@ -108,6 +108,19 @@ pub struct ModelCard {
     /// How training rows were weighted, when the spec asked for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weighting: Option<crate::weighting::WeightingReport>,
+    /// For a blended model (`[label] blend`): the blend and what its recruiter preference
+    /// model learnt from (pairs, overrides, recruiters, requisitions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recruiter_preference: Option<RecruiterPreference>,
+}
+
+/// What a blended model's preference model was fitted on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecruiterPreference {
+    pub blend: crate::preference::Blend,
+    pub evidence: crate::preference::Evidence,
+    /// Job families with preference weights of their own (the rest use the shared ones).
+    pub job_families: Vec<String>,
 }
 
 impl ModelCard {
@@ -131,6 +144,7 @@ impl ModelCard {
             fairness: Vec::new(),
             gates: GateResult::default(),
             weighting: None,
+            recruiter_preference: None,
         }
     }
 }

@@ -10,6 +10,8 @@ pub mod features;
 pub mod logistic;
 pub mod metrics;
 pub mod model;
+pub mod preference;
+mod recruiting;
 pub mod registry;
 pub mod rejudge;
 pub mod spec;

@@ -10,6 +10,7 @@ use smartcore::tree::decision_tree_classifier::{DecisionTreeClassifier, Decision
 
 use crate::features::{Aligned, FeaturePipeline, RawFeatures};
 use crate::logistic;
+use crate::preference::{Blend, PreferenceModel};
 use crate::spec::Algorithm;
 use crate::{Error, Result};
 
@@ -47,6 +48,29 @@ pub struct Contribution {
 pub struct TrainedModel {
     pub pipeline: FeaturePipeline,
     pub estimator: Estimator,
+    /// A blend with the recruiters' preferences (the spec's `[label] blend`): the score is
+    /// `outcomes` × the estimator's probability + `recruiter` × the candidate's appeal to
+    /// recruiters ([`PreferenceModel::appeal`]). None: the outcome model alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recruiter: Option<RecruiterBlend>,
+}
+
+/// The recruiters' side of a blended model. Its preference model reads the same numeric
+/// features in the same order as the outcome pipeline, so an aligned row serves both.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecruiterBlend {
+    pub blend: Blend,
+    pub preference: PreferenceModel,
+}
+
+impl RecruiterBlend {
+    /// Blend outcome probabilities `p` with the appeal of the same rows.
+    fn apply<'r>(&self, p: &mut [f64], rows: impl Iterator<Item = (Vec<Option<f64>>, Option<&'r str>)>) {
+        for (p, (numeric, family)) in p.iter_mut().zip(rows) {
+            let appeal = self.preference.appeal_aligned(numeric, family.unwrap_or(""));
+            *p = self.blend.outcomes * *p + self.blend.recruiter * appeal;
+        }
+    }
 }
 
 fn sigmoid(z: f64) -> f64 {
@@ -215,12 +239,23 @@ impl TrainedModel {
 
     /// Scores of rows held elsewhere (no copy of their features).
     pub fn score_each<'r>(&self, rows: impl ExactSizeIterator<Item = &'r RawFeatures>) -> Result<Vec<f64>> {
-        self.estimator.predict(self.pipeline.matrix(rows.map(|r| self.pipeline.align(r))).view())
+        match &self.recruiter {
+            None => self.estimator.predict(self.pipeline.matrix(rows.map(|r| self.pipeline.align(r))).view()),
+            Some(_) => {
+                let aligned: Vec<Aligned<'_>> = rows.map(|r| self.pipeline.align(r)).collect();
+                self.score_aligned(&aligned)
+            }
+        }
     }
 
     /// Scores for rows already lined up with the pipeline.
     pub fn score_aligned(&self, rows: &[Aligned<'_>]) -> Result<Vec<f64>> {
-        self.estimator.predict(self.pipeline.matrix(rows.iter()).view())
+        let mut p = self.estimator.predict(self.pipeline.matrix(rows.iter()).view())?;
+        if let Some(r) = &self.recruiter {
+            let family = self.pipeline.categorical.iter().position(|c| c.name == "job_family");
+            r.apply(&mut p, rows.iter().map(|row| (row.numeric.clone(), family.and_then(|f| row.categorical[f]))));
+        }
+        Ok(p)
     }
 
     /// The `top` features that moved this candidate's score most, in words. Each effect is the
@@ -241,9 +276,9 @@ impl TrainedModel {
     /// The score and the `top` inputs that moved it most, largest first; nothing put into words
     /// (the serving hot path renders only [`sentence`](Self::sentence)).
     pub fn score_and_effects(&self, row: &Aligned<'_>, top: usize) -> Result<(f64, Vec<Effect>)> {
-        let (base, without) = match &self.estimator {
-            Estimator::Logistic { weights, intercept } => self.linear_baselines(row, weights, *intercept),
-            Estimator::Forest { .. } => self.generic_baselines(row)?,
+        let (base, without) = match (&self.estimator, &self.recruiter) {
+            (Estimator::Logistic { weights, intercept }, None) => self.linear_baselines(row, weights, *intercept),
+            _ => self.generic_baselines(row)?,
         };
         // The few largest by size, in one pass (insertion into a short sorted list; ties keep
         // input order): cheaper than sorting every input for every candidate.
@@ -376,6 +411,62 @@ mod tests {
         (Array2::from_shape_vec((y.len(), 2), x).unwrap(), y)
     }
 
+    /// A blended model scores outcomes × p + recruiter × appeal on every path (named rows,
+    /// aligned rows, explanations), and its artifact round-trips.
+    #[test]
+    fn a_blended_model_scores_the_blend_on_every_path() {
+        use crate::preference::{Options, Pair};
+        let spec = crate::spec::FeatureSpec {
+            numeric: vec!["interview_score".into(), "soft_skill_score".into()],
+            categorical: vec!["job_family".into()],
+            ..Default::default()
+        };
+        let row = |i: f64, soft: f64| {
+            let mut r = RawFeatures::default();
+            r.numeric.insert("interview_score".into(), i);
+            r.numeric.insert("soft_skill_score".into(), soft);
+            r.categorical.insert("job_family".into(), "sales".into());
+            r
+        };
+        let rows: Vec<RawFeatures> = (0..100).map(|i| row(1.0 + (i % 5) as f64, (i % 7) as f64 / 7.0)).collect();
+        let y: Vec<bool> = (0..100).map(|i| i % 5 >= 2).collect();
+        let pipeline = FeaturePipeline::fit(&spec, &rows);
+        let x = pipeline.matrix(rows.iter().map(|r| pipeline.align(r)));
+        let estimator =
+            Estimator::fit(&Algorithm::LogisticRegression { l2: 0.1, max_iterations: 200 }, x.view(), &y).unwrap();
+        let pairs: Vec<Pair> = (0..60)
+            .map(|i| Pair {
+                requisition: format!("r{}", i / 3),
+                recruiter: None,
+                job_family: "sales".into(),
+                chosen: row(3.0, 0.9 - (i % 3) as f64 * 0.1),
+                passed_over: row(3.0, 0.2 + (i % 4) as f64 * 0.1),
+                against_model: true,
+                reason: None,
+            })
+            .collect();
+        let preference = PreferenceModel::fit(&spec.numeric, &pairs, Options::default()).unwrap();
+        let blend = Blend { outcomes: 0.7, recruiter: 0.3 };
+        let outcome_only = TrainedModel { pipeline: pipeline.clone(), estimator, recruiter: None };
+        let json = serde_json::to_string(&outcome_only).unwrap();
+        assert!(!json.contains("recruiter"), "an outcome-only artifact is as before");
+        let mut blended: TrainedModel = serde_json::from_str(&json).unwrap();
+        blended.recruiter = Some(RecruiterBlend { blend, preference: preference.clone() });
+        let blended: TrainedModel = serde_json::from_str(&serde_json::to_string(&blended).unwrap()).unwrap();
+        let probe = [row(4.0, 0.9), row(4.0, 0.1), row(2.0, 0.5)];
+        let p = outcome_only.score_many(&probe).unwrap();
+        let b = blended.score_many(&probe).unwrap();
+        let aligned: Vec<Aligned<'_>> = probe.iter().map(|r| blended.pipeline.align(r)).collect();
+        let ba = blended.score_aligned(&aligned).unwrap();
+        for i in 0..probe.len() {
+            let want = 0.7 * p[i] + 0.3 * preference.appeal(&probe[i], "sales");
+            assert!((b[i] - want).abs() < 1e-12 && (ba[i] - want).abs() < 1e-12, "{} {} {want}", b[i], ba[i]);
+            assert!((blended.score_and_explain(&probe[i], 2).unwrap().0 - want).abs() < 1e-12);
+        }
+        assert!(b[0] > b[1], "the recruiters' soft-skill preference moves the blend: {b:?}");
+        assert!((p[0] - p[1]).abs() < (b[0] - b[1]).abs());
+    }
+
     #[test]
     fn both_estimators_learn_a_simple_rule() {
         let (x, y) = data();
@@ -468,7 +559,7 @@ mod explain_tests {
         let x = pipeline.matrix(rows.iter().map(|r| pipeline.align(r)));
         let estimator =
             Estimator::fit(&Algorithm::LogisticRegression { l2: 0.1, max_iterations: 200 }, x.view(), &y).unwrap();
-        let model = TrainedModel { pipeline, estimator };
+        let model = TrainedModel { pipeline, estimator, recruiter: None };
         let mut high = RawFeatures::default();
         high.numeric.insert("interview_score".into(), 5.0);
         high.numeric.insert("noise".into(), 6.0);

@@ -275,7 +275,13 @@ pub async fn record(lake: &Lake, mut r: Rejudgement) -> Result<Rejudgement> {
 
 /// The newest stored re-judgement of `model`, if any.
 pub async fn latest(lake: &Lake, model: &str) -> Result<Option<Rejudgement>> {
-    let Some(last) = lake.store().list(&prefix(model)).await?.pop() else { return Ok(None) };
+    newest_record(lake, &prefix(model)).await
+}
+
+/// The last (by name) JSON record under `prefix`, if any: records named so that they sort in
+/// the order they were written.
+pub(crate) async fn newest_record<T: serde::de::DeserializeOwned>(lake: &Lake, prefix: &Path) -> Result<Option<T>> {
+    let Some(last) = lake.store().list(prefix).await?.pop() else { return Ok(None) };
     let bytes = lake.store().get(&last.location).await?;
     serde_json::from_slice(&bytes)
         .map(Some)

@@ -57,6 +57,15 @@ pub struct LabelSpec {
     pub milestone: Milestone,
     /// `employed`, `rating >= N`, or both joined by `and`.
     pub condition: String,
+    /// Blend the outcome model with what recruiters prefer, e.g.
+    /// `blend = { outcomes = 0.8, recruiter = 0.2 }` (weights in [0, 1] summing to 1): a
+    /// pairwise preference model learnt from recruiter feedback on served rankings
+    /// ([`crate::preference`]) gives each candidate an appeal to recruiters, and the score is
+    /// the weighted sum of the outcome probability and that appeal. Default: outcomes only. A
+    /// blended version is an ordinary challenger: it wins only through the same verdicts and
+    /// fairness gates as any other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blend: Option<crate::preference::Blend>,
 }
 
 /// A parsed label condition.
@@ -264,6 +273,18 @@ impl ModelSpec {
             return Err(format!("name {:?} must be letters, digits, _ or -", self.name));
         }
         self.label()?;
+        if let Some(b) = self.label.blend {
+            let ok = |w: f64| (0.0..=1.0).contains(&w);
+            if !ok(b.outcomes) || !ok(b.recruiter) || (b.outcomes + b.recruiter - 1.0).abs() > 1e-9 {
+                return Err(format!(
+                    "[label] blend: outcomes = {} and recruiter = {} must each be between 0 and 1 and sum to 1",
+                    b.outcomes, b.recruiter
+                ));
+            }
+            if self.features.numeric.is_empty() {
+                return Err("[label] blend: the recruiter preference model needs numeric features".into());
+            }
+        }
         let protected: Vec<String> = PROTECTED
             .iter()
             .map(|s| s.to_string())

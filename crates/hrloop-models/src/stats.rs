@@ -108,6 +108,14 @@ pub fn sample_ratio_p(observed: [usize; 2], expected_share: [f64; 2]) -> Option<
 /// binomial variance of independent rows (clustering never makes a rate more precise), which
 /// also keeps an arm with no overrides yet from claiming certainty.
 pub fn cluster_ratio_variance(clusters: &[(f64, f64)]) -> Option<f64> {
+    let (y, n): (f64, f64) = clusters.iter().fold((0.0, 0.0), |(y, n), c| (y + c.0, n + c.1));
+    cluster_mean_variance(clusters).map(|v| v.max(binomial_floor(y, n)))
+}
+
+/// The same delta-method variance of Σy / Σn over clusters for any y (e.g. a mean difference
+/// of a feature over pairs, summed per requisition), without the floor of a rate. None with
+/// fewer than two clusters.
+pub fn cluster_mean_variance(clusters: &[(f64, f64)]) -> Option<f64> {
     let k = clusters.len();
     let (y, n): (f64, f64) = clusters.iter().fold((0.0, 0.0), |(y, n), c| (y + c.0, n + c.1));
     if k < 2 || n <= 0.0 {
@@ -116,8 +124,7 @@ pub fn cluster_ratio_variance(clusters: &[(f64, f64)]) -> Option<f64> {
     let r = y / n;
     let mean_n = n / k as f64;
     let s2 = clusters.iter().map(|(yi, ni)| (yi - r * ni).powi(2)).sum::<f64>() / (k - 1) as f64;
-    let clustered = s2 / (k as f64 * mean_n * mean_n);
-    Some(clustered.max(binomial_floor(y, n)))
+    Some(s2 / (k as f64 * mean_n * mean_n))
 }
 
 /// Variance of ln(Σy_a / Σn_a) − ln(Σy_b / Σn_b) when both ratios are measured on the same

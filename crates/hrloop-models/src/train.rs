@@ -116,7 +116,28 @@ pub async fn train_with_progress(
     };
     tracing::info!(model = %spec.name, rows = x.nrows(), columns = x.ncols(), "training");
     let estimator = Estimator::fit_weighted(&spec.algorithm, x.view(), &y, weights.as_deref(), progress)?;
-    let model = TrainedModel { pipeline, estimator };
+    // A blend: the recruiters' preferences, from their feedback on every served ranking this
+    // snapshot holds (the pinned lake: `--as-of` reads the same pairs again).
+    let recruiter = match spec.label.blend {
+        Some(blend) => {
+            let choices = crate::preference::choices(lake, DateTime::<Utc>::UNIX_EPOCH).await?;
+            let pairs = crate::preference::pairs(&choices);
+            let preference = crate::preference::PreferenceModel::fit(
+                &spec.features.numeric,
+                &pairs,
+                crate::preference::Options::default(),
+            )
+            .map_err(|e| Error::NotEnoughData(format!("[label] blend: {e}")))?;
+            Some(crate::model::RecruiterBlend { blend, preference })
+        }
+        None => None,
+    };
+    let recruiter_preference = recruiter.as_ref().map(|r| crate::card::RecruiterPreference {
+        blend: r.blend,
+        evidence: r.preference.evidence.clone(),
+        job_families: r.preference.families.keys().cloned().collect(),
+    });
+    let model = TrainedModel { pipeline, estimator, recruiter };
 
     // Evaluation on the holdout.
     let hold_raw: Vec<RawFeatures> = holdout.iter_mut().map(|e| std::mem::take(&mut e.raw)).collect();
@@ -186,6 +207,7 @@ pub async fn train_with_progress(
         fairness,
         gates,
         weighting,
+        recruiter_preference,
     };
     let artifact = serde_json::to_vec(&model).map_err(|e| Error::Training(e.to_string()))?;
     let version = registry.register(&spec.name, artifact.into(), card.clone()).await?;

@@ -47,6 +47,10 @@ pub struct PipelineFile {
     pub steps: Vec<Step>,
 }
 
+fn default_insight_days() -> i64 {
+    90
+}
+
 fn default_min_hires() -> usize {
     30
 }
@@ -183,6 +187,14 @@ pub enum Step {
     },
     /// Refit the champion's calibration on the newest matured outcomes.
     Calibrate { model: String },
+    /// What recruiters weigh differently from `model`'s champion, from their overrides on the
+    /// rankings served in the last `days` days: the report of `hrloop insights overrides`,
+    /// stored under `reports/insights/overrides/<model>/`, whose numbers the KPIs export.
+    OverrideInsights {
+        model: String,
+        #[serde(default = "default_insight_days")]
+        days: i64,
+    },
     /// Delete what the retention policy says has aged out.
     Purge { policy: PathBuf },
     /// Merge each partition's small files (the decision mover writes one every few seconds of
@@ -219,6 +231,7 @@ impl Step {
             Step::AnalyseExperiment { .. } => "analyse_experiment",
             Step::Rejudge { .. } => "rejudge",
             Step::Calibrate { .. } => "calibrate",
+            Step::OverrideInsights { .. } => "override_insights",
             Step::Purge { .. } => "purge",
             Step::Compact { .. } => "compact",
             Step::FamilySearch { .. } => "family_search",
@@ -468,6 +481,7 @@ mod tests {
             "milestone-ingestion",
             "retention-purge",
             "lake-compaction",
+            "daily-override-insights",
         ] {
             assert!(names.contains(&want), "{want} missing from {names:?}");
         }

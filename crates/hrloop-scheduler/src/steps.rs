@@ -61,6 +61,21 @@ impl StepRunner for LoopSteps {
             }
             Step::Rejudge { model, act, min_hires } => self.rejudge(ctx, model, *act, *min_hires, &actor).await,
             Step::Calibrate { model } => self.calibrate(ctx, model, &actor).await,
+            Step::OverrideInsights { model, days } => {
+                use hrloop_models::preference::{overrides_report, store_report};
+                let registry = Registry::new(self.lake.store().clone());
+                let r = overrides_report(&self.lake, &registry, model, ctx.now, *days).await.map_err(err)?;
+                let path = store_report(&self.lake, &r).await.map_err(err)?;
+                let e = &r.insights.evidence;
+                Ok(StepOutput {
+                    summary: format!(
+                        "{} overrides in {} pairs from {} recruiters on {} requisitions; report {path}",
+                        e.overrides, e.pairs, e.recruiters, e.requisitions
+                    ),
+                    outputs: serde_json::json!({"report": path, "overrides": e.overrides, "pairs": e.pairs}),
+                    stop: false,
+                })
+            }
             Step::Purge { policy } => {
                 let policy =
                     hrloop_privacy::Policy::load(&self.base.join(policy), ctx.now).map_err(|e| e.to_string())?;

@@ -91,6 +91,24 @@ pub const CATALOG: &[MetricDoc] = &[
         "Time from a requisition's first application to its hire's first day (buckets 7 to 365 days), for hires in the last 365 days; a snapshot: use without rate(), divide by 86400 for days.",
     ),
     doc(
+        "hrloop_recruiter_overrides",
+        GAUGE,
+        &["model", "job_family"],
+        "Recruiter overrides (a candidate chosen over one the model ranked higher) on the rankings in the newest override-insights report's window (pipeline step override_insights, `hrloop insights overrides`).",
+    ),
+    doc(
+        "hrloop_override_feature_difference_units",
+        GAUGE,
+        &["model", "job_family", "feature"],
+        "In those overrides: mean of the chosen candidate's feature minus the model's pick's, in the feature's own units (positive: recruiters chose more of it).",
+    ),
+    doc(
+        "hrloop_override_feature_margin_units",
+        GAUGE,
+        &["model", "job_family", "feature"],
+        "Half-width of the 95 % interval of hrloop_override_feature_difference_units, clustered by requisition (a difference within its margin may be chance).",
+    ),
+    doc(
         "hrloop_quality_of_hire_rating",
         GAUGE,
         &["milestone"],
@@ -866,6 +884,21 @@ async fn models(lake: &Lake, out: &mut Out) -> Result<(), String> {
                 out.counter("hrloop_model_alias_changes_total", &[&name, action, class], n as f64);
             }
         }
+        if let Some(report) = hrloop_models::preference::latest_report(lake, &name).await.map_err(r)? {
+            // Job families the champion was trained on and its features: fixed sets.
+            for g in report.insights.groups.iter().filter(|g| g.reason.is_none()) {
+                if !report.champion_families.contains(&g.job_family) {
+                    continue;
+                }
+                out.gauge("hrloop_recruiter_overrides", &[&name, &g.job_family], g.overrides as f64);
+                for d in &g.differences {
+                    out.gauge("hrloop_override_feature_difference_units", &[&name, &g.job_family, &d.feature], d.mean);
+                    if let Some(m) = d.margin {
+                        out.gauge("hrloop_override_feature_margin_units", &[&name, &g.job_family, &d.feature], m);
+                    }
+                }
+            }
+        }
         let verdicts = hrloop_models::experiment::verdicts(lake, &name, None).await.map_err(r)?;
         for decision in ["promote", "rollback", "keep_running", "inconclusive", "expired"] {
             let n = verdicts.iter().filter(|v| v.decision.as_str() == decision).count();
@@ -1165,7 +1198,20 @@ mod tests {
     #[test]
     fn names_follow_the_convention_and_are_unique() {
         // Base units only (promtool lints "days"): durations in seconds.
-        let units = ["_seconds", "_ratio", "_rating", "_info", "_rows", "_total", "_failing", "_connections"];
+        // Counts of a domain object are named after it (_rows, _connections, _overrides); a
+        // value in the unit of the feature it is about ends in _units.
+        let units = [
+            "_seconds",
+            "_ratio",
+            "_rating",
+            "_info",
+            "_rows",
+            "_total",
+            "_failing",
+            "_connections",
+            "_overrides",
+            "_units",
+        ];
         let mut seen = HashSet::new();
         for d in CATALOG {
             assert!(d.name.starts_with("hrloop_"), "{}", d.name);

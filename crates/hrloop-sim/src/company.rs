@@ -6,6 +6,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, RngExt, SeedableRng};
 
 use crate::people::{Person, person};
+use crate::world::RecruiterTaste;
 
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -20,6 +21,10 @@ pub struct SimConfig {
     pub duplicate_rate: f64,
     /// Month (from the start) at which what predicts success changes.
     pub drift_month: u32,
+    /// What recruiters weigh on top of the interview when they judge candidates a ranking
+    /// suggested ([`crate::World::judge`]). None by default: the closed loop's recruiters judge
+    /// by the interview; the overrides backtest gives them [`RecruiterTaste::SIMULATED`].
+    pub recruiter_taste: RecruiterTaste,
 }
 
 impl Default for SimConfig {
@@ -32,6 +37,7 @@ impl Default for SimConfig {
             bad_row_rate: 0.015,
             duplicate_rate: 0.003,
             drift_month: 12,
+            recruiter_taste: RecruiterTaste::NONE,
         }
     }
 }

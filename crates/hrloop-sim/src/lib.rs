@@ -19,7 +19,7 @@ mod world;
 pub use company::{Applicant, Company, Features, Hire, OutcomeRow, Requisition, SimConfig, success_logit};
 pub use export::{ExportManifest, write_exports};
 pub use people::Person;
-pub use world::{Fate, World};
+pub use world::{CUSTOMER_FACING, Fate, Judgement, RecruiterTaste, World};
 
 /// Simulate and write exports into `out`. Returns what was written.
 pub fn run(config: &SimConfig, out: &std::path::Path) -> std::io::Result<ExportManifest> {

@@ -29,6 +29,40 @@ pub struct Fate {
     pub p_retained_12m: f64,
 }
 
+/// Job families where recruiters weigh soft skills higher (customer-facing roles).
+pub const CUSTOMER_FACING: [&str; 2] = ["sales", "customer_support"];
+
+/// What the simulated recruiters weigh on top of the interview, on the interview's 1-5 scale.
+/// [`RecruiterTaste::SIMULATED`] is partly right, partly not, so a backtest can tell whether
+/// learning from overrides helps: soft skills do predict success everywhere
+/// ([`success_logit`]), education level does not predict it at all, and the judgement of women
+/// is lower for no reason the truth supports.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecruiterTaste {
+    /// Per unit of `soft_skill_score` (0-1) above 0.5, in sales and customer support.
+    pub soft_skills_customer_facing: f64,
+    /// Per `education_level` above 2 (levels 0-4).
+    pub education_per_level: f64,
+    /// Subtracted from women's judgement (not a feature: it shows only in who is chosen).
+    pub against_women: f64,
+}
+
+impl RecruiterTaste {
+    pub const SIMULATED: RecruiterTaste =
+        RecruiterTaste { soft_skills_customer_facing: 2.0, education_per_level: 0.25, against_women: 0.3 };
+    /// Recruiters who judge by the interview alone.
+    pub const NONE: RecruiterTaste =
+        RecruiterTaste { soft_skills_customer_facing: 0.0, education_per_level: 0.0, against_women: 0.0 };
+}
+
+/// A recruiter's judgement of an interviewed applicant: a score on the interview's scale
+/// (advance at 3 or more) and the reason they would give for turning the applicant down.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Judgement {
+    pub score: f64,
+    pub reason: &'static str,
+}
+
 #[derive(Debug)]
 pub struct World {
     pub config: SimConfig,
@@ -95,6 +129,32 @@ impl World {
         let s = (1.0 + 4.0 * (0.5 * a.competence + 0.5 * a.features.soft_skill_score) + 0.4 * normal(&mut rng))
             .clamp(1.0, 5.0);
         (s * 2.0).round() / 2.0
+    }
+
+    /// How the recruiters judge an interviewed applicant for `req`: the interview, plus what
+    /// they weigh on top of it (their taste, `SimConfig::recruiter_taste`). Deterministic, like
+    /// the interview, so counterfactual rankings meet the same judgement.
+    pub fn judge(&self, a: &Applicant, req: &Requisition) -> Judgement {
+        let t = self.config.recruiter_taste;
+        let interview = self.interview(a);
+        let soft = if CUSTOMER_FACING.contains(&req.job_family) {
+            t.soft_skills_customer_facing * (a.features.soft_skill_score - 0.5)
+        } else {
+            0.0
+        };
+        let education = t.education_per_level * (f64::from(a.features.education_level) - 2.0);
+        let gender = if a.gender == "F" { -t.against_women } else { 0.0 };
+        let score = interview + soft + education + gender;
+        // The reason a recruiter gives for turning someone down: the stated term that weighed
+        // most against them. The gender term is never stated.
+        let reason = if soft < -0.2 && soft <= education {
+            "communication"
+        } else if education < -0.2 {
+            "qualifications"
+        } else {
+            "interview"
+        };
+        Judgement { score, reason }
     }
 
     /// How the applicant fares if hired for `req`.

@@ -102,7 +102,11 @@ pub async fn ingest_only(global: &Global, args: Args) -> Result<Summary> {
         json: false,
         closed_loop: false,
         bad_challenger_month: 15,
+        recruiter_taste: false,
         calibration: simulate::CalibrationArgs::default(),
+        overrides: false,
+        blend_recruiter: 0.2,
+        replications: 5,
     };
     let config = sim.config()?;
     if !args.json {

@@ -5,6 +5,7 @@ pub mod calibrate;
 pub mod demo;
 pub mod experiments;
 pub mod ingest;
+pub mod insights;
 pub mod lake;
 pub mod milestones;
 pub mod models;

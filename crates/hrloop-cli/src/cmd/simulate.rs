@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use hrloop_sim::SimConfig;
 
+use crate::cmd::insights;
 use crate::context::{Global, print_json};
 
 #[derive(Debug, clap::Args)]
@@ -27,7 +28,15 @@ use crate::context::{Global, print_json};
     power planning included). It prints how often the verdict is wrong (with a 95 % interval),\n\
     how often it is right (in all, and within max_days), the median days to a verdict, how often\n\
     the first analysis said it cannot tell in time, and how often nobody decided.\n\n\
-    Example: hrloop simulate --experiments 2000 --scenario aa,better,worse,unfair --rate 3,10,30 --icc 0,0.1,0.3")]
+    Example: hrloop simulate --experiments 2000 --scenario aa,better,worse,unfair --rate 3,10,30 --icc 0,0.1,0.3\n\n\
+    With --overrides it backtests recruiter overrides as training signal instead: simulated\n\
+    recruiters with a known taste (soft skills in sales and customer support, which predict\n\
+    success; education level, which does not; a bias against women) give feedback on an\n\
+    outcome model's rankings. It prints how many overrides a preference model needs before it\n\
+    predicts the recruiters' choices better than the outcome model, whether blending it into\n\
+    the ranking (--blend-recruiter) improves the true quality of hire, and the selection rates\n\
+    of women and men in the top 5 and among the recruiters' choices.\n\n\
+    Example: hrloop simulate --overrides --blend-recruiter 0.2")]
 pub struct Args {
     /// Months of history to simulate.
     #[arg(long, default_value_t = 24)]
@@ -57,8 +66,24 @@ pub struct Args {
     /// With --loop: the month in which a bad vendor model is pushed as challenger.
     #[arg(long, default_value_t = 15)]
     pub bad_challenger_month: u32,
+    /// With --loop: recruiters judge suggested candidates with a taste on top of the interview
+    /// (soft skills in sales and customer support, education level, and a bias against women:
+    /// the taste --overrides backtests), and give `communication` or `qualifications` as the
+    /// reason for an override where that taste decided. Without it they judge by the interview.
+    #[arg(long)]
+    pub recruiter_taste: bool,
     #[command(flatten)]
     pub calibration: CalibrationArgs,
+    /// Backtest recruiter overrides as training signal (see below) instead of writing exports.
+    #[arg(long)]
+    pub overrides: bool,
+    /// With --overrides: the recruiters' share of the blended score (the outcome model has the
+    /// rest), as in a model spec's `[label] blend = { outcomes = 0.8, recruiter = 0.2 }`.
+    #[arg(long, default_value_t = 0.2)]
+    pub blend_recruiter: f64,
+    /// With --overrides: how many simulated companies (seeds --seed, --seed + 1, ...).
+    #[arg(long, default_value_t = 5)]
+    pub replications: usize,
 }
 
 /// `--experiments N` and its grid.
@@ -126,6 +151,11 @@ impl Args {
             start,
             requisitions_per_month: self.requisitions_per_month.max(1),
             bad_row_rate: self.bad_row_rate,
+            recruiter_taste: if self.recruiter_taste {
+                hrloop_sim::RecruiterTaste::SIMULATED
+            } else {
+                hrloop_sim::RecruiterTaste::NONE
+            },
             ..SimConfig::default()
         })
     }
@@ -134,6 +164,12 @@ impl Args {
 pub async fn run(_global: &Global, args: Args) -> Result<ExitCode> {
     if let Some(n) = args.calibration.experiments {
         return calibrate(n, &args.calibration, args.seed, args.json);
+    }
+    if args.overrides {
+        anyhow::ensure!((0.0..=1.0).contains(&args.blend_recruiter), "--blend-recruiter must be between 0 and 1");
+        let blend =
+            hrloop_models::preference::Blend { outcomes: 1.0 - args.blend_recruiter, recruiter: args.blend_recruiter };
+        return insights::backtest(args.seed, args.requisitions_per_month, blend, args.replications, args.json);
     }
     let config = args.config()?;
     if args.closed_loop {

@@ -83,6 +83,23 @@ pub fn render_card(card: &ModelCard) -> String {
             w.max_weight
         ));
     }
+    if let Some(r) = &card.recruiter_preference {
+        let e = &r.evidence;
+        out.push_str(&format!(
+            "blend: {:.0} % outcome model, {:.0} % recruiters' preferences, learnt from {} preference pairs ({} overrides) by {} recruiters on {} requisitions{}\n",
+            100.0 * r.blend.outcomes,
+            100.0 * r.blend.recruiter,
+            e.pairs,
+            e.overrides,
+            e.recruiters,
+            e.requisitions,
+            if r.job_families.is_empty() {
+                String::new()
+            } else {
+                format!("; job families with weights of their own: {}", r.job_families.join(", "))
+            }
+        ));
+    }
     let mut t = TextTable::new();
     t.load_style(UTF8_FULL_CONDENSED);
     t.set_header(vec!["metric (holdout)", "value"]);

@@ -34,7 +34,11 @@ fn model(weight: f64) -> TrainedModel {
         .collect();
     let pipeline = FeaturePipeline::fit(&spec, &rows);
     let n = pipeline.columns().len();
-    TrainedModel { pipeline, estimator: Estimator::Logistic { weights: vec![weight; n], intercept: 0.0 } }
+    TrainedModel {
+        pipeline,
+        estimator: Estimator::Logistic { weights: vec![weight; n], intercept: 0.0 },
+        recruiter: None,
+    }
 }
 
 fn card() -> ModelCard {
