@@ -129,21 +129,24 @@ pub async fn choices(lake: &Lake, since: DateTime<Utc>) -> Result<Vec<Choice>> {
 
 /// [`choices`] from rows already read.
 fn choices_of(served: &[Served], fb: &HashMap<(String, String), Feedback>) -> Result<Vec<Choice>> {
-    let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
+    // Feedback by borrowed key, so the served rows (a hundred a requisition) are looked up
+    // without building a key each.
+    let by_pair: HashMap<(&str, &str), &Feedback> =
+        fb.iter().map(|((r, c), f)| ((r.as_str(), c.as_str()), f)).collect();
+    let mut seen: HashMap<(&str, &str), (usize, &Feedback)> = HashMap::new();
     for (i, s) in served.iter().enumerate() {
         if s.arm == Arm::Shadow.as_str() {
             continue;
         }
         let key = (s.requisition.as_str(), s.candidate.as_str());
-        if fb.get(&(s.requisition.clone(), s.candidate.clone())).is_some_and(|f| s.at <= f.at) {
-            seen.insert(key, i);
+        if let Some(f) = by_pair.get(&key).filter(|f| s.at <= f.at) {
+            seen.insert(key, (i, f));
         }
     }
     let mut out: Vec<Choice> = seen
         .into_iter()
-        .map(|((r, c), i)| {
+        .map(|((r, _), (i, f))| {
             let s = &served[i];
-            let f = &fb[&(r.to_string(), c.to_string())];
             let decision = f.decision.parse().map_err(|e| Error::Training(format!("feedback on {r}: {e}")))?;
             Ok(Choice {
                 requisition: s.requisition.clone(),

@@ -54,6 +54,13 @@ pub async fn run(global: &Global, command: Command) -> Result<ExitCode> {
     }
 }
 
+/// An empty table in the CLI's style.
+fn table() -> TextTable {
+    let mut t = TextTable::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    t
+}
+
 pub fn render(r: &OverridesReport) -> String {
     let e = &r.insights.evidence;
     let mut out = format!(
@@ -71,8 +78,7 @@ pub fn render(r: &OverridesReport) -> String {
     for s in &r.insights.sentences {
         out.push_str(&format!("  {s}\n"));
     }
-    let mut t = TextTable::new();
-    t.load_style(UTF8_FULL_CONDENSED);
+    let mut t = table();
     t.set_header(vec!["job family", "reason", "overrides", "share", "chosen − model's pick (95 %)"]);
     for g in &r.insights.groups {
         let diffs: Vec<String> = g
@@ -94,8 +100,7 @@ pub fn render(r: &OverridesReport) -> String {
     }
     out.push_str(&format!("\n{t}\n"));
     if !r.selection.is_empty() {
-        let mut f = TextTable::new();
-        f.load_style(UTF8_FULL_CONDENSED);
+        let mut f = table();
         f.set_header(vec![
             "attribute",
             "group",
@@ -128,8 +133,7 @@ pub fn render(r: &OverridesReport) -> String {
         out.push_str(&format!("(A preference model is fitted from {MIN_PAIRS_FOR_WEIGHTS} pairs on.)\n"));
         return out;
     }
-    let mut w = TextTable::new();
-    w.load_style(UTF8_FULL_CONDENSED);
+    let mut w = table();
     let champion = r.champion.as_deref().map_or("no champion".to_string(), |c| format!("{} {c}", r.model));
     w.set_header(vec![
         "job family".to_string(),
@@ -180,8 +184,7 @@ pub fn backtest(
         "Backtest of recruiter overrides as training signal (seed {seed}): {} requisitions of feedback, {} held out ({} pairs)\n",
         r.training_requisitions, r.held_out_requisitions, r.held_out_pairs
     );
-    let mut t = TextTable::new();
-    t.load_style(UTF8_FULL_CONDENSED);
+    let mut t = table();
     t.set_header(vec!["overrides", "pairs", "preference model", "outcome model", "difference (95 %)"]);
     for c in &r.curve {
         t.add_row(vec![
@@ -201,8 +204,7 @@ pub fn backtest(
             println!("   The preference model did not predict recruiters better than the outcome model at any step.\n")
         }
     }
-    let mut q = TextTable::new();
-    q.load_style(UTF8_FULL_CONDENSED);
+    let mut q = table();
     q.set_header(vec![
         "ranking",
         "hires",
@@ -251,8 +253,7 @@ pub fn backtest(
         o.top5_ratio,
         o.chosen_ratio
     );
-    let mut w = TextTable::new();
-    w.load_style(UTF8_FULL_CONDENSED);
+    let mut w = table();
     w.set_header(vec!["feature", "outcome model", "recruiters: customer support", "recruiters: software engineering"]);
     for x in &r.weights {
         w.add_row(vec![
@@ -264,8 +265,7 @@ pub fn backtest(
     }
     println!("What each model weighs, per standard deviation:\n{w}");
     if all.runs.len() > 1 {
-        let mut p = TextTable::new();
-        p.load_style(UTF8_FULL_CONDENSED);
+        let mut p = table();
         p.set_header(vec![
             "seed",
             "overrides needed",
