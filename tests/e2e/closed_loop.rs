@@ -1,6 +1,7 @@
 //! The whole loop, 24 simulated months: the loop's champions hire better than the initial
 //! model would have on the same applicants, a better challenger is promoted, the bad vendor
-//! challenger is withdrawn before it can become champion, and the chart marks both.
+//! challenger is withdrawn before it can become champion, and the chart marks both. Its store
+//! is then audited for bias, and the audit is read in a browser.
 
 use crate::{hrloop, json, run_ok};
 
@@ -62,4 +63,55 @@ fn twenty_four_months_of_the_loop_beat_the_static_model_and_stop_the_bad_challen
         assert!(runs.get("succeeded").and_then(|v| v.as_u64()).unwrap_or(0) > 0, "{name}: {runs}");
         assert_eq!(runs.get("failed").and_then(|v| v.as_u64()).unwrap_or(0), 0, "{name}: {runs}");
     }
+
+    bias_audit_of_the_loop_reads_in_a_browser(&out.join("store"), dir.path());
+}
+
+/// `hrloop report bias-audit` over the loop's decisions (served rankings with the recruiters'
+/// feedback; the imported history is audited in the demo's test): the files are written, the HTML shows the
+/// period, the models and a chart per table with drawn marks, and fetches nothing.
+fn bias_audit_of_the_loop_reads_in_a_browser(store: &std::path::Path, dir: &std::path::Path) {
+    let reports = dir.join("reports");
+    let started = std::time::Instant::now();
+    let out = run_ok(
+        hrloop(store)
+            .args(["--demo-key", "report", "bias-audit", "--from", "2020-01-01", "--to", "2030-12-31", "--out"])
+            .arg(&reports),
+    );
+    eprintln!("bias audit of the loop's store: {:.1} s", started.elapsed().as_secs_f64());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Bias audit of decisions from 2020-01-01 to 2030-12-31"), "{stdout}");
+    let stem = reports.join("bias-audit_2020-01-01_2030-12-31");
+    let audit: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(stem.with_extension("json")).unwrap()).unwrap();
+    let tools = audit["tools"].as_array().unwrap();
+    let served = tools.iter().find(|t| t["tool"] == "success6m_logistic").unwrap_or_else(|| panic!("{tools:#?}"));
+    for table in ["selection", "scoring", "model_top_k"] {
+        let dims = served[table]["dimensions"].as_array().unwrap_or_else(|| panic!("{table}: {served}"));
+        let names: Vec<&str> = dims.iter().map(|d| d["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["age_band", "gender", "age_band × gender"], "{table}");
+        // Each dimension's groups and unknowns add up to the table's applications.
+        let apps = served[table]["applications"].as_u64().unwrap();
+        for d in dims {
+            let counted: u64 = d["groups"].as_array().unwrap().iter().map(|g| g["count"].as_u64().unwrap()).sum();
+            assert_eq!(counted + d["unknown"].as_u64().unwrap(), apps, "{table} {}", d["name"]);
+        }
+    }
+    let csv = std::fs::read_to_string(stem.with_extension("csv")).unwrap();
+    assert!(csv.starts_with("tool,measure,dimension,group,applications,positive,rate"), "{csv}");
+
+    let page = crate::browser::render(&stem.with_extension("html"), 1100, 2400);
+    assert!(page.requests.is_empty(), "the report fetched {:?}", page.requests);
+    // One chart per dimension (age_band, gender, their intersection) of selection, scoring,
+    // and the model's top k beside the recruiters' selection.
+    assert_eq!(page.charts.len(), 3 * 3, "{:?}", page.charts);
+    for (title, marks) in &page.charts {
+        assert!(title.trim().starts_with("Impact ratio "), "{title}");
+        assert!(*marks > 500, "chart {title:?} drew {marks} coloured pixels");
+    }
+    let version = served["versions"][0].as_str().unwrap();
+    for text in ["Bias audit", "2020-01-01 to 2030-12-31", version, "To be completed by a person"] {
+        assert!(page.text.contains(text), "{text:?} not on the page");
+    }
+    assert!(page.screenshot.exists());
 }

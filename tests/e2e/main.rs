@@ -5,6 +5,7 @@
 //! Needs python3 with pyarrow, deltalake, polars, duckdb and duckdb-extension-delta
 //! (`scripts/test` installs them).
 
+mod browser;
 mod cli;
 mod closed_loop;
 mod crash;
@@ -16,6 +17,7 @@ mod models;
 mod modes;
 mod observability;
 mod privacy;
+mod reports;
 mod s3;
 mod scheduler;
 mod serve;

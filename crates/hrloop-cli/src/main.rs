@@ -59,6 +59,9 @@ enum Command {
     /// What recruiters weigh differently from the model, learned from their overrides.
     #[command(subcommand)]
     Insights(cmd::insights::Command),
+    /// Documents for auditors, works councils and HR: the bias audit (CSV, JSON, HTML).
+    #[command(subcommand)]
+    Report(cmd::report::Command),
     /// Refit a version's score-to-probability calibration on the newest matured outcomes.
     Calibrate(cmd::calibrate::Args),
     /// Serve ranked shortlists over HTTP (A/B or shadow, human review routing, decision log).
@@ -108,6 +111,7 @@ fn main() -> ExitCode {
             Command::Models(c) => cmd::models::run(&cli.global, c).await,
             Command::Validity(args) => cmd::validity::run(&cli.global, args).await,
             Command::Insights(c) => cmd::insights::run(&cli.global, c).await,
+            Command::Report(c) => cmd::report::run(&cli.global, c).await,
             Command::Calibrate(args) => cmd::calibrate::run(&cli.global, args).await,
             Command::Serve(args) => cmd::serve::run(&cli.global, args).await,
             Command::Tokens(c) => cmd::tokens::run(&cli.global, c),

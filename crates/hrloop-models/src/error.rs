@@ -22,6 +22,12 @@ pub enum Error {
     Query(#[from] hrloop_lake::polars::prelude::PolarsError),
     #[error("object store: {0}")]
     ObjectStore(#[from] object_store::Error),
+    /// A request that cannot be answered as asked (an empty period, an unknown name).
+    #[error("{0}")]
+    Invalid(String),
+    /// A lake row an analysis cannot read, named by table and row.
+    #[error("lake data: {0}")]
+    Data(String),
     #[error("corrupt registry record {path}: {reason}")]
     Corrupt { path: String, reason: String },
 }

@@ -1,6 +1,7 @@
 //! Learning: model specs, training on matured outcomes, evaluation, fairness and the model
 //! registry with champion/challenger aliases.
 
+pub mod bias;
 pub mod calibrate;
 pub mod card;
 pub mod data;
@@ -16,6 +17,8 @@ pub mod registry;
 pub mod rejudge;
 pub mod spec;
 pub mod stats;
+#[cfg(test)]
+mod testing;
 pub mod train;
 pub mod validity;
 pub mod weighting;

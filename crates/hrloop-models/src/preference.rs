@@ -799,23 +799,10 @@ mod tests {
 
     mod lake {
         use super::*;
-        use chrono::{Duration, TimeZone};
+        use crate::testing::{at, write};
         use hrloop_core::{Route, Source};
         use hrloop_lake::rows::decisions::DecisionRow;
         use hrloop_lake::rows::feedback::FeedbackRow;
-        use hrloop_lake::{PartitionedWriter, Row};
-
-        fn at(h: i64) -> DateTime<Utc> {
-            Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap() + Duration::hours(h)
-        }
-
-        async fn write<R: Row>(lake: &Lake, batch: &str, rows: &[R]) {
-            let mut w = PartitionedWriter::new(lake, R::TABLE, batch, "test.csv", at(0)).unwrap();
-            for r in rows {
-                w.push_row(r).unwrap();
-            }
-            w.commit().await.unwrap();
-        }
 
         fn served(cand: &str, ranking: &str, when: DateTime<Utc>, arm: Arm, score: f64, soft: f64) -> DecisionRow {
             DecisionRow {

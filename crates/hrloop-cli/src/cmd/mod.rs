@@ -11,6 +11,7 @@ pub mod milestones;
 pub mod models;
 pub mod pipelines;
 pub mod privacy;
+pub mod report;
 pub mod serve;
 pub mod simulate;
 pub mod tokens;

@@ -1,0 +1,148 @@
+//! The reports' charts, as SVG for inline use in one self-contained HTML file (nothing loaded
+//! from the network): drawn with plotters' SVG back-end, text left to the browser's fonts.
+
+use plotters::prelude::*;
+
+use crate::{Error, Result};
+
+/// One bar: a label, a value, and its 95 % interval where there is one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bar {
+    pub label: String,
+    pub value: f64,
+    pub interval: Option<(f64, f64)>,
+    pub series: Series,
+}
+
+/// Which colour a bar is drawn in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Series {
+    /// Blue: the measure itself (or the model, beside the recruiters).
+    Primary,
+    /// Orange: the second of two measures compared (the recruiters).
+    Secondary,
+    /// Grey: something reported but not compared.
+    Muted,
+}
+
+const BLUE: RGBColor = RGBColor(31, 119, 180);
+const GREY: RGBColor = RGBColor(170, 170, 170);
+const RED: RGBColor = RGBColor(214, 39, 40);
+const ORANGE: RGBColor = RGBColor(255, 127, 14);
+
+/// Horizontal bars with interval whiskers, a value axis from 0 to `max` (at least the largest
+/// value or interval end), and a dashed vertical line at `threshold` (e.g. the four-fifths
+/// rule's 0.8) with its caption.
+pub fn bars(title: &str, bars: &[Bar], max: f64, threshold: Option<(f64, &str)>) -> Result<String> {
+    let longest = bars.iter().map(|b| b.label.chars().count()).max().unwrap_or(4);
+    let label_width = (longest as u32 * 8 + 16).clamp(60, 280);
+    let (width, height) = (680u32, 70 + 30 * bars.len().max(1) as u32);
+    let top = bars
+        .iter()
+        .flat_map(|b| [b.value, b.interval.map_or(0.0, |i| i.1)])
+        .chain(threshold.map(|t| t.0))
+        .fold(max, f64::max);
+    // Whiskers that run off to infinity (a group nobody selected) stop at the edge.
+    let top = top.min(max * 2.0).max(max);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw)?;
+        let n = bars.len().max(1) as f64;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 15))
+            .margin(8)
+            .x_label_area_size(24)
+            .y_label_area_size(label_width)
+            .build_cartesian_2d(0.0..top, 0.0..n)
+            .map_err(draw)?;
+        let labels: Vec<String> = bars.iter().map(|b| b.label.clone()).collect();
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(bars.len().max(1) * 2 + 1)
+            .y_label_formatter(&|y| {
+                // Labels sit at the middle of each bar's band.
+                let i = (n - y - 0.5).round();
+                if (n - y - 0.5 - i).abs() < 1e-6 && i >= 0.0 {
+                    labels.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .x_labels(6)
+            .x_label_formatter(&|x| format!("{x:.1}"))
+            .label_style(("sans-serif", 13))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(draw)?;
+        for (i, b) in bars.iter().enumerate() {
+            let y = n - i as f64 - 1.0;
+            let colour = match b.series {
+                Series::Primary => BLUE,
+                Series::Secondary => ORANGE,
+                Series::Muted => GREY,
+            };
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(0.0, y + 0.2), (b.value.clamp(0.0, top), y + 0.8)],
+                    colour.filled(),
+                )))
+                .map_err(draw)?;
+            if let Some((lo, hi)) = b.interval {
+                let (lo, hi) = (lo.clamp(0.0, top), hi.clamp(0.0, top));
+                let mid = y + 0.5;
+                let whisker = [(lo, mid), (hi, mid)];
+                chart.draw_series(std::iter::once(PathElement::new(whisker, BLACK.stroke_width(1)))).map_err(draw)?;
+                for x in [lo, hi] {
+                    chart
+                        .draw_series(std::iter::once(PathElement::new(
+                            [(x, mid - 0.15), (x, mid + 0.15)],
+                            BLACK.stroke_width(1),
+                        )))
+                        .map_err(draw)?;
+                }
+            }
+        }
+        if let Some((t, caption)) = threshold {
+            let dashes = (0..40).map(|k| {
+                let y0 = n * k as f64 / 40.0;
+                PathElement::new([(t, y0), (t, y0 + n / 80.0)], RED.stroke_width(2))
+            });
+            chart.draw_series(dashes).map_err(draw)?;
+            // The caption beside the line's top, in the title band.
+            let (x, _) = chart.backend_coord(&(t, n));
+            root.draw(&Text::new(caption.to_string(), (x + 4, 30), ("sans-serif", 12).into_font().color(&RED)))
+                .map_err(draw)?;
+        }
+        root.present().map_err(draw)?;
+    }
+    Ok(svg)
+}
+
+fn draw<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> Error {
+    Error::Chart(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_draw_one_rectangle_per_bar_and_the_threshold() {
+        let b = |label: &str, value: f64| Bar {
+            label: label.into(),
+            value,
+            interval: Some((value * 0.8, value * 1.1)),
+            series: Series::Primary,
+        };
+        let svg = bars("Impact ratio", &[b("female", 1.0), b("male", 0.62)], 1.2, Some((0.8, "four-fifths"))).unwrap();
+        assert!(svg.starts_with("<svg"), "{svg}");
+        for text in ["Impact ratio", "female", "male", "four-fifths"] {
+            assert!(svg.contains(text), "{text} missing from {svg}");
+        }
+        // The background and one blue rectangle per bar.
+        assert_eq!(svg.matches("<rect").count(), 3, "{svg}");
+        assert_eq!(svg.matches("fill=\"#1F77B4\"").count(), 2, "{svg}");
+    }
+}
