@@ -155,6 +155,8 @@ DASHBOARDS = {
             panel("KPI age", "time() - hrloop_kpi_refresh_timestamp_seconds", "stat", "s", [(0, "green"), (600, "red")]),
             panel("Decisions waiting for the lake", "max(hrloop_decision_log_backlog_seconds)", "stat", "s", [(0, "green"), (120, "orange"), (600, "red")],
                   description="Age of the oldest write-ahead log segment not yet in lake/decisions (moves wait for a quiet moment, at most --lake-max-delay-seconds)."),
+            panel("Rankings fully logged (30 days, EU AI Act Art. 12)", "hrloop_logging_completeness_ratio", "stat", "percentunit",
+                  [(0, "red"), (0.99, "green")], "Share of the rankings served in the last 30 days that name a registered model version, arm, route and score, with a reason code on every override (pipeline daily-logging-completeness; alert HrloopLoggingIncomplete below 99 %)."),
             panel("hrloop scraped", "up{job=\"hrloop\"}", "stat", None, [(0, "red"), (1, "green")]),
         ],
     ),

@@ -265,6 +265,27 @@ fn every_dashboard_panel_and_alert_rule_works_against_a_real_prometheus() {
             .is_some_and(|r| !r.is_empty())
     });
 
+    // Record-keeping (EU AI Act Art. 12): every ranking above names its version, arm, route and
+    // score, and every override requisition has its reason code: fully logged, the alert quiet.
+    std::fs::write(
+        pipelines.join("logging.toml"),
+        "format_version = 1\nname = \"logging\"\n[trigger]\ncron = \"30 6 * * *\"\n[[step]]\nkind = \"logging_completeness\"\n",
+    )
+    .unwrap();
+    let out = run_ok(
+        hrloop(&store).args(at(NOW)).args(["pipelines", "--pipelines"]).arg(&pipelines).args(["run", "logging"]),
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("60 of 60 rankings fully logged (100.00 %); 0 of 80 feedback rows join no ranking"),
+        "{said}"
+    );
+    wait_for("the record-keeping check in the KPIs", Duration::from_secs(60), || {
+        query(&prom, "hrloop_logging_completeness_ratio")["data"]["result"]
+            .as_array()
+            .is_some_and(|r| r.first().is_some_and(|s| s["value"][1] == "1"))
+    });
+
     // A blended challenger (80 % outcomes, 20 % what recruiters prefer) is trained from that
     // feedback, states what it learnt from, and is served as an ordinary challenger.
     let spec = std::fs::read_to_string(repo().join("models/success6m_logistic.toml")).unwrap().replace(

@@ -220,8 +220,17 @@ fn retention_purge_deletes_what_aged_out_reports_it_and_is_idempotent() {
         assert_eq!(delta_rows(&store, table), *n, "deltalake reads {table} after the purge");
     }
     assert_eq!(purge("2027-07-20T09:00:00Z", &[])["rows_removed"], 0, "a second purge removes nothing");
+    assert!(after["protected_attributes"] > 0, "the hires' attributes are kept while bias monitoring needs them");
+
+    // Data minimisation: 36 months after the last application, no protected attribute is
+    // left, while the hires and their outcomes stay.
+    let later = purge("2030-01-20T09:00:00Z", &[]);
+    assert!(rule(&later, "protected attributes") > 0, "{later}");
+    let last = table_rows(&store);
+    assert_eq!(last.get("protected_attributes").copied().unwrap_or(0), 0, "{last:?}");
+    assert_eq!((last["hires"], last["outcomes"]), (before["hires"], before["outcomes"]));
     let audit = json(&run_ok(hrloop(&store).args(["audit", "show", "--json"])));
-    assert_eq!(audit.as_array().unwrap().iter().filter(|r| r["action"] == "purge").count(), 2);
+    assert_eq!(audit.as_array().unwrap().iter().filter(|r| r["action"] == "purge").count(), 3);
     run_ok(hrloop(&store).args(["audit", "verify"]));
 }
 

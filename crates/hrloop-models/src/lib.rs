@@ -12,6 +12,7 @@ pub mod logistic;
 pub mod metrics;
 pub mod model;
 pub mod preference;
+pub mod record_keeping;
 mod recruiting;
 pub mod registry;
 pub mod rejudge;

@@ -269,6 +269,12 @@ mod tests {
         let p = Policy::load(&FsPath::new(env!("CARGO_MANIFEST_DIR")).join("../../data/retention.toml"), at()).unwrap();
         assert!(p.rules.iter().any(|r| r.applicants_never_hired));
         assert!(p.rules.iter().any(|r| r.table.as_deref() == Some("quarantine")));
+        // Data minimisation: protected attributes have a rule of their own, no longer than the
+        // decisions they describe are kept.
+        let months = |table: &str| {
+            p.rules.iter().find(|r| r.table.as_deref() == Some(table)).and_then(|r| r.keep_months).unwrap()
+        };
+        assert!(months("protected_attributes") <= months("decisions"));
     }
 
     #[test]

@@ -51,6 +51,10 @@ fn default_insight_days() -> i64 {
     90
 }
 
+fn default_logging_days() -> i64 {
+    30
+}
+
 fn default_min_hires() -> usize {
     30
 }
@@ -195,6 +199,13 @@ pub enum Step {
         #[serde(default = "default_insight_days")]
         days: i64,
     },
+    /// Record-keeping (EU AI Act Art. 12): the share of the rankings served in the last `days`
+    /// days that join to a registered model version, arm, route and score, with a reason code
+    /// on every override; stored under `reports/record-keeping/`, exported by the KPIs.
+    LoggingCompleteness {
+        #[serde(default = "default_logging_days")]
+        days: i64,
+    },
     /// Delete what the retention policy says has aged out.
     Purge { policy: PathBuf },
     /// Merge each partition's small files (the decision mover writes one every few seconds of
@@ -232,6 +243,7 @@ impl Step {
             Step::Rejudge { .. } => "rejudge",
             Step::Calibrate { .. } => "calibrate",
             Step::OverrideInsights { .. } => "override_insights",
+            Step::LoggingCompleteness { .. } => "logging_completeness",
             Step::Purge { .. } => "purge",
             Step::Compact { .. } => "compact",
             Step::FamilySearch { .. } => "family_search",
@@ -482,6 +494,7 @@ mod tests {
             "retention-purge",
             "lake-compaction",
             "daily-override-insights",
+            "daily-logging-completeness",
         ] {
             assert!(names.contains(&want), "{want} missing from {names:?}");
         }

@@ -76,6 +76,21 @@ impl StepRunner for LoopSteps {
                     stop: false,
                 })
             }
+            Step::LoggingCompleteness { days } => {
+                use hrloop_models::record_keeping::{logging_completeness, store_report};
+                let registry = Registry::new(self.lake.store().clone());
+                let r = logging_completeness(&self.lake, &registry, ctx.now, *days).await.map_err(err)?;
+                let path = store_report(&self.lake, &r).await.map_err(err)?;
+                let share = r.share.map_or_else(|| "no rankings".to_string(), |s| format!("{:.2} %", s * 100.0));
+                Ok(StepOutput {
+                    summary: format!(
+                        "{} of {} rankings fully logged ({share}); {} of {} feedback rows join no ranking; report {path}",
+                        r.complete, r.rankings, r.orphan_feedback, r.feedback
+                    ),
+                    outputs: serde_json::json!({"report": path, "rankings": r.rankings, "complete": r.complete, "share": r.share}),
+                    stop: false,
+                })
+            }
             Step::Purge { policy } => {
                 let policy =
                     hrloop_privacy::Policy::load(&self.base.join(policy), ctx.now).map_err(|e| e.to_string())?;

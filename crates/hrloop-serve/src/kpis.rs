@@ -91,6 +91,24 @@ pub const CATALOG: &[MetricDoc] = &[
         "Time from a requisition's first application to its hire's first day (buckets 7 to 365 days), for hires in the last 365 days; a snapshot: use without rate(), divide by 86400 for days.",
     ),
     doc(
+        "hrloop_logging_completeness_ratio",
+        GAUGE,
+        &[],
+        "Record-keeping (EU AI Act Art. 12): share of the rankings served in the newest check's window (30 days) that name a registered model version, arm, route and score, with a reason code on every override (pipeline step logging_completeness).",
+    ),
+    doc(
+        "hrloop_logged_rankings",
+        GAUGE,
+        &["state"],
+        "Rankings in the newest record-keeping check's window, complete or incomplete.",
+    ),
+    doc(
+        "hrloop_orphan_feedback_rows",
+        GAUGE,
+        &[],
+        "Recruiter feedback rows of the newest record-keeping check's window that join no served ranking.",
+    ),
+    doc(
         "hrloop_recruiter_overrides",
         GAUGE,
         &["model", "job_family"],
@@ -827,6 +845,14 @@ impl KpiState {
         }
 
         models(lake, &mut out).await?;
+        if let Some(r) = hrloop_models::record_keeping::latest_report(lake).await.map_err(|e| e.to_string())? {
+            if let Some(share) = r.share {
+                out.gauge("hrloop_logging_completeness_ratio", &[], share);
+            }
+            out.gauge("hrloop_logged_rankings", &["complete"], r.complete as f64);
+            out.gauge("hrloop_logged_rankings", &["incomplete"], (r.rankings - r.complete) as f64);
+            out.gauge("hrloop_orphan_feedback_rows", &[], r.orphan_feedback as f64);
+        }
         data_quality(lake, &mut out).await?;
         pipelines_kpis(lake, pipelines, now, &mut out).await?;
         out.gauge("hrloop_kpi_refresh_timestamp_seconds", &[], now.timestamp() as f64);
@@ -1198,7 +1224,7 @@ mod tests {
     #[test]
     fn names_follow_the_convention_and_are_unique() {
         // Base units only (promtool lints "days"): durations in seconds.
-        // Counts of a domain object are named after it (_rows, _connections, _overrides); a
+        // Counts of a domain object are named after it (_rows, _connections, _overrides, _rankings); a
         // value in the unit of the feature it is about ends in _units.
         let units = [
             "_seconds",
@@ -1211,6 +1237,7 @@ mod tests {
             "_connections",
             "_overrides",
             "_units",
+            "_rankings",
         ];
         let mut seen = HashSet::new();
         for d in CATALOG {
