@@ -392,4 +392,34 @@ fn every_dashboard_panel_and_alert_rule_works_against_a_real_prometheus() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+
+    // The champion's (v2's) technical documentation (EU AI Act Annex IV), read in a browser: its
+    // rankings, the recruiters' overrides with their reason, the record-keeping check above.
+    let reports = dir.path().join("reports");
+    let started = std::time::Instant::now();
+    run_ok(
+        hrloop(&store)
+            .args(at("2026-11-05T13:00:00Z"))
+            .args(["report", "model", &format!("{name}/v2"), "--out"])
+            .arg(&reports),
+    );
+    eprintln!("report model: {:.1} s", started.elapsed().as_secs_f64());
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reports.join(format!("model_{name}_v2.json"))).unwrap()).unwrap();
+    let o = &doc["oversight"];
+    assert!(o["rankings"].as_u64().unwrap() > 0 && o["overrides"].as_u64().unwrap() > 0, "{o}");
+    assert!(o["reasons"]["communication"].as_u64().unwrap() > 0, "{o}");
+    assert_eq!(doc["logging"]["share"], 1.0, "{}", doc["logging"]);
+    assert!(doc["bias"]["selection"]["applications"].as_u64().unwrap() > 0, "{}", doc["bias"]);
+    let page = crate::browser::render(&reports.join(format!("model_{name}_v2.html")), 1100, 3000);
+    assert!(page.requests.is_empty(), "{:?}", page.requests);
+    assert!(!page.charts.is_empty(), "{:?}", page.charts);
+    // The monthly chart has one month here: a point per line and the legend's strokes.
+    for (title, marks) in &page.charts {
+        assert!(*marks > 100, "chart {title:?} drew {marks} coloured pixels");
+    }
+    assert_eq!(doc["served_to"], serde_json::Value::Null, "v2 is still champion");
+    for text in [format!("{name}/v2"), "serving since 2026-11-05".into(), "Needs a person".into(), "Annex IV".into()] {
+        assert!(page.text.contains(&text), "{text:?} not on the page");
+    }
 }

@@ -59,7 +59,7 @@ enum Command {
     /// What recruiters weigh differently from the model, learned from their overrides.
     #[command(subcommand)]
     Insights(cmd::insights::Command),
-    /// Documents for auditors, works councils and HR: the bias audit (CSV, JSON, HTML).
+    /// Documents for auditors, works councils and HR: the bias audit, a version's technical documentation.
     #[command(subcommand)]
     Report(cmd::report::Command),
     /// Refit a version's score-to-probability calibration on the newest matured outcomes.

@@ -68,7 +68,7 @@ pub struct AuditRequest {
     /// Decisions made at or after `from` and before `to`.
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
-    /// A model name (every version of it), or None for every model.
+    /// A model name (every version of it), one version (`name/vN`), or None for every model.
     pub model: Option<String>,
     pub source: AuditSource,
     /// Protected attributes to audit, as named in the protected-attributes table; empty for
@@ -442,8 +442,9 @@ async fn decided_between(lake: &Lake, req: &AuditRequest) -> Result<Vec<DecidedR
 
 fn wanted(req: &AuditRequest, row: &DecidedRow) -> bool {
     match (&req.model, row.source) {
+        // A name (every version), or one version "name/vN".
         (Some(m), Source::Serving) => {
-            row.version.as_deref().and_then(|v| v.split_once('/')).is_some_and(|(n, _)| n == m)
+            row.version.as_deref().is_some_and(|v| v == m || v.split_once('/').is_some_and(|(n, _)| n == m))
         }
         _ => true,
     }
@@ -738,6 +739,10 @@ mod tests {
         let audit = bias_audit(&lake, &served_only, at(24 * 60)).await.unwrap();
         assert_eq!(audit.tools.len(), 1);
         assert_eq!(audit.tools[0].selection.dimensions.len(), 1, "no intersection of one attribute");
+        // One version: R1's four candidates, as v1 served them.
+        let v1 = AuditRequest { model: Some("m/v1".into()), source: AuditSource::Served, ..req.clone() };
+        let audit = bias_audit(&lake, &v1, at(24 * 60)).await.unwrap();
+        assert_eq!((audit.tools[0].applications, &audit.tools[0].versions[..]), (4, &["m/v1".to_string()][..]));
         let empty = AuditRequest { to: req.from, ..req };
         assert!(bias_audit(&lake, &empty, at(0)).await.unwrap_err().to_string().contains("period is empty"));
     }

@@ -34,6 +34,9 @@ pub struct RowCounts {
     pub train: usize,
     pub holdout: usize,
     pub positives_train: usize,
+    /// Successes among the holdout rows (absent in cards from before it was kept).
+    #[serde(default)]
+    pub positives_holdout: Option<usize>,
     /// Hires whose label milestone is not yet due: excluded, never counted as failures.
     pub excluded_not_due: usize,
     /// Due but no outcome reported yet (missing feedback).

@@ -5,6 +5,7 @@ pub mod bias;
 pub mod calibrate;
 pub mod card;
 pub mod data;
+pub mod documentation;
 mod error;
 pub mod experiment;
 pub mod features;

@@ -101,6 +101,21 @@ pub fn sample_ratio_p(observed: [usize; 2], expected_share: [f64; 2]) -> Option<
     Some((-ln_bf).exp().min(1.0))
 }
 
+/// 95 % interval of a ROC AUC measured on `positives` and `negatives` independent rows
+/// (Hanley & McNeil 1982, the exponential approximation of the score distributions), clamped to
+/// [0, 1]. None without both classes.
+pub fn auc_interval(auc: f64, positives: usize, negatives: usize) -> Option<(f64, f64)> {
+    if positives == 0 || negatives == 0 {
+        return None;
+    }
+    let (np, nn) = (positives as f64, negatives as f64);
+    let q1 = auc / (2.0 - auc);
+    let q2 = 2.0 * auc * auc / (1.0 + auc);
+    let v = (auc * (1.0 - auc) + (np - 1.0) * (q1 - auc * auc) + (nn - 1.0) * (q2 - auc * auc)) / (np * nn);
+    let half = 1.959_963_984_540_054 * v.max(0.0).sqrt();
+    Some(((auc - half).max(0.0), (auc + half).min(1.0)))
+}
+
 /// Variance of a ratio of sums over clusters, Σy / Σn (e.g. overrides per feedback row, summed
 /// over requisitions), by the delta method: the cluster-robust variance that treats the
 /// requisition, the unit of randomisation, as the independent unit rather than the row.
@@ -475,5 +490,13 @@ mod tests {
         let (m, lo, hi) = mean_ci(&[1.0, 2.0, 3.0, 4.0]).unwrap();
         assert!((m - 2.5).abs() < 1e-12 && (hi - m - 1.959963985 * (1.6666666666666667f64 / 4.0).sqrt()).abs() < 1e-9);
         assert!(lo < m);
+    }
+
+    #[test]
+    fn auc_interval_matches_hanley_and_mcneil() {
+        // Their table: AUC 0.8 on 50 + 50 rows has a standard error of about 0.044.
+        let (lo, hi) = auc_interval(0.8, 50, 50).unwrap();
+        assert!(((hi - lo) / (2.0 * 1.96) - 0.0442).abs() < 0.001, "{lo}..{hi}");
+        assert_eq!(auc_interval(0.8, 0, 50), None);
     }
 }

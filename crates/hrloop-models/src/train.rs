@@ -79,6 +79,7 @@ pub async fn train_with_progress(
     rows.train = train.len();
     rows.holdout = holdout.len();
     rows.positives_train = train.iter().filter(|e| e.label).count();
+    rows.positives_holdout = Some(holdout.iter().filter(|e| e.label).count());
     if train.len() < MIN_ROWS || holdout.is_empty() {
         return Err(Error::NotEnoughData(format!(
             "{} training and {} holdout rows after the time split at {holdout_from}",

@@ -112,9 +112,9 @@ pub fn html(audit: &BiasAudit) -> Result<String> {
     let period = format!("{} to {}", audit.from.format("%Y-%m-%d"), last.format("%Y-%m-%d"));
     let tools: Vec<&str> = audit.tools.iter().map(|t| t.tool.as_str()).collect();
     let mut b = String::new();
-    let _ = write!(
+    let _ = writeln!(
         b,
-        "<h1>Bias audit</h1>\n<p class=\"meta\">Decisions from {} · generated {} by hrloop · tools: {} · attributes: {}</p>\n",
+        "<h1>Bias audit</h1>\n<p class=\"meta\">Decisions from {} · generated {} by hrloop · tools: {} · attributes: {}</p>",
         esc(&period),
         audit.generated_at.format("%Y-%m-%d %H:%M UTC"),
         esc(&if tools.is_empty() { "none".into() } else { tools.join(", ") }),
@@ -156,20 +156,20 @@ fn intro(audit: &BiasAudit) -> String {
     )
 }
 
-fn tool(t: &ToolAudit, top_k: usize) -> Result<String> {
+pub(crate) fn tool(t: &ToolAudit, top_k: usize) -> Result<String> {
     let mut b = String::new();
-    let _ = write!(
+    let _ = writeln!(
         b,
-        "<h2>{}</h2>\n<p class=\"meta\">{} applications on {} requisitions{}{}</p>\n",
+        "<h2>{}</h2>\n<p class=\"meta\">{} applications on {} requisitions{}{}</p>",
         esc(&t.tool),
         t.applications,
         t.requisitions,
         if t.versions.is_empty() { String::new() } else { format!(" · versions {}", esc(&t.versions.join(", "))) },
         t.median_score.map_or_else(String::new, |m| format!(" · median score {m:.3}")),
     );
-    let _ = write!(
+    let _ = writeln!(
         b,
-        "<h3>Selection rates</h3>\n<p>{} of {} decided applications selected ({}).</p>\n",
+        "<h3>Selection rates</h3>\n<p>{} of {} decided applications selected ({}).</p>",
         (t.selection.rate * t.selection.applications as f64).round(),
         t.selection.applications,
         pct(t.selection.rate)
@@ -178,9 +178,9 @@ fn tool(t: &ToolAudit, top_k: usize) -> Result<String> {
         b.push_str(&dimension(&t.tool, "selection", d)?);
     }
     if let Some(s) = &t.scoring {
-        let _ = write!(
+        let _ = writeln!(
             b,
-            "<h3>Scoring rates</h3>\n<p>{} scored applications; {} above the median score.</p>\n",
+            "<h3>Scoring rates</h3>\n<p>{} scored applications; {} above the median score.</p>",
             s.applications,
             pct(s.rate)
         );

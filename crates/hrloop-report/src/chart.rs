@@ -78,11 +78,7 @@ pub fn bars(title: &str, bars: &[Bar], max: f64, threshold: Option<(f64, &str)>)
             .map_err(draw)?;
         for (i, b) in bars.iter().enumerate() {
             let y = n - i as f64 - 1.0;
-            let colour = match b.series {
-                Series::Primary => BLUE,
-                Series::Secondary => ORANGE,
-                Series::Muted => GREY,
-            };
+            let colour = colour(b.series);
             chart
                 .draw_series(std::iter::once(Rectangle::new(
                     [(0.0, y + 0.2), (b.value.clamp(0.0, top), y + 0.8)],
@@ -120,6 +116,79 @@ pub fn bars(title: &str, bars: &[Bar], max: f64, threshold: Option<(f64, &str)>)
     Ok(svg)
 }
 
+/// One line of a [`lines`] chart: a name for the legend, its colour, and a value per x label
+/// (None where there is none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    pub name: String,
+    pub series: Series,
+    pub values: Vec<Option<f64>>,
+}
+
+/// Lines over labelled x positions (e.g. months), a y axis from 0 to `max`, with a legend.
+pub fn lines(title: &str, x_labels: &[String], lines: &[Line], max: f64) -> Result<String> {
+    let (width, height) = (680u32, 300u32);
+    let n = x_labels.len().max(2);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 15))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(44)
+            .build_cartesian_2d(0.0..(n - 1) as f64, 0.0..max)
+            .map_err(draw)?;
+        let every = x_labels.len().div_ceil(8).max(1);
+        chart
+            .configure_mesh()
+            .x_labels(n)
+            .x_label_formatter(&|x| {
+                let i = x.round() as usize;
+                if (x - i as f64).abs() < 1e-6 && i.is_multiple_of(every) {
+                    x_labels.get(i).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .y_label_formatter(&|y| format!("{:.0} %", y * 100.0))
+            .label_style(("sans-serif", 12))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(draw)?;
+        for line in lines {
+            let colour = colour(line.series);
+            let points: Vec<(f64, f64)> =
+                line.values.iter().enumerate().filter_map(|(i, v)| v.map(|v| (i as f64, v.clamp(0.0, max)))).collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
+                .map_err(draw)?
+                .label(line.name.clone())
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(2)));
+            chart.draw_series(points.into_iter().map(|p| Circle::new(p, 3, colour.filled()))).map_err(draw)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.8))
+            .border_style(GREY)
+            .label_font(("sans-serif", 12))
+            .draw()
+            .map_err(draw)?;
+        root.present().map_err(draw)?;
+    }
+    Ok(svg)
+}
+
+fn colour(series: Series) -> RGBColor {
+    match series {
+        Series::Primary => BLUE,
+        Series::Secondary => ORANGE,
+        Series::Muted => GREY,
+    }
+}
+
 fn draw<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> Error {
     Error::Chart(e.to_string())
 }
@@ -141,6 +210,20 @@ mod tests {
         for text in ["Impact ratio", "female", "male", "four-fifths"] {
             assert!(svg.contains(text), "{text} missing from {svg}");
         }
+        let months: Vec<String> = ["2026-01", "2026-02", "2026-03"].map(String::from).to_vec();
+        let line = |name: &str, series, values: Vec<Option<f64>>| Line { name: name.into(), series, values };
+        let svg2 = lines(
+            "Each month",
+            &months,
+            &[
+                line("override rate", Series::Secondary, vec![Some(0.2), None, Some(0.25)]),
+                line("routed", Series::Primary, vec![Some(0.1); 3]),
+            ],
+            1.0,
+        )
+        .unwrap();
+        assert!(svg2.contains("override rate") && svg2.contains("2026-03") && svg2.contains("<polyline"), "{svg2}");
+        assert_eq!(svg2.matches("<circle").count(), 2 + 3, "a point per value: {svg2}");
         // The background and one blue rectangle per bar.
         assert_eq!(svg.matches("<rect").count(), 3, "{svg}");
         assert_eq!(svg.matches("fill=\"#1F77B4\"").count(), 2, "{svg}");

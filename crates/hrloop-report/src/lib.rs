@@ -4,6 +4,7 @@
 pub mod bias_audit;
 pub mod chart;
 mod html;
+pub mod model_report;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -1,6 +1,7 @@
 //! `hrloop report`: documents for people outside the data team. `bias-audit` writes the
 //! selection and scoring rates per protected group, with impact ratios, as CSV, JSON and one
-//! self-contained HTML page.
+//! self-contained HTML page; `model` the technical documentation of one version (EU AI Act
+//! Annex IV) as JSON and HTML.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +28,27 @@ pub enum Command {
         The HTML loads nothing from the network: it can be mailed or archived as it is.\n\n\
         Example: hrloop report bias-audit --from 2026-01-01 --to 2026-12-31 --attributes gender,ethnicity")]
     BiasAudit(BiasAuditArgs),
+    /// Technical documentation of one model version under the headings of the EU AI Act's
+    /// Annex IV: training data, metrics with intervals, fairness by group and intersection,
+    /// human oversight, record-keeping, post-market monitoring and change history, from the
+    /// store; the headings only a person can write are listed as such.
+    #[command(after_help = "Writes reports/model_<name>_<version>.html (and .json). The serving period is read\n\
+        from the version's alias events; oversight and monitoring cover that period.\n\n\
+        Example: hrloop report model success12m_logistic/v1")]
+    Model(ModelArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ModelArgs {
+    /// The version to document, as NAME/vN.
+    #[arg(value_name = "NAME/vN")]
+    model_version: String,
+    /// Formats to write, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "json,html")]
+    format: Vec<Format>,
+    /// Directory the files are written to (created if missing).
+    #[arg(long, default_value = "reports")]
+    out: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -75,6 +97,7 @@ enum Format {
 pub async fn run(global: &Global, command: Command) -> Result<ExitCode> {
     match command {
         Command::BiasAudit(args) => bias(global, args).await,
+        Command::Model(args) => model(global, args).await,
     }
 }
 
@@ -129,6 +152,41 @@ async fn bias(global: &Global, args: BiasAuditArgs) -> Result<ExitCode> {
         println!("wrote {}", path.display());
     }
     print!("{}", summary(&audit));
+    println!("in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn model(global: &Global, args: ModelArgs) -> Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let (name, version) = args
+        .model_version
+        .split_once('/')
+        .filter(|(n, v)| !n.is_empty() && v.starts_with('v'))
+        .with_context(|| format!("{:?} is not NAME/vN (e.g. success12m_logistic/v1)", args.model_version))?;
+    let now = global.clock()?.now();
+    let lake = global.lake()?;
+    let registry = hrloop_models::Registry::new(lake.store().clone());
+    let doc = hrloop_models::documentation::document(&lake, &registry, name, version, now).await?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    for format in &args.format {
+        let (ext, body) = match format {
+            Format::Json => ("json", serde_json::to_string_pretty(&doc)?),
+            Format::Html => ("html", hrloop_report::model_report::html(&doc)?),
+            Format::Csv => anyhow::bail!("the model documentation is written as json or html, not csv"),
+        };
+        let path = args.out.join(format!("model_{name}_{version}.{ext}"));
+        std::fs::write(&path, body).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    let o = &doc.oversight;
+    println!(
+        "{name}/{version}: {} rankings served, {} routed to a person, override rate {}; {} verdicts, {} alias events",
+        o.rankings,
+        o.human_share.map_or_else(|| "–".into(), |s| format!("{:.1} %", s * 100.0)),
+        o.override_rate.map_or_else(|| "–".into(), |s| format!("{:.1} %", s * 100.0)),
+        doc.verdicts.len(),
+        doc.events.len()
+    );
     println!("in {:.1} s", started.elapsed().as_secs_f64());
     Ok(ExitCode::SUCCESS)
 }
