@@ -53,8 +53,9 @@ fn twenty_four_months_of_the_loop_beat_the_static_model_and_stop_the_bad_challen
     assert_eq!(csv.lines().count(), 25);
     assert!(out.join("summary.json").exists());
     let svg = std::fs::read_to_string(out.join("loop.svg")).unwrap();
+    let lower = svg.to_lowercase();
     assert!(
-        svg.starts_with("<svg") && svg.contains("#2ca02c") && svg.contains("#d62728"),
+        svg.starts_with("<svg") && lower.contains("#2ca02c") && lower.contains("#d62728"),
         "promotion and rollback marked"
     );
     assert!(svg.contains("override the challenger more often"), "the rollback's reason is in the chart");

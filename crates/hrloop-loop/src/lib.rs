@@ -674,6 +674,6 @@ fn write_outputs(out: &Path, s: &Summary) -> Result<(), String> {
     }
     std::fs::write(out.join("kpis.csv"), csv).map_err(e)?;
     std::fs::write(out.join("summary.json"), serde_json::to_vec_pretty(s).map_err(|e| e.to_string())?).map_err(e)?;
-    std::fs::write(out.join("loop.svg"), svg(s)).map_err(e)?;
+    std::fs::write(out.join("loop.svg"), svg(s).map_err(|e| e.to_string())?).map_err(e)?;
     Ok(())
 }

@@ -23,12 +23,20 @@ pub enum Series {
     Secondary,
     /// Grey: something reported but not compared.
     Muted,
+    /// Green: a good event (a promotion) or a good measure.
+    Good,
+    /// Red: a bad event (a rollback).
+    Bad,
+    /// Purple: a third measure.
+    Extra,
 }
 
 const BLUE: RGBColor = RGBColor(31, 119, 180);
 const GREY: RGBColor = RGBColor(170, 170, 170);
 const RED: RGBColor = RGBColor(214, 39, 40);
 const ORANGE: RGBColor = RGBColor(255, 127, 14);
+const GREEN: RGBColor = RGBColor(44, 160, 44);
+const PURPLE: RGBColor = RGBColor(148, 103, 189);
 
 /// Horizontal bars with interval whiskers, a value axis from 0 to `max` (at least the largest
 /// value or interval end), and a dashed vertical line at `threshold` (e.g. the four-fifths
@@ -144,14 +152,7 @@ pub fn lines(title: &str, x_labels: &[String], lines: &[Line], max: f64) -> Resu
         chart
             .configure_mesh()
             .x_labels(n)
-            .x_label_formatter(&|x| {
-                let i = x.round() as usize;
-                if (x - i as f64).abs() < 1e-6 && i.is_multiple_of(every) {
-                    x_labels.get(i).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
+            .x_label_formatter(&|x| every_nth(x_labels, every, *x))
             .y_label_formatter(&|y| format!("{:.0} %", y * 100.0))
             .label_style(("sans-serif", 12))
             .light_line_style(RGBColor(235, 235, 235))
@@ -181,11 +182,127 @@ pub fn lines(title: &str, x_labels: &[String], lines: &[Line], max: f64) -> Resu
     Ok(svg)
 }
 
+/// One panel of a [`panels`] chart: lines on a y range, and a dashed target line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Panel {
+    pub title: String,
+    pub lines: Vec<Line>,
+    pub min: f64,
+    pub max: f64,
+    pub target: Option<f64>,
+}
+
+/// A vertical marker through every panel at an x position (e.g. a promotion), with the text
+/// listed under the chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Marker {
+    pub x: usize,
+    pub series: Series,
+    pub text: String,
+}
+
+/// Panels stacked over shared x labels (e.g. the loop's months), with markers drawn through
+/// each and listed, in their colour, under the chart.
+pub fn panels(title: &str, x_labels: &[String], panels: &[Panel], markers: &[Marker]) -> Result<String> {
+    const PANEL_H: u32 = 190;
+    let width = 900u32;
+    let legend_h = 18 * markers.len() as u32 + 16;
+    let height = 40 + PANEL_H * panels.len() as u32 + legend_h;
+    let n = x_labels.len().max(2);
+    let every = x_labels.len().div_ceil(12).max(1);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw)?;
+        let (head, rest) = root.split_vertically(40);
+        head.draw(&Text::new(title.to_string(), (12, 12), ("sans-serif", 15))).map_err(draw)?;
+        let (body, foot) = rest.split_vertically(PANEL_H * panels.len() as u32);
+        let areas = body.split_evenly((panels.len().max(1), 1));
+        for (panel, area) in panels.iter().zip(&areas) {
+            let mut chart = ChartBuilder::on(area)
+                .caption(&panel.title, ("sans-serif", 13))
+                .margin(8)
+                .x_label_area_size(22)
+                .y_label_area_size(50)
+                .build_cartesian_2d(0.0..(n - 1) as f64, panel.min..panel.max)
+                .map_err(draw)?;
+            chart
+                .configure_mesh()
+                .x_labels(n)
+                .x_label_formatter(&|x| every_nth(x_labels, every, *x))
+                .y_labels(5)
+                .y_label_formatter(&|y| format!("{y:.2}"))
+                .label_style(("sans-serif", 11))
+                .light_line_style(RGBColor(240, 240, 240))
+                .draw()
+                .map_err(draw)?;
+            if let Some(t) = panel.target {
+                let dashes = (0..60).map(|k| {
+                    let x0 = (n - 1) as f64 * k as f64 / 60.0;
+                    PathElement::new([(x0, t), (x0 + (n - 1) as f64 / 120.0, t)], RED.stroke_width(1))
+                });
+                chart.draw_series(dashes).map_err(draw)?;
+            }
+            for (k, m) in markers.iter().enumerate() {
+                // Markers of one month side by side, a pixel-ish apart.
+                let x = m.x as f64 + (k % 3) as f64 * 0.03;
+                chart
+                    .draw_series(std::iter::once(PathElement::new(
+                        [(x, panel.min), (x, panel.max)],
+                        colour(m.series).mix(0.6).stroke_width(2),
+                    )))
+                    .map_err(draw)?;
+            }
+            for line in &panel.lines {
+                let c = colour(line.series);
+                let points: Vec<(f64, f64)> = line
+                    .values
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, v)| v.map(|v| (i as f64, v.clamp(panel.min, panel.max))))
+                    .collect();
+                chart
+                    .draw_series(LineSeries::new(points, c.stroke_width(2)))
+                    .map_err(draw)?
+                    .label(line.name.clone())
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], c.stroke_width(2)));
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::LowerRight)
+                .background_style(WHITE.mix(0.8))
+                .border_style(GREY)
+                .label_font(("sans-serif", 11))
+                .draw()
+                .map_err(draw)?;
+        }
+        for (k, m) in markers.iter().enumerate() {
+            let style = ("sans-serif", 12).into_font().color(&colour(m.series));
+            foot.draw(&Text::new(m.text.clone(), (12, 8 + 18 * k as i32), style)).map_err(draw)?;
+        }
+        root.present().map_err(draw)?;
+    }
+    Ok(svg)
+}
+
+/// The label at integer x positions that are a multiple of `every`; nothing elsewhere.
+fn every_nth(labels: &[String], every: usize, x: f64) -> String {
+    let i = x.round() as usize;
+    if (x - i as f64).abs() < 1e-6 && i.is_multiple_of(every) {
+        labels.get(i).cloned().unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
 fn colour(series: Series) -> RGBColor {
     match series {
         Series::Primary => BLUE,
         Series::Secondary => ORANGE,
         Series::Muted => GREY,
+        Series::Good => GREEN,
+        Series::Bad => RED,
+        Series::Extra => PURPLE,
     }
 }
 
@@ -227,5 +344,29 @@ mod tests {
         // The background and one blue rectangle per bar.
         assert_eq!(svg.matches("<rect").count(), 3, "{svg}");
         assert_eq!(svg.matches("fill=\"#1F77B4\"").count(), 2, "{svg}");
+    }
+
+    #[test]
+    fn panels_draw_each_panel_and_list_the_markers() {
+        let months: Vec<String> = (1..=6).map(|m| format!("2026-0{m}")).collect();
+        let panel = |title: &str| Panel {
+            title: title.into(),
+            lines: vec![Line { name: "loop".into(), series: Series::Primary, values: vec![Some(0.5); 6] }],
+            min: 0.0,
+            max: 1.0,
+            target: Some(0.8),
+        };
+        let markers = [
+            Marker { x: 2, series: Series::Good, text: "2026-03 promote v1 → v2: better".into() },
+            Marker { x: 4, series: Series::Bad, text: "2026-05 retire v3 → -: worse".into() },
+        ];
+        let svg = panels("The loop", &months, &[panel("Quality"), panel("Retention")], &markers).unwrap();
+        for text in ["The loop", "Quality", "Retention", "promote v1 → v2: better", "retire v3 → -: worse"] {
+            assert!(svg.contains(text), "{text} missing");
+        }
+        let lower = svg.to_lowercase();
+        // Each panel's line and its legend entry, in blue.
+        assert_eq!(lower.matches("stroke=\"#1f77b4\"").count(), 4, "{svg}");
+        assert!(lower.contains("#2ca02c") && lower.contains("#d62728"), "markers in their colours");
     }
 }
