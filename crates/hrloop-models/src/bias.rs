@@ -27,7 +27,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use hrloop_core::{Arm, RecruiterDecision, Source};
+use hrloop_core::{RecruiterDecision, Source};
 use hrloop_lake::polars::prelude::*;
 use hrloop_lake::rows::decisions as d;
 use hrloop_lake::{Lake, Table, collect};
@@ -374,11 +374,8 @@ pub(crate) struct DecidedRow {
 }
 
 async fn decided_between(lake: &Lake, req: &AuditRequest) -> Result<Vec<DecidedRow>> {
-    let served = col(d::SOURCE)
-        .eq(lit(Source::Serving.as_str()))
-        .and(col(d::MODEL_VERSION).is_not_null())
-        .and(col(d::SCORE).is_not_null())
-        .and(col(d::ARM).neq(lit(Arm::Shadow.as_str())).or(col(d::ARM).is_null()));
+    let served =
+        crate::recruiting::ranked_rows().and(col(d::MODEL_VERSION).is_not_null()).and(col(d::SCORE).is_not_null());
     let imported = col(d::SOURCE).eq(lit(Source::AtsImport.as_str()));
     let which = match req.source {
         AuditSource::Served => served,
@@ -535,7 +532,7 @@ mod tests {
     use super::*;
     use crate::testing::{at, write};
     use RecruiterDecision::{Advanced, Hired, Rejected, Withdrawn};
-    use hrloop_core::Route;
+    use hrloop_core::{Arm, Route};
     use hrloop_lake::rows::decisions::DecisionRow;
     use hrloop_lake::rows::feedback::FeedbackRow;
     use hrloop_lake::rows::protected_attributes::ProtectedAttributesRow;

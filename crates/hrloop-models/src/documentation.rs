@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Datelike, Utc};
-use hrloop_core::{Arm, RecruiterDecision, Route, Source};
+use hrloop_core::{RecruiterDecision, Route};
 use hrloop_lake::polars::prelude::*;
 use hrloop_lake::rows::decisions as d;
 use hrloop_lake::{Lake, Table, collect};
@@ -219,10 +219,8 @@ async fn oversight(
         lake.lazy_since(Table::Decisions, from)
             .await?
             .filter(
-                col(d::SOURCE)
-                    .eq(lit(Source::Serving.as_str()))
+                crate::recruiting::ranked_rows()
                     .and(col(d::MODEL_VERSION).eq(lit(id)))
-                    .and(col(d::ARM).neq(lit(Arm::Shadow.as_str())).or(col(d::ARM).is_null()))
                     .and(col(d::DECIDED_AT).cast(DataType::Int64).lt(lit(to.timestamp_micros()))),
             )
             .select([

@@ -11,7 +11,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use hrloop_core::{Arm, Source};
 use hrloop_lake::polars::prelude::*;
 use hrloop_lake::rows::{decisions as d, feedback as f};
 use hrloop_lake::{Lake, Table, collect};
@@ -154,9 +153,7 @@ pub async fn logging_completeness(
 ) -> Result<LoggingReport> {
     let since = now - chrono::Duration::days(days);
     let lake = &lake.pinned().await?;
-    let served = col(d::SOURCE)
-        .eq(lit(Source::Serving.as_str()))
-        .and(col(d::ARM).neq(lit(Arm::Shadow.as_str())).or(col(d::ARM).is_null()));
+    let served = crate::recruiting::ranked_rows();
     let df = collect(lake.lazy_since(Table::Decisions, since).await?.filter(served.clone()).select([
         col(d::DECISION_ID),
         col(d::REQUISITION_ID),

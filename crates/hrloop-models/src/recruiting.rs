@@ -41,6 +41,14 @@ pub(crate) struct Feedback {
     pub(crate) reason: Option<String>,
 }
 
+/// The decision rows of rankings someone saw: served by hrloop (source = serving), not the
+/// challenger's shadow scores of another version's ranking.
+pub(crate) fn ranked_rows() -> Expr {
+    col(d::SOURCE)
+        .eq(lit(Source::Serving.as_str()))
+        .and(col(d::ARM).neq(lit(Arm::Shadow.as_str())).or(col(d::ARM).is_null()))
+}
+
 /// Every row hrloop served and scored since `since` (the experiment and the pre-period
 /// before it), in commit order.
 ///
